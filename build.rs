@@ -1,0 +1,43 @@
+//! Link arguments for hello, per target. They apply to the `hello` binary
+//! only (`rustc-link-arg-bins`), never to the workspace's tools.
+
+use std::env;
+
+fn main() {
+    let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let dir = env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=link.ld");
+    let args: Vec<String> = match os.as_str() {
+        // rustc drives the link through `cc`, hence the `-Wl,` forms.
+        "linux" => vec![
+            // No crt1.o, no libc, no libgcc: `_start` is ours.
+            "-nostartfiles".into(),
+            "-nostdlib".into(),
+            // Nothing to load at run time: no PT_INTERP, no PT_DYNAMIC,
+            // and a fixed address, so no self-relocation either.
+            "-static".into(),
+            "-no-pie".into(),
+            format!("-Wl,-T,{dir}/link.ld"),
+            // No .note.gnu.build-id, no .eh_frame_hdr: nobody reads them.
+            "-Wl,--build-id=none".into(),
+            "-Wl,--no-eh-frame-hdr".into(),
+            // No symbol table (see link.ld for how `_start` keeps its name).
+            "-Wl,--strip-all".into(),
+            // Sections need no page alignment inside the one segment.
+            "-Wl,-z,norelro".into(),
+            "-Wl,-z,noseparate-code".into(),
+        ],
+        // The same flags Apple's ld64 would take through clang; the
+        // project's own linker (tools/machlink) reads them too.
+        "macos" => vec![
+            "-nostartfiles".into(),
+            "-static".into(),
+            "-Wl,-e,__start".into(),
+        ],
+        _ => vec![],
+    };
+    for arg in args {
+        println!("cargo:rustc-link-arg-bins={arg}");
+    }
+}
