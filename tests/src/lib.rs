@@ -1,1 +1,165 @@
+//! Shared plumbing for the behaviour tests: build a hello flavor exactly as a
+//! user would, find the outside tools the tests drive (strace, llvm-objdump),
+//! and read strace's account of a run.
+//!
+//! A missing tool is a test failure that says how to install it, never a
+//! skip: `.ci/setup` installs all of them.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, OnceLock};
+
+/// The four conventions, by the target triple that selects each.
+pub const LINUX_X86_64: &str = "x86_64-unknown-linux-gnu";
+pub const LINUX_I386: &str = "i686-unknown-linux-gnu";
+pub const XNU_X86_64: &str = "x86_64-apple-darwin";
+pub const XNU_I386: &str = "i686-apple-darwin";
+
+pub const MESSAGE: &[u8] = b"Hello, world!\n";
+
+/// The repository root (the hello package and workspace root).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits inside the repository")
+        .to_path_buf()
+}
+
+/// Builds hello for `target` with `cargo build --release --target TARGET`,
+/// the user's own command, into a target directory of the tests' own: the
+/// `cargo test` that runs us holds the lock on the usual one. Built once per
+/// test process and target.
+pub fn hello(target: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = built.get(target) {
+        return path.clone();
+    }
+    let target_dir = root().join("target").join("tests");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(root())
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .args(["build", "--release", "--target", target, "--target-dir"])
+        .arg(&target_dir)
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "cargo build --release --target {target} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = target_dir.join(target).join("release").join("hello");
+    assert!(path.is_file(), "{} was not written", path.display());
+    built.insert(target.to_string(), path.clone());
+    path
+}
+
+/// Finds `name` on PATH, or fails saying how to get it.
+pub fn tool(name: &str, how: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!("`{name}` is needed and not on PATH: {how} (or run .ci/setup)");
+}
+
+pub fn strace() -> PathBuf {
+    tool("strace", "apt-get install strace")
+}
+
+/// llvm-objdump: Debian's, or the one the `llvm-tools` rustup component
+/// ships inside the toolchain (which cargo-binutils runs).
+pub fn llvm_objdump() -> PathBuf {
+    if let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() {
+        let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let host = "x86_64-unknown-linux-gnu";
+        let p = Path::new(&sysroot).join(format!("lib/rustlib/{host}/bin/llvm-objdump"));
+        if p.is_file() {
+            return p;
+        }
+    }
+    tool("llvm-objdump", "rustup component add llvm-tools")
+}
+
+/// What strace saw: the system calls after `execve`, one per entry, as
+/// strace prints them (`write(1, "Hello, world!\n", 14) = 14`), with the
+/// alignment padding before `=` squeezed out.
+#[derive(Debug)]
+pub struct Traced {
+    pub output: Output,
+    pub calls: Vec<String>,
+}
+
+/// Runs `program` under `strace -f` with the extra strace arguments given
+/// (`--inject=...`), stdout captured, trace in a file of its own.
+pub fn strace_run(program: &Path, strace_args: &[&str]) -> Traced {
+    strace_run_shell(program, strace_args, "")
+}
+
+/// The same, with a shell redirection for the program's stdout (`>/dev/full`,
+/// `>&-`): strace's own output goes to a file, so it does not care.
+pub fn strace_run_shell(program: &Path, strace_args: &[&str], redirect: &str) -> Traced {
+    let log = tempfile("strace");
+    let mut cmd = Command::new("sh");
+    let script = format!("exec \"$0\" -f -o \"$1\" {} \"$2\" {redirect}", strace_args.join(" "));
+    cmd.arg("-c").arg(script).arg(strace()).arg(&log).arg(program);
+    let output = cmd.output().expect("run strace");
+    let text = std::fs::read_to_string(&log).expect("read strace log");
+    let _ = std::fs::remove_file(&log);
+    Traced { output, calls: calls_after_execve(&text) }
+}
+
+fn calls_after_execve(text: &str) -> Vec<String> {
+    let mut seen_execve = false;
+    let mut calls = Vec::new();
+    for line in text.lines() {
+        // With -f and -o, strace prefixes nothing for a single process;
+        // tolerate a "PID " prefix anyway.
+        let line = line.trim_start_matches(|c: char| c.is_ascii_digit()).trim_start();
+        if line.starts_with("execve(") {
+            seen_execve = true;
+            continue;
+        }
+        if !seen_execve || line.starts_with("[ Process PID=") || line.starts_with("+++") {
+            continue;
+        }
+        calls.push(squeeze_before_equals(line));
+    }
+    calls
+}
+
+/// strace pads the call out to a column before ` = result`: one space.
+fn squeeze_before_equals(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(i) = rest.find(' ') {
+        out.push_str(&rest[..i]);
+        let after = rest[i..].trim_start_matches(' ');
+        if after.starts_with("= ") {
+            out.push(' ');
+        } else {
+            out.push_str(&rest[i..rest.len() - after.len()]);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A fresh path under the system's temporary directory.
+pub fn tempfile(tag: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    std::env::temp_dir().join(format!(
+        "hello-tests-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ))
+}
