@@ -1,0 +1,206 @@
+//! A Linux ELF executable, field by field, with what the kernel's loader
+//! (fs/binfmt_elf.c, `load_elf_binary`) does with each.
+//!
+//! Field offsets come from `object`'s typed structures (`offset_of!`).
+
+use crate::table::{Table, hex, quoted};
+use object::LittleEndian as LE;
+use object::elf::*;
+use object::pod::from_bytes;
+use std::mem::{offset_of, size_of, size_of_val};
+
+type R<T> = Result<T, String>;
+
+/// The bytes hello writes: shown as the message where a section holds them.
+const MESSAGE: &[u8] = b"Hello, world!\n";
+
+fn at<'a, T: object::Pod>(data: &'a [u8], offset: usize, what: &str) -> R<&'a T> {
+    data.get(offset..)
+        .and_then(|d| from_bytes::<T>(d).ok())
+        .map(|(t, _)| t)
+        .ok_or_else(|| format!("{what} at {offset:#x} runs past the end of the file"))
+}
+
+macro_rules! f {
+    ($t:expr, $base:expr, $S:ty, $s:expr, $field:ident, $meaning:expr) => {
+        $t.field(
+            $base + offset_of!($S, $field),
+            size_of_val(&$s.$field),
+            stringify!($field),
+            $s.$field.get(LE),
+            &$meaning,
+        )
+    };
+}
+
+pub fn explain(data: &[u8]) -> R<String> {
+    match data.get(4) {
+        Some(&ELFCLASS64) => explain64(data),
+        Some(&ELFCLASS32) => explain32(data),
+        _ => Err("not an ELF file of a known class".into()),
+    }
+}
+
+fn phdr_type(t: u32) -> &'static str {
+    match t {
+        PT_LOAD => "PT_LOAD: map this range of the file into memory",
+        PT_GNU_STACK => "PT_GNU_STACK: its flags set the stack's permissions; without it i386 gets READ_IMPLIES_EXEC",
+        PT_INTERP => "PT_INTERP: needs a dynamic loader",
+        PT_DYNAMIC => "PT_DYNAMIC: dynamic linking information",
+        _ => "another segment type",
+    }
+}
+
+fn pflags(f: u32) -> String {
+    let r = if f & PF_R != 0 { 'R' } else { '-' };
+    let w = if f & PF_W != 0 { 'W' } else { '-' };
+    let x = if f & PF_X != 0 { 'X' } else { '-' };
+    format!("{r}{w}{x}")
+}
+
+fn shdr_type(t: u32) -> &'static str {
+    match t {
+        SHT_NULL => "SHT_NULL: the reserved first entry",
+        SHT_PROGBITS => "SHT_PROGBITS: bytes from the file",
+        SHT_STRTAB => "SHT_STRTAB: a string table",
+        SHT_SYMTAB => "SHT_SYMTAB: a symbol table",
+        _ => "another section type",
+    }
+}
+
+struct Region {
+    offset: usize,
+    size: usize,
+    name: String,
+}
+
+macro_rules! explainer {
+    ($fn:ident, $Hdr:ident, $Phdr:ident, $Shdr:ident, $bits:expr, $machine:expr) => {
+        fn $fn(data: &[u8]) -> R<String> {
+            let mut t = Table::default();
+            let h: &$Hdr<LE> = at(data, 0, "the ELF header")?;
+            t.heading(&format!("ELF header ({} bytes at 0x0)", size_of::<$Hdr<LE>>()));
+            let id = &h.e_ident;
+            let base = offset_of!($Hdr<LE>, e_ident);
+            t.field(base + offset_of!(Ident, magic), 4, "ei_magic", hex(&id.magic), "\\x7fELF");
+            t.field(base + offset_of!(Ident, class), 1, "ei_class", id.class, concat!("ELFCLASS", $bits));
+            t.field(base + offset_of!(Ident, data), 1, "ei_data", id.data, "ELFDATA2LSB: little-endian");
+            t.field(base + offset_of!(Ident, version), 1, "ei_version", id.version, "EV_CURRENT");
+            t.field(base + offset_of!(Ident, os_abi), 1, "ei_osabi", id.os_abi, "ELFOSABI_NONE (System V); Linux ignores it");
+            t.field(base + offset_of!(Ident, abi_version), 1, "ei_abiversion", id.abi_version, "");
+            t.field(base + offset_of!(Ident, padding), 7, "ei_pad", "0", "");
+            f!(t, 0, $Hdr<LE>, h, e_type, if h.e_type.get(LE) == ET_EXEC { "ET_EXEC: loaded at its own addresses, no relocation" } else { "not ET_EXEC" });
+            f!(t, 0, $Hdr<LE>, h, e_machine, $machine);
+            f!(t, 0, $Hdr<LE>, h, e_version, "EV_CURRENT");
+            f!(t, 0, $Hdr<LE>, h, e_entry, "the entry point: first instruction of _start");
+            f!(t, 0, $Hdr<LE>, h, e_phoff, "program headers: what load_elf_binary maps");
+            f!(t, 0, $Hdr<LE>, h, e_shoff, "section headers: for tools only, the kernel never reads them");
+            f!(t, 0, $Hdr<LE>, h, e_flags, "");
+            f!(t, 0, $Hdr<LE>, h, e_ehsize, "this header's size");
+            f!(t, 0, $Hdr<LE>, h, e_phentsize, "one program header's size");
+            f!(t, 0, $Hdr<LE>, h, e_phnum, "program headers");
+            f!(t, 0, $Hdr<LE>, h, e_shentsize, "one section header's size");
+            f!(t, 0, $Hdr<LE>, h, e_shnum, "section headers");
+            f!(t, 0, $Hdr<LE>, h, e_shstrndx, "the section holding section names");
+
+            let phoff = h.e_phoff.get(LE) as usize;
+            for i in 0..h.e_phnum.get(LE) as usize {
+                let o = phoff + i * size_of::<$Phdr<LE>>();
+                let p: &$Phdr<LE> = at(data, o, "a program header")?;
+                t.heading(&format!("program header {i} ({} bytes at {o:#x})", size_of::<$Phdr<LE>>()));
+                f!(t, o, $Phdr<LE>, p, p_type, phdr_type(p.p_type.get(LE)));
+                f!(t, o, $Phdr<LE>, p, p_flags, pflags(p.p_flags.get(LE)) + ": the mapping's permissions");
+                f!(t, o, $Phdr<LE>, p, p_offset, "file offset of the range");
+                f!(t, o, $Phdr<LE>, p, p_vaddr, "its address in memory");
+                f!(t, o, $Phdr<LE>, p, p_paddr, "unused on Linux");
+                f!(t, o, $Phdr<LE>, p, p_filesz, "bytes from the file");
+                f!(t, o, $Phdr<LE>, p, p_memsz, "bytes of memory (more would be zero-filled)");
+                f!(t, o, $Phdr<LE>, p, p_align, "offset and address agree modulo this");
+            }
+
+            let mut regions = Vec::new();
+            let shoff = h.e_shoff.get(LE) as usize;
+            let shnum = h.e_shnum.get(LE) as usize;
+            let shdrs: Vec<&$Shdr<LE>> = (0..shnum)
+                .map(|i| at(data, shoff + i * size_of::<$Shdr<LE>>(), "a section header"))
+                .collect::<R<_>>()?;
+            let names = shdrs
+                .get(h.e_shstrndx.get(LE) as usize)
+                .and_then(|s| data.get(s.sh_offset.get(LE) as usize..(s.sh_offset.get(LE) + s.sh_size.get(LE)) as usize))
+                .unwrap_or_default();
+            let name_of = |n: u32| -> String {
+                let s = names.get(n as usize..).and_then(|s| s.split(|&b| b == 0).next()).unwrap_or_default();
+                String::from_utf8_lossy(s).into_owned()
+            };
+            for (i, s) in shdrs.iter().enumerate() {
+                let o = shoff + i * size_of::<$Shdr<LE>>();
+                let name = name_of(s.sh_name.get(LE));
+                t.heading(&format!("section header {i}: {name:?} ({} bytes at {o:#x})", size_of::<$Shdr<LE>>()));
+                f!(t, o, $Shdr<LE>, s, sh_name, format!("offset of {name:?} in the section-name table"));
+                f!(t, o, $Shdr<LE>, s, sh_type, shdr_type(s.sh_type.get(LE)));
+                f!(t, o, $Shdr<LE>, s, sh_flags, if s.sh_flags.get(LE) as u64 & u64::from(SHF_EXECINSTR) != 0 { "SHF_ALLOC|SHF_EXECINSTR: in memory, code" } else { "" });
+                f!(t, o, $Shdr<LE>, s, sh_addr, "");
+                f!(t, o, $Shdr<LE>, s, sh_offset, "");
+                f!(t, o, $Shdr<LE>, s, sh_size, "");
+                f!(t, o, $Shdr<LE>, s, sh_link, "");
+                f!(t, o, $Shdr<LE>, s, sh_info, "");
+                f!(t, o, $Shdr<LE>, s, sh_addralign, "");
+                f!(t, o, $Shdr<LE>, s, sh_entsize, "");
+                if s.sh_type.get(LE) != SHT_NULL && s.sh_size.get(LE) != 0 {
+                    regions.push(Region {
+                        offset: s.sh_offset.get(LE) as usize,
+                        size: s.sh_size.get(LE) as usize,
+                        name,
+                    });
+                }
+            }
+            regions.push(Region { offset: 0, size: size_of::<$Hdr<LE>>(), name: "ELF header".into() });
+            regions.push(Region {
+                offset: phoff,
+                size: h.e_phnum.get(LE) as usize * size_of::<$Phdr<LE>>(),
+                name: "program headers".into(),
+            });
+            regions.push(Region { offset: shoff, size: shnum * size_of::<$Shdr<LE>>(), name: "section headers".into() });
+            layout(&mut t, data, regions);
+            Ok(t.finish())
+        }
+    };
+}
+
+explainer!(explain64, FileHeader64, ProgramHeader64, SectionHeader64, "64", "EM_X86_64");
+explainer!(explain32, FileHeader32, ProgramHeader32, SectionHeader32, "32", "EM_386");
+
+/// The whole file in order: headers, code, message, names, padding.
+fn layout(t: &mut Table, data: &[u8], mut regions: Vec<Region>) {
+    regions.sort_by_key(|r| r.offset);
+    t.heading("the file in order");
+    let mut off = 0;
+    for r in regions {
+        gap(t, data, off, r.offset);
+        let bytes = data.get(r.offset..r.offset + r.size).unwrap_or_default();
+        let header = r.name.ends_with("header") || r.name.ends_with("headers");
+        match bytes.windows(MESSAGE.len()).position(|w| w == MESSAGE) {
+            Some(m) if !header => {
+                t.region(r.offset, m, &r.name, &format!("machine code: {}", hex(&bytes[..m])));
+                t.region(r.offset + m, MESSAGE.len(), "message", &quoted(MESSAGE));
+            }
+            _ if header => t.region(r.offset, r.size, &r.name, "(fields above)"),
+            _ => t.region(r.offset, r.size, &r.name, &quoted(bytes)),
+        }
+        off = off.max(r.offset + r.size);
+    }
+    gap(t, data, off, data.len());
+    t.note(&format!("\n{} bytes in all", data.len()));
+}
+
+fn gap(t: &mut Table, data: &[u8], from: usize, to: usize) {
+    if to <= from {
+        return;
+    }
+    let bytes = data.get(from..to).unwrap_or_default();
+    if bytes.iter().all(|&b| b == 0) {
+        t.region(from, to - from, "padding", "zeros: aligns the section headers");
+    } else {
+        t.region(from, to - from, "unlisted", &hex(bytes));
+    }
+}
