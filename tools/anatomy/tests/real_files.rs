@@ -1,0 +1,87 @@
+//! `anatomy` on the real hello binaries: every byte of the file is
+//! accounted for exactly once, and the values it prints are the file's.
+
+use hello_tests::*;
+use std::path::Path;
+use std::process::Command;
+
+fn anatomy(file: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_anatomy")).arg(file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The rows of one `## heading` block: (offset, size, field, rest).
+fn block<'a>(text: &'a str, heading: &str) -> Vec<(usize, usize, &'a str, &'a str)> {
+    let start = text.find(&format!("## {heading}")).unwrap_or_else(|| panic!("no block {heading:?}"));
+    text[start..]
+        .lines()
+        .skip(2)
+        .take_while(|l| !l.is_empty() && !l.starts_with("##"))
+        .map(|l| {
+            let mut it = l.split_whitespace();
+            let off = usize::from_str_radix(it.next().unwrap().trim_start_matches("0x"), 16).unwrap();
+            let size = it.next().unwrap().parse().unwrap();
+            // Field names may hold one space ("ELF header"); the rest of the
+            // line is value and meaning.
+            let after_size = l.split_once(&format!(" {size}  ")).unwrap().1;
+            let (field, rest) = after_size.split_once("  ").unwrap_or((after_size, ""));
+            (off, size, field.trim(), rest.trim())
+        })
+        .collect()
+}
+
+fn value(text: &str, heading: &str, field: &str) -> u64 {
+    let rows = block(text, heading);
+    let (_, _, _, rest) = rows.iter().find(|r| r.2 == field).unwrap_or_else(|| panic!("no {field} in {heading}"));
+    let v = rest.split_whitespace().next().unwrap();
+    u64::from_str_radix(v.trim_start_matches("0x"), 16).unwrap()
+}
+
+/// The layout block covers [0, len) with no gap and no overlap.
+fn covers_every_byte(text: &str, heading: &str, len: usize) {
+    let mut next = 0;
+    for (off, size, field, _) in block(text, heading) {
+        assert_eq!(off, next, "{field} at {off:#x}: gap or overlap before it");
+        next = off + size;
+    }
+    assert_eq!(next, len, "the layout stops short of the file's end");
+    assert!(text.trim_end().ends_with(&format!("{len} bytes in all")));
+}
+
+fn elf(target: &str) {
+    let bin = hello(target);
+    let data = std::fs::read(&bin).unwrap();
+    let text = anatomy(&bin);
+    covers_every_byte(&text, "the file in order", data.len());
+    let entry = match data[4] {
+        2 => u64::from_le_bytes(data[24..32].try_into().unwrap()),
+        _ => u32::from_le_bytes(data[24..28].try_into().unwrap()).into(),
+    };
+    assert_eq!(value(&text, "ELF header", "e_entry"), entry);
+    let msg = block(&text, "the file in order").into_iter().find(|r| r.2 == "message").unwrap();
+    assert_eq!(&data[msg.0..msg.0 + msg.1], MESSAGE, "the row called message holds the message");
+    assert_eq!(msg.3, r#""Hello, world!\n""#);
+}
+
+#[test]
+fn linux_x86_64_elf() {
+    elf(LINUX_X86_64);
+}
+
+#[test]
+fn linux_i386_elf() {
+    elf(LINUX_I386);
+}
+
+#[test]
+fn refuses_what_it_cannot_read() {
+    let junk = tempfile("junk");
+    std::fs::write(&junk, b"\x7fELF\x02").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_anatomy")).arg(&junk).output().unwrap();
+    let _ = std::fs::remove_file(&junk);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("anatomy: ") && err.contains("runs past the end"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+}
