@@ -1,4 +1,3 @@
 fn main() {
-    eprintln!("machlink: {:?}", std::env::args().collect::<Vec<_>>());
-    std::process::exit(1);
+    std::process::exit(machlink::run(std::env::args_os().skip(1)));
 }

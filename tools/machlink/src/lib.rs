@@ -1,0 +1,77 @@
+//! machlink: a small, strict static linker for XNU (macOS) x86_64 and i386
+//! executables, enough to link a freestanding program on any host.
+//!
+//! The stages, one module each: [`args`] reads the command line, [`input`]
+//! reads objects and archives (decoding relocations with [`fixup`]),
+//! [`resolve`] binds symbols and pulls archive members, [`atoms`] splits
+//! sections and dead-strips, [`layout`] assigns addresses (with [`symtab`]),
+//! [`relocate`] copies and patches the code, [`write`] adds the Mach-O
+//! headers, and [`output`] puts the file in place.
+
+pub mod arch;
+pub mod args;
+pub mod atoms;
+pub mod error;
+pub mod fixup;
+pub mod input;
+pub mod layout;
+pub mod output;
+pub mod relocate;
+pub mod resolve;
+pub mod symtab;
+pub mod write;
+
+use std::ffi::OsString;
+
+pub use arch::Arch;
+pub use error::{Error, Result};
+pub use input::InputFile;
+
+/// Links in memory: the image's bytes, or the first error. `image` names
+/// the output in errors that concern no particular input.
+pub fn link(files: &[InputFile], arch: Option<Arch>, entry: &str, dead_strip: bool, image: &str) -> Result<Vec<u8>> {
+    let inputs = input::read(files, arch)?;
+    let res = resolve::resolve(inputs, entry)?;
+    let atoms = atoms::Atoms::new(&res.objects);
+    let live = atoms::live(&res, &atoms, entry, dead_strip, image)?;
+    let layout = layout::layout(&res, &atoms, &live, entry, image)?;
+    let size = usize::try_from(layout.file_size).map_err(|_| Error::new(image, "image too large"))?;
+    let mut bytes = vec![0; size];
+    relocate::apply(&res, &atoms, &layout, &mut bytes)?;
+    write::headers(&layout, &mut bytes);
+    Ok(bytes)
+}
+
+fn link_options(opts: &args::Options) -> Result<()> {
+    let mut files = Vec::new();
+    for path in &opts.inputs {
+        let name = path.display().to_string();
+        let data = std::fs::read(path).map_err(|e| Error::new(&name, format!("cannot read: {e}")))?;
+        files.push(InputFile { name, data });
+    }
+    let image = opts.output.display().to_string();
+    let bytes = link(&files, opts.arch, &opts.entry, opts.dead_strip, &image)?;
+    output::write_atomically(&opts.output, &bytes)
+}
+
+/// The whole program: returns the exit status.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
+    match args::parse(args) {
+        Ok(args::Command::Help) => {
+            print!("{}", args::HELP);
+            0
+        }
+        Ok(args::Command::Link(opts)) => match link_options(&opts) {
+            Ok(()) => 0,
+            Err(e) => {
+                output::remove_stale(&opts.output);
+                eprintln!("{e}");
+                1
+            }
+        },
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Symbol resolution: every loaded object's external definitions in one
+//! table, and archive members loaded for as long as they define something
+//! still undefined (the entry symbol included), as ld64 does.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::arch::Arch;
+use crate::error::{Error, Result};
+use crate::input::{self, Def, Inputs, Object};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SymRef {
+    pub obj: usize,
+    pub sym: usize,
+}
+
+pub struct Resolution<'a> {
+    pub arch: Arch,
+    /// Command-line objects first, then archive members in load order.
+    pub objects: Vec<Object<'a>>,
+    globals: HashMap<&'a [u8], SymRef>,
+}
+
+enum MemberState<'a> {
+    Unparsed,
+    Parsed(Object<'a>),
+    Loaded,
+}
+
+pub fn resolve<'a>(inputs: Inputs<'a>, entry: &str) -> Result<Resolution<'a>> {
+    let Inputs { arch, objects, archives } = inputs;
+    let mut res = Resolution { arch, objects: Vec::new(), globals: HashMap::new() };
+    for object in objects {
+        res.add(object)?;
+    }
+    let mut states: Vec<Vec<MemberState<'a>>> =
+        archives.iter().map(|a| a.members.iter().map(|_| MemberState::Unparsed).collect()).collect();
+    loop {
+        let wanted = res.undefined(entry);
+        if wanted.is_empty() {
+            break;
+        }
+        let mut loaded = false;
+        'search: for name in &wanted {
+            for (archive, states) in archives.iter().zip(states.iter_mut()) {
+                for (member, state) in archive.members.iter().zip(states.iter_mut()) {
+                    if let MemberState::Unparsed = state {
+                        *state = MemberState::Parsed(input::parse_object(&member.name, member.data, arch)?);
+                    }
+                    let MemberState::Parsed(object) = state else { continue };
+                    if defines(object, name) {
+                        let MemberState::Parsed(object) = std::mem::replace(state, MemberState::Loaded) else {
+                            continue;
+                        };
+                        res.add(object)?;
+                        loaded = true;
+                        break 'search;
+                    }
+                }
+            }
+        }
+        if !loaded {
+            break;
+        }
+    }
+    Ok(res)
+}
+
+fn is_definition(def: Def) -> bool {
+    matches!(def, Def::Section { .. } | Def::Absolute(_))
+}
+
+fn defines(object: &Object<'_>, name: &[u8]) -> bool {
+    object.symbols.iter().any(|s| s.external && is_definition(s.def) && s.name == name)
+}
+
+impl<'a> Resolution<'a> {
+    fn add(&mut self, object: Object<'a>) -> Result<()> {
+        let obj = self.objects.len();
+        for (sym, symbol) in object.symbols.iter().enumerate() {
+            if !symbol.external || !is_definition(symbol.def) {
+                continue;
+            }
+            let new = SymRef { obj, sym };
+            match self.globals.get(symbol.name).copied() {
+                None => {
+                    self.globals.insert(symbol.name, new);
+                }
+                Some(old) => {
+                    let old_symbol = &self.objects[old.obj].symbols[old.sym];
+                    match (old_symbol.weak, symbol.weak) {
+                        // A weak definition yields to a strong one, and the
+                        // first of several weak ones wins.
+                        (true, false) => {
+                            self.globals.insert(symbol.name, new);
+                        }
+                        (_, true) => {}
+                        (false, false) => {
+                            return Err(Error::new(
+                                &object.name,
+                                format!(
+                                    "duplicate symbol {} (also defined in {})",
+                                    symbol.display(),
+                                    self.objects[old.obj].name
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        self.objects.push(object);
+        Ok(())
+    }
+
+    /// Names referenced but not defined, the entry symbol included, sorted
+    /// so that archive members load in the same order on every run.
+    fn undefined(&self, entry: &str) -> BTreeSet<Vec<u8>> {
+        let mut out = BTreeSet::new();
+        for object in &self.objects {
+            for s in &object.symbols {
+                if s.external && matches!(s.def, Def::Undefined) && !self.globals.contains_key(s.name) {
+                    out.insert(s.name.to_vec());
+                }
+            }
+        }
+        if !self.globals.contains_key(entry.as_bytes()) {
+            out.insert(entry.as_bytes().to_vec());
+        }
+        out
+    }
+
+    /// The definition a reference to `objects[obj].symbols[sym]` binds to:
+    /// the symbol itself when local, the winning definition when external.
+    pub fn definition(&self, obj: usize, sym: usize) -> Option<SymRef> {
+        let symbol = self.objects.get(obj)?.symbols.get(sym)?;
+        if symbol.external {
+            self.globals.get(symbol.name).copied()
+        } else if is_definition(symbol.def) {
+            Some(SymRef { obj, sym })
+        } else {
+            None
+        }
+    }
+
+    pub fn global(&self, name: &[u8]) -> Option<SymRef> {
+        self.globals.get(name).copied()
+    }
+}
