@@ -1,0 +1,236 @@
+//! Test-only Mach-O builder and a tiny assembler for hand-encoded guests.
+//!
+//! `Image::new64(code)` / `Image::new32(code)` give a 4096-byte static
+//! MH_EXECUTE: `__PAGEZERO`, `__TEXT` r-x mapping file offset 0 (at
+//! 0x100000000 / 0x1000), `LC_UNIXTHREAD` pointing at `code`, which sits at
+//! file offset `CODE_OFF`. Every field is public so refusal tests can break
+//! exactly one rule.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+pub const CODE_OFF: u64 = 0x400;
+pub const BASE64: u64 = 0x1_0000_0000;
+pub const BASE32: u64 = 0x1000;
+
+#[derive(Clone, Debug)]
+pub struct Seg {
+    pub name: &'static str,
+    pub vmaddr: u64,
+    pub vmsize: u64,
+    pub fileoff: u64,
+    pub filesize: u64,
+    pub maxprot: u32,
+    pub initprot: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Image {
+    pub is64: bool,
+    pub magic: u32,
+    pub cputype: u32,
+    pub filetype: u32,
+    pub flags: u32,
+    pub segs: Vec<Seg>,
+    pub flavor: u32,
+    pub count: u32,
+    pub entry: u64,
+    pub sp: u64,
+    /// Extra raw load commands (cmd, payload after cmd/cmdsize).
+    pub extra: Vec<(u32, Vec<u8>)>,
+    pub code: Vec<u8>,
+    pub size: usize,
+}
+
+impl Image {
+    pub fn new64(code: Vec<u8>) -> Image {
+        Image {
+            is64: true,
+            magic: 0xfeed_facf,
+            cputype: 0x0100_0007,
+            filetype: 2,
+            flags: 1,
+            segs: vec![
+                Seg { name: "__PAGEZERO", vmaddr: 0, vmsize: BASE64, fileoff: 0, filesize: 0, maxprot: 0, initprot: 0 },
+                Seg { name: "__TEXT", vmaddr: BASE64, vmsize: 0x1000, fileoff: 0, filesize: 0x1000, maxprot: 5, initprot: 5 },
+            ],
+            flavor: 4,
+            count: 42,
+            entry: BASE64 + CODE_OFF,
+            sp: 0,
+            extra: vec![],
+            code,
+            size: 4096,
+        }
+    }
+
+    pub fn new32(code: Vec<u8>) -> Image {
+        Image {
+            is64: false,
+            magic: 0xfeed_face,
+            cputype: 7,
+            filetype: 2,
+            flags: 1,
+            segs: vec![
+                Seg { name: "__PAGEZERO", vmaddr: 0, vmsize: 0x1000, fileoff: 0, filesize: 0, maxprot: 0, initprot: 0 },
+                Seg { name: "__TEXT", vmaddr: BASE32, vmsize: 0x1000, fileoff: 0, filesize: 0x1000, maxprot: 5, initprot: 5 },
+            ],
+            flavor: 1,
+            count: 16,
+            entry: BASE32 + CODE_OFF,
+            sp: 0,
+            extra: vec![],
+            code,
+            size: 4096,
+        }
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut cmds: Vec<u8> = Vec::new();
+        let mut ncmds = 0u32;
+        let p32 = |v: &mut Vec<u8>, x: u32| v.extend_from_slice(&x.to_le_bytes());
+        let p64 = |v: &mut Vec<u8>, x: u64| v.extend_from_slice(&x.to_le_bytes());
+        for s in &self.segs {
+            let mut name = [0u8; 16];
+            name[..s.name.len()].copy_from_slice(s.name.as_bytes());
+            if self.is64 {
+                p32(&mut cmds, 0x19);
+                p32(&mut cmds, 72);
+                cmds.extend_from_slice(&name);
+                p64(&mut cmds, s.vmaddr);
+                p64(&mut cmds, s.vmsize);
+                p64(&mut cmds, s.fileoff);
+                p64(&mut cmds, s.filesize);
+            } else {
+                p32(&mut cmds, 0x1);
+                p32(&mut cmds, 56);
+                cmds.extend_from_slice(&name);
+                p32(&mut cmds, s.vmaddr as u32);
+                p32(&mut cmds, s.vmsize as u32);
+                p32(&mut cmds, s.fileoff as u32);
+                p32(&mut cmds, s.filesize as u32);
+            }
+            p32(&mut cmds, s.maxprot);
+            p32(&mut cmds, s.initprot);
+            p32(&mut cmds, 0);
+            p32(&mut cmds, 0);
+            ncmds += 1;
+        }
+        // LC_UNIXTHREAD
+        let mut state = vec![0u8; self.count as usize * 4];
+        if self.is64 && state.len() >= 18 * 8 {
+            state[7 * 8..8 * 8].copy_from_slice(&self.sp.to_le_bytes());
+            state[16 * 8..17 * 8].copy_from_slice(&self.entry.to_le_bytes());
+        } else if !self.is64 && state.len() >= 11 * 4 {
+            state[7 * 4..8 * 4].copy_from_slice(&(self.sp as u32).to_le_bytes());
+            state[10 * 4..11 * 4].copy_from_slice(&(self.entry as u32).to_le_bytes());
+        }
+        p32(&mut cmds, 5);
+        p32(&mut cmds, 16 + state.len() as u32);
+        p32(&mut cmds, self.flavor);
+        p32(&mut cmds, self.count);
+        cmds.extend_from_slice(&state);
+        ncmds += 1;
+        for (cmd, payload) in &self.extra {
+            p32(&mut cmds, *cmd);
+            p32(&mut cmds, 8 + payload.len() as u32);
+            cmds.extend_from_slice(payload);
+            ncmds += 1;
+        }
+        let mut out = Vec::new();
+        p32(&mut out, self.magic);
+        p32(&mut out, self.cputype);
+        p32(&mut out, 3);
+        p32(&mut out, self.filetype);
+        p32(&mut out, ncmds);
+        p32(&mut out, cmds.len() as u32);
+        p32(&mut out, self.flags);
+        if self.is64 {
+            p32(&mut out, 0);
+        }
+        out.extend_from_slice(&cmds);
+        assert!(out.len() <= CODE_OFF as usize, "load commands overlap the code");
+        out.resize(CODE_OFF as usize, 0);
+        out.extend_from_slice(&self.code);
+        out.resize(self.size.max(out.len().min(self.size)), 0);
+        out.truncate(self.size);
+        out
+    }
+}
+
+/// A minimal assembler: raw bytes plus labels with rel32 / absolute fixups.
+pub struct Asm {
+    pub base: u64,
+    pub b: Vec<u8>,
+    labels: Vec<(&'static str, usize)>,
+    rel32: Vec<(usize, &'static str)>,
+    abs32: Vec<(usize, &'static str)>,
+}
+
+impl Asm {
+    /// `base` is the address of the first byte.
+    pub fn new(base: u64) -> Asm {
+        Asm { base, b: vec![], labels: vec![], rel32: vec![], abs32: vec![] }
+    }
+    pub fn raw(&mut self, bytes: &[u8]) -> &mut Self {
+        self.b.extend_from_slice(bytes);
+        self
+    }
+    pub fn label(&mut self, name: &'static str) -> &mut Self {
+        self.labels.push((name, self.b.len()));
+        self
+    }
+    /// Opcode bytes followed by a rel32 to `label` (jmp e9, jcc 0f 8x,
+    /// call e8, rip-relative lea).
+    pub fn rel(&mut self, op: &[u8], label: &'static str) -> &mut Self {
+        self.b.extend_from_slice(op);
+        self.rel32.push((self.b.len(), label));
+        self.b.extend_from_slice(&[0; 4]);
+        self
+    }
+    /// Opcode bytes followed by the absolute 32-bit address of `label`.
+    pub fn abs(&mut self, op: &[u8], label: &'static str) -> &mut Self {
+        self.b.extend_from_slice(op);
+        self.abs32.push((self.b.len(), label));
+        self.b.extend_from_slice(&[0; 4]);
+        self
+    }
+    pub fn addr(&self, label: &str) -> u64 {
+        self.base + self.labels.iter().find(|l| l.0 == label).expect("label").1 as u64
+    }
+    pub fn finish(&mut self) -> Vec<u8> {
+        let find = |n: &str| self.labels.iter().find(|l| l.0 == n).unwrap_or_else(|| panic!("label {n}")).1;
+        for &(at, l) in &self.rel32 {
+            let rel = find(l) as i64 - (at as i64 + 4);
+            self.b[at..at + 4].copy_from_slice(&(rel as i32).to_le_bytes());
+        }
+        for &(at, l) in &self.abs32 {
+            let a = (self.base + find(l) as u64) as u32;
+            self.b[at..at + 4].copy_from_slice(&a.to_le_bytes());
+        }
+        self.b.clone()
+    }
+}
+
+pub fn xnurun() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_xnurun"))
+}
+
+/// Writes `bytes` to a fresh file in the test's temp dir and returns its path.
+pub fn write_image(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("xnurun-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+pub fn run(name: &str, bytes: &[u8], opts: &[&str]) -> Output {
+    let p = write_image(name, bytes);
+    xnurun().args(opts).arg(&p).output().unwrap()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

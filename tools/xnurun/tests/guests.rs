@@ -1,0 +1,256 @@
+//! Hand-made guests that show the runner itself follows XNU's conventions.
+//! Each guest checks registers itself and exits with a distinct status
+//! when a check fails, so a wrong convention shows up as that status.
+
+mod common;
+use common::*;
+
+const X64_CODE: u64 = BASE64 + CODE_OFF;
+const I386_CODE: u64 = BASE32 + CODE_OFF;
+
+fn imm(v: u32) -> [u8; 4] {
+    v.to_le_bytes()
+}
+
+/// x86_64: `mov eax, 0x2000001; syscall` with the status already in edi.
+fn exit64(a: &mut Asm) {
+    a.raw(&[0xb8]).raw(&imm(0x200_0001)).raw(&[0x0f, 0x05]);
+}
+
+/// x86_64: fail label `name` → exit(status).
+fn fail64(a: &mut Asm, name: &'static str, status: u8) {
+    a.label(name).raw(&[0xbf, status, 0, 0, 0]);
+    exit64(a);
+}
+
+#[test]
+fn x86_64_write_returns_rax_rdx_rcx_and_cf_as_xnu() {
+    let mut a = Asm::new(X64_CODE);
+    a.raw(&[0xbf, 1, 0, 0, 0]) // mov edi, 1
+        .rel(&[0x48, 0x8d, 0x35], "msg") // lea rsi, [rip+msg]
+        .raw(&[0xba, 3, 0, 0, 0]) // mov edx, 3
+        .raw(&[0xb8]).raw(&imm(0x200_0004)) // mov eax, SYS_write | class 2
+        .raw(&[0x0f, 0x05]) // syscall
+        .label("after1")
+        .rel(&[0x0f, 0x82], "f1") // jc f1: CF must be clear
+        .rel(&[0x48, 0x8d, 0x1d], "after1") // lea rbx, [rip+after1]
+        .raw(&[0x48, 0x39, 0xd9]) // cmp rcx, rbx: rcx = return rip
+        .rel(&[0x0f, 0x85], "f2")
+        .raw(&[0x48, 0x85, 0xd2]) // test rdx, rdx: second value is 0
+        .rel(&[0x0f, 0x85], "f3")
+        .raw(&[0x48, 0x83, 0xf8, 3]) // cmp rax, 3
+        .rel(&[0x0f, 0x85], "f4")
+        .raw(&[0xbf, 99, 0, 0, 0]) // mov edi, 99 (not open)
+        .raw(&[0xba, 3, 0, 0, 0]) // mov edx, 3
+        .raw(&[0xb8]).raw(&imm(0x200_0004))
+        .raw(&[0x0f, 0x05])
+        .rel(&[0x0f, 0x83], "f5") // jnc f5: CF must be set
+        .raw(&[0x48, 0x83, 0xf8, 9]) // cmp rax, 9 (EBADF)
+        .rel(&[0x0f, 0x85], "f6")
+        .raw(&[0x48, 0x83, 0xfa, 3]) // cmp rdx, 3: untouched on error
+        .rel(&[0x0f, 0x85], "f7")
+        .raw(&[0x31, 0xff]); // xor edi, edi
+    exit64(&mut a);
+    for (l, s) in [("f1", 11), ("f2", 12), ("f3", 13), ("f4", 14), ("f5", 15), ("f6", 16), ("f7", 17)] {
+        fail64(&mut a, l, s);
+    }
+    a.label("msg").raw(b"hey");
+    let o = run("rdx64", &Image::new64(a.finish()).bytes(), &["--trace"]);
+    assert_eq!(o.stdout, b"hey", "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("write(1, \"hey\", 3) = 3"), "{err}");
+    assert!(err.contains("write(99, \"hey\", 3) = -1 EBADF (Bad file descriptor)"), "{err}");
+    assert!(err.contains(&format!("RIP 0x{:x} RAX 0x2000004 RCX ", X64_CODE + 22)), "{err}");
+}
+
+#[test]
+fn x86_64_stack_has_argc_argv_envp_apple() {
+    let mut a = Asm::new(X64_CODE);
+    a.raw(&[0x48, 0x8b, 0x04, 0x24]) // mov rax, [rsp]          argc
+        .raw(&[0x48, 0x8d, 0x5c, 0xc4, 0x10]) // lea rbx, [rsp+rax*8+16]  &envp[0]
+        .label("e")
+        .raw(&[0x48, 0x83, 0x3b, 0x00]) // cmp qword [rbx], 0
+        .rel(&[0x0f, 0x84], "f")
+        .raw(&[0x48, 0x83, 0xc3, 0x08]) // add rbx, 8
+        .rel(&[0xe9], "e")
+        .label("f")
+        .raw(&[0x48, 0x8b, 0x73, 0x08]) // mov rsi, [rbx+8]   apple[0]
+        .rel(&[0xe8], "puts")
+        .raw(&[0x48, 0x8b, 0x74, 0x24, 0x10]) // mov rsi, [rsp+16]  argv[1]
+        .rel(&[0xe8], "puts")
+        .raw(&[0x48, 0x8b, 0x3c, 0x24]); // mov rdi, [rsp]  exit(argc)
+    exit64(&mut a);
+    a.label("puts")
+        .raw(&[0x31, 0xd2]) // xor edx, edx
+        .label("l")
+        .raw(&[0x80, 0x3c, 0x16, 0x00]) // cmp byte [rsi+rdx], 0
+        .rel(&[0x0f, 0x84], "w")
+        .raw(&[0x48, 0xff, 0xc2]) // inc rdx
+        .rel(&[0xe9], "l")
+        .label("w")
+        .raw(&[0xbf, 1, 0, 0, 0])
+        .raw(&[0xb8]).raw(&imm(0x200_0004))
+        .raw(&[0x0f, 0x05])
+        .raw(&[0xc3]); // ret
+    let p = write_image("stack64", &Image::new64(a.finish()).bytes());
+    let o = xnurun().arg(&p).arg("-x").output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("executable_path={}-x", p.display()));
+}
+
+fn one_insn64(name: &str, code: &[u8], opts: &[&str]) -> std::process::Output {
+    let mut c = code.to_vec();
+    // Anything after the instruction is exit(0): reaching it is a failure.
+    c.extend_from_slice(&[0x31, 0xff, 0xb8, 0x01, 0x00, 0x00, 0x02, 0x0f, 0x05]);
+    run(name, &Image::new64(c).bytes(), opts)
+}
+
+#[test]
+fn x86_64_class_1_is_reported_as_an_unimplemented_mach_trap() {
+    // mov eax, 0x100001f (Mach trap 31, mach_msg_trap); syscall
+    let o = one_insn64("class1", &[0xb8, 0x1f, 0, 0, 1, 0x0f, 0x05], &[]);
+    assert_eq!(o.status.code(), Some(123));
+    assert!(stderr(&o).contains("Mach trap"), "{}", stderr(&o));
+}
+
+#[test]
+fn x86_64_linux_style_number_dies_of_sigsys() {
+    // xor edi, edi; mov eax, 1 (class 0: Linux's write); syscall
+    let o = one_insn64("class0", &[0x31, 0xff, 0xb8, 1, 0, 0, 0, 0x0f, 0x05], &["--trace"]);
+    assert_eq!(o.status.code(), Some(140), "{}", stderr(&o));
+    assert!(stderr(&o).contains("EXC_SYSCALL"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("+++ killed by SIGSYS +++"), "{}", stderr(&o));
+}
+
+#[test]
+fn x86_64_nosys_and_past_the_table_die_of_sigsys() {
+    for (n, num) in [("nosys40", 0x200_0028u32), ("past", 0x200_0400)] {
+        let mut c = vec![0xb8];
+        c.extend_from_slice(&num.to_le_bytes());
+        c.extend_from_slice(&[0x0f, 0x05]);
+        let o = one_insn64(n, &c, &[]);
+        assert_eq!(o.status.code(), Some(140), "{n}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn x86_64_enosys_slot_returns_enosys_78() {
+    // mov eax, 0x2000008 (old creat: enosys); syscall; jnc +2... ; mov edi, eax; exit
+    let code = [0xb8, 8, 0, 0, 2, 0x0f, 0x05, 0x89, 0xc7, 0xb8, 1, 0, 0, 2, 0x0f, 0x05];
+    let o = run("enosys", &Image::new64(code.to_vec()).bytes(), &[]);
+    assert_eq!(o.status.code(), Some(78), "{}", stderr(&o));
+}
+
+#[test]
+fn x86_64_real_but_unimplemented_call_stops_clearly() {
+    let o = one_insn64("getpid", &[0xb8, 0x14, 0, 0, 2, 0x0f, 0x05], &[]);
+    assert_eq!(o.status.code(), Some(123));
+    assert!(stderr(&o).contains("getpid"), "{}", stderr(&o));
+}
+
+#[test]
+fn x86_64_null_load_is_sigsegv_with_address_and_bytes() {
+    // mov rax, [0]
+    let o = one_insn64("segv", &[0x48, 0x8b, 0x04, 0x25, 0, 0, 0, 0], &[]);
+    assert_eq!(o.status.code(), Some(139));
+    let e = stderr(&o);
+    assert!(e.contains("SIGSEGV") && e.contains("fault address 0x0") && e.contains("48 8b 04 25 00 00 00 00"), "{e}");
+    assert!(e.contains(&format!("rip 0x{X64_CODE:x}")), "{e}");
+}
+
+#[test]
+fn x86_64_store_into_text_is_sigbus() {
+    // lea rax, [rip]; mov byte [rax], 1
+    let o = one_insn64("bus", &[0x48, 0x8d, 0x05, 0, 0, 0, 0, 0xc6, 0x00, 0x01], &[]);
+    assert_eq!(o.status.code(), Some(138), "{}", stderr(&o));
+}
+
+#[test]
+fn x86_64_breakpoint_is_sigtrap_and_int80_unsupported() {
+    assert_eq!(one_insn64("int3", &[0xcc], &[]).status.code(), Some(133));
+    assert_eq!(one_insn64("int80", &[0xcd, 0x80], &[]).status.code(), Some(123));
+}
+
+#[test]
+fn endless_loop_hits_the_step_limit() {
+    let o = one_insn64("loop", &[0xeb, 0xfe], &["--max-steps", "1000"]);
+    assert_eq!(o.status.code(), Some(124));
+    assert!(stderr(&o).contains("step limit"), "{}", stderr(&o));
+}
+
+/// i386: exit(status) through int 0x80 (push status; push dummy; mov eax, 1).
+fn exit32_int80(a: &mut Asm, status: u8) {
+    a.raw(&[0x6a, status, 0x50, 0xb8, 1, 0, 0, 0, 0xcd, 0x80]);
+}
+
+#[test]
+fn i386_int80_returns_eax_and_edx_second_value() {
+    let mut a = Asm::new(I386_CODE);
+    a.raw(&[0x6a, 3]) // push 3
+        .abs(&[0x68], "msg") // push msg
+        .raw(&[0x6a, 1, 0x50]) // push 1; push eax (the skipped word)
+        .raw(&[0xba, 0x55, 0, 0, 0]) // mov edx, 0x55
+        .raw(&[0xb8, 4, 0, 0, 0]) // mov eax, 4
+        .raw(&[0xcd, 0x80]) // int 0x80
+        .rel(&[0x0f, 0x82], "f1") // jc
+        .raw(&[0x85, 0xd2]) // test edx, edx
+        .rel(&[0x0f, 0x85], "f2")
+        .raw(&[0x83, 0xf8, 3]) // cmp eax, 3
+        .rel(&[0x0f, 0x85], "f3");
+    exit32_int80(&mut a, 0);
+    a.label("f1");
+    exit32_int80(&mut a, 11);
+    a.label("f2");
+    exit32_int80(&mut a, 12);
+    a.label("f3");
+    exit32_int80(&mut a, 13);
+    a.label("msg").raw(b"hey");
+    let o = run("int80", &Image::new32(a.finish()).bytes(), &["--trace"]);
+    assert_eq!(o.stdout, b"hey", "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("EIP 0x"), "{}", stderr(&o));
+}
+
+#[test]
+fn i386_sysenter_returns_to_edx_with_ecx_as_esp() {
+    let mut a = Asm::new(I386_CODE);
+    a.raw(&[0x6a, 3]).abs(&[0x68], "msg").raw(&[0x6a, 1, 0x50])
+        .raw(&[0xb8, 4, 0, 0, 0]) // mov eax, 4
+        .rel(&[0xe8], "trap") // call trap
+        .label("ret1")
+        .rel(&[0x0f, 0x82], "f1")
+        .abs(&[0x81, 0xfa], "ret1") // cmp edx, ret1
+        .rel(&[0x0f, 0x85], "f2")
+        .raw(&[0x39, 0xe1]) // cmp ecx, esp
+        .rel(&[0x0f, 0x85], "f3")
+        .raw(&[0x83, 0xf8, 3]) // cmp eax, 3
+        .rel(&[0x0f, 0x85], "f4")
+        .raw(&[0xc7, 0x44, 0x24, 0x04, 0, 0, 0, 0]) // mov dword [esp+4], 0
+        .raw(&[0xb8, 1, 0, 0, 0])
+        .rel(&[0xe8], "trap");
+    for (l, s) in [("f1", 11u8), ("f2", 12), ("f3", 13), ("f4", 14)] {
+        a.label(l);
+        exit32_int80(&mut a, s);
+    }
+    a.label("trap").raw(&[0x5a, 0x89, 0xe1, 0x0f, 0x34]); // pop edx; mov ecx, esp; sysenter
+    a.label("msg").raw(b"hey");
+    let o = run("sysenter", &Image::new32(a.finish()).bytes(), &[]);
+    assert_eq!(o.stdout, b"hey", "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn i386_mach_trap_int81_fault_and_nosys() {
+    // mov eax, -31; call +0 → pop edx; mov ecx, esp; sysenter
+    let mach = [0xb8, 0xe1, 0xff, 0xff, 0xff, 0xe8, 0, 0, 0, 0, 0x5a, 0x89, 0xe1, 0x0f, 0x34];
+    let o = run("mach32", &Image::new32(mach.to_vec()).bytes(), &[]);
+    assert_eq!(o.status.code(), Some(123));
+    assert!(stderr(&o).contains("Mach trap 31"), "{}", stderr(&o));
+    assert_eq!(run("int81", &Image::new32(vec![0xcd, 0x81]).bytes(), &[]).status.code(), Some(123));
+    let o = run("segv32", &Image::new32(vec![0xa1, 0, 0, 0, 0]).bytes(), &[]);
+    assert_eq!(o.status.code(), Some(139), "{}", stderr(&o));
+    // push 0; push eax; mov eax, 40 (nosys, old lstat); int 0x80
+    let o = run("nosys32", &Image::new32(vec![0x6a, 0, 0x50, 0xb8, 40, 0, 0, 0, 0xcd, 0x80]).bytes(), &[]);
+    assert_eq!(o.status.code(), Some(140), "{}", stderr(&o));
+}

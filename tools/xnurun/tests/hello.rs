@@ -1,0 +1,201 @@
+//! The project's real hello images under xnurun: output, status, the exact
+//! syscall sequence and every --fault mode, for x86_64 and i386.
+//!
+//! The images are built by cargo itself (the project's linker, machlink,
+//! via .cargo/config.toml) into their own target dir, target/xnurun-tests,
+//! so this never waits on the lock of the cargo that runs the tests.
+
+mod common;
+use common::*;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn hello(target: &str) -> PathBuf {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let dir = root().join("target/xnurun-tests");
+    let built = BUILT.get_or_init(|| {
+        let o = Command::new(env!("CARGO"))
+            .current_dir(root())
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_MAKEFLAGS")
+            .env_remove("MAKEFLAGS")
+            .args(["build", "--quiet", "--release", "--target", "x86_64-apple-darwin", "--target", "i686-apple-darwin", "--target-dir"])
+            .arg(&dir)
+            .output()
+            .map_err(|e| e.to_string())?;
+        if o.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&o.stderr).into_owned()) }
+    });
+    if let Err(e) = built {
+        panic!("could not build the hello images: {e}");
+    }
+    dir.join(target).join("release/hello")
+}
+
+const TARGETS: [&str; 2] = ["x86_64-apple-darwin", "i686-apple-darwin"];
+
+fn xr(target: &str, opts: &[&str]) -> Output {
+    xnurun().args(opts).arg(hello(target)).output().unwrap()
+}
+
+/// The strace-like lines of a --trace run (register lines dropped).
+fn calls(o: &Output) -> Vec<String> {
+    stderr(o).lines().filter(|l| !l.starts_with("RIP ") && !l.starts_with("EIP ")).map(String::from).collect()
+}
+
+const W14: &str = "write(1, \"Hello, world!\\n\", 14)";
+
+#[test]
+fn hello_prints_and_exits_0_with_write_then_exit() {
+    for t in TARGETS {
+        let o = xr(t, &["--trace"]);
+        assert_eq!(o.stdout, b"Hello, world!\n", "{t}");
+        assert_eq!(o.status.code(), Some(0), "{t}: {}", stderr(&o));
+        assert_eq!(calls(&o), [format!("{W14} = 14"), "exit(0)".into()], "{t}");
+        let regs = if t.starts_with("x86_64") { "RIP 0x" } else { "EIP 0x" };
+        assert_eq!(stderr(&o).lines().filter(|l| l.starts_with(regs)).count(), 2, "{t}");
+    }
+}
+
+#[test]
+fn hello_x86_64_register_line_shows_the_call() {
+    let o = xr("x86_64-apple-darwin", &["--trace"]);
+    let e = stderr(&o);
+    let first = e.lines().next().unwrap_or("");
+    assert!(first.contains(" RAX 0x2000004 ") && first.contains(" RDX 0xe ") && first.contains(" RDI 0x1 "), "{first}");
+    let o = xr("i686-apple-darwin", &["--trace"]);
+    let e = stderr(&o);
+    let first = e.lines().next().unwrap_or("");
+    assert!(first.starts_with("EIP 0x") && first.contains(" EAX 0x4 "), "{first}");
+}
+
+#[test]
+fn hello_fault_eintr_once_retries() {
+    for t in TARGETS {
+        let o = xr(t, &["--trace", "--fault", "eintr-once"]);
+        assert_eq!(o.stdout, b"Hello, world!\n", "{t}");
+        assert_eq!(o.status.code(), Some(0), "{t}");
+        assert_eq!(calls(&o), [format!("{W14} = -1 EINTR (Interrupted system call)"), format!("{W14} = 14"), "exit(0)".into()], "{t}");
+    }
+}
+
+#[test]
+fn hello_fault_short_5_finishes_in_three_writes() {
+    for t in TARGETS {
+        let o = xr(t, &["--trace", "--fault", "short:5"]);
+        assert_eq!(o.stdout, b"Hello, world!\n", "{t}");
+        assert_eq!(o.status.code(), Some(0), "{t}");
+        assert_eq!(
+            calls(&o),
+            [
+                format!("{W14} = 5"),
+                "write(1, \", world!\\n\", 9) = 5".into(),
+                "write(1, \"ld!\\n\", 4) = 4".into(),
+                "exit(0)".into()
+            ],
+            "{t}"
+        );
+    }
+}
+
+#[test]
+fn hello_fault_errors_exit_1_after_one_write() {
+    for t in TARGETS {
+        for (kind, text) in [
+            ("enospc", "ENOSPC (No space left on device)"),
+            ("ebadf", "EBADF (Bad file descriptor)"),
+            ("epipe", "EPIPE (Broken pipe)"),
+        ] {
+            let o = xr(t, &["--trace", "--fault", kind]);
+            assert!(o.stdout.is_empty(), "{t} {kind}");
+            assert_eq!(o.status.code(), Some(1), "{t} {kind}");
+            assert_eq!(calls(&o), [format!("{W14} = -1 {text}"), "exit(1)".into()], "{t} {kind}");
+        }
+    }
+}
+
+#[test]
+fn hello_fault_restart_reissues_the_call() {
+    for t in TARGETS {
+        let o = xr(t, &["--trace", "--fault", "restart"]);
+        assert_eq!(o.stdout, b"Hello, world!\n", "{t}");
+        assert_eq!(o.status.code(), Some(0), "{t}");
+        assert_eq!(calls(&o), [format!("{W14} = ? ERESTART (restarted)"), format!("{W14} = 14"), "exit(0)".into()], "{t}");
+        // The re-issued call starts from the same registers, except RCX on
+        // x86_64, which the first `syscall` set to its return address.
+        let regs: Vec<Vec<String>> = stderr(&o)
+            .lines()
+            .filter(|l| l.starts_with("RIP ") || l.starts_with("EIP "))
+            .map(|l| l.split(' ').map(String::from).collect())
+            .collect();
+        let field = |r: &Vec<String>, k: &str| r.iter().position(|x| x == k).map(|i| r[i + 1].clone()).unwrap_or_default();
+        if t.starts_with("x86_64") {
+            let rip = u64::from_str_radix(field(&regs[0], "RIP").trim_start_matches("0x"), 16).unwrap();
+            assert_eq!(field(&regs[1], "RCX"), format!("0x{:x}", rip + 2), "{t}");
+            for k in ["RIP", "RAX", "RDX", "RSP", "RDI", "RSI", "R8", "R9"] {
+                assert_eq!(field(&regs[0], k), field(&regs[1], k), "{t} {k}");
+            }
+        } else {
+            assert_eq!(regs[0], regs[1], "{t}");
+        }
+    }
+}
+
+#[test]
+fn hello_broken_pipe_kills_with_sigpipe_unless_ignored() {
+    use std::os::unix::process::CommandExt;
+    for t in TARGETS {
+        for ignore in [false, true] {
+            let (r, w) = std::io::pipe().unwrap();
+            drop(r);
+            let mut c = xnurun();
+            c.arg(hello(t)).stdout(w);
+            if ignore {
+                // SAFETY: only async-signal-safe calls between fork and exec.
+                unsafe {
+                    c.pre_exec(|| {
+                        nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn)
+                            .map(|_| ())
+                            .map_err(std::io::Error::from)
+                    });
+                }
+            }
+            let o = c.output().unwrap();
+            if ignore {
+                assert_eq!(o.status.code(), Some(1), "{t}: EPIPE, then hello exits 1: {}", stderr(&o));
+            } else {
+                assert_eq!(o.status.code(), Some(141), "{t}: SIGPIPE: {}", stderr(&o));
+                assert!(stderr(&o).contains("SIGPIPE"), "{t}");
+            }
+        }
+    }
+}
+
+#[test]
+fn cargo_run_uses_xnurun_as_the_runner() {
+    for t in TARGETS {
+        let dir = root().join("target/xnurun-tests");
+        let _ = hello(t);
+        let o = Command::new(env!("CARGO"))
+            .current_dir(root())
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_MAKEFLAGS")
+            .env_remove("MAKEFLAGS")
+            .args(["run", "--quiet", "--release", "--target", t, "--target-dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(o.stdout, b"Hello, world!\n", "{t}: {}", stderr(&o));
+        assert_eq!(o.status.code(), Some(0), "{t}");
+    }
+}

@@ -1,0 +1,86 @@
+//! Bounded property test over the loader: mutated images never panic it,
+//! and whatever it accepts satisfies the rules it claims to enforce. A few
+//! refused mutants also go through the binary, which must not start them.
+
+mod common;
+use common::*;
+use proptest::prelude::*;
+use xnurun::loader::{self, Arch};
+
+fn seeds() -> Vec<Vec<u8>> {
+    // exit(0) bodies: x86_64 and i386 (int 0x80).
+    let x = Image::new64(vec![0x31, 0xff, 0xb8, 1, 0, 0, 2, 0x0f, 0x05]).bytes();
+    let y = Image::new32(vec![0x6a, 0, 0x50, 0xb8, 1, 0, 0, 0, 0xcd, 0x80]).bytes();
+    vec![x, y]
+}
+
+fn mutate(seed: &[u8], edits: &[(u16, u8)], cut: Option<u16>) -> Vec<u8> {
+    let mut b = seed.to_vec();
+    for &(at, v) in edits {
+        // Most edits land in the header and load commands, where the rules live.
+        let i = at as usize % 0x200;
+        b[i] = v;
+    }
+    if let Some(c) = cut {
+        b.truncate(c as usize % (b.len() + 1));
+    }
+    b
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn loader_never_panics_and_accepts_only_valid(
+        which in 0usize..2,
+        edits in proptest::collection::vec((any::<u16>(), any::<u8>()), 0..6),
+        cut in proptest::option::weighted(0.1, any::<u16>()),
+    ) {
+        let seed = &seeds()[which];
+        let b = mutate(seed, &edits, cut);
+        if let Ok(img) = loader::load(&b) {
+            prop_assert!(b.len() >= 4096);
+            let rx = 5;
+            prop_assert!(img.segments.iter().any(|s| img.entry >= s.vmaddr && img.entry - s.vmaddr < s.vmsize && s.initprot & rx == rx));
+            for s in &img.segments {
+                prop_assert!(s.fileoff + s.filesize <= b.len() as u64);
+                prop_assert!(s.vm_range().0 >= img.pagezero_end);
+            }
+            let mut r: Vec<_> = img.segments.iter().map(|s| s.vm_range()).collect();
+            r.sort();
+            for w in r.windows(2) {
+                prop_assert!(w[0].1 <= w[1].0);
+            }
+            if img.arch == Arch::X86_64 {
+                prop_assert!(img.pagezero_end >= 4096);
+            }
+        }
+    }
+}
+
+#[test]
+fn refused_mutants_never_start_in_the_binary() {
+    // Deterministic mutants of the x86_64 seed whose guest would print.
+    let mut a = Asm::new(BASE64 + CODE_OFF);
+    a.raw(&[0xbf, 1, 0, 0, 0]).rel(&[0x48, 0x8d, 0x35], "m")
+        .raw(&[0xba, 1, 0, 0, 0, 0xb8, 4, 0, 0, 2, 0x0f, 0x05, 0x31, 0xff, 0xb8, 1, 0, 0, 2, 0x0f, 0x05])
+        .label("m").raw(b"!");
+    let seed = Image::new64(a.finish()).bytes();
+    let mut tried = 0;
+    for k in 0..400u32 {
+        let at = (k * 7919 % 0x170) as usize;
+        let mut b = seed.clone();
+        b[at] ^= 1 << (k % 8);
+        if loader::load(&b).is_ok() {
+            continue;
+        }
+        tried += 1;
+        let o = run("mutant", &b, &[]);
+        assert_eq!(o.status.code(), Some(126), "mutant {k}: {}", stderr(&o));
+        assert!(o.stdout.is_empty(), "mutant {k} started");
+        if tried == 24 {
+            break;
+        }
+    }
+    assert!(tried >= 10, "too few refused mutants: {tried}");
+}
