@@ -334,7 +334,7 @@ fn rest(t: &mut Table, data: &[u8], mut off: usize, mut regions: Vec<Region>) {
     regions.sort_by_key(|r| r.offset);
     t.heading("the rest of the file");
     for r in regions {
-        gap(t, data, off, r.offset);
+        gap(t, data, off, r.offset, "zeros: alignment");
         let bytes = data.get(r.offset..r.offset + r.size).unwrap_or_default();
         let what = match r.what.as_str() {
             "machine code" => format!("machine code: {}", hex(bytes)),
@@ -344,17 +344,17 @@ fn rest(t: &mut Table, data: &[u8], mut off: usize, mut regions: Vec<Region>) {
         t.region(r.offset, r.size, &r.name, &what);
         off = off.max(r.offset + r.size);
     }
-    gap(t, data, off, data.len());
+    gap(t, data, off, data.len(), "zeros up to one page: since macOS 10.12 parse_machfile reads a whole page and refuses a shorter file");
     t.note(&format!("\n{} bytes in all", data.len()));
 }
 
-fn gap(t: &mut Table, data: &[u8], from: usize, to: usize) {
+fn gap(t: &mut Table, data: &[u8], from: usize, to: usize, zeros: &str) {
     if to <= from {
         return;
     }
     let bytes = data.get(from..to).unwrap_or_default();
     let what = if bytes.iter().all(|&b| b == 0) {
-        "zeros: padding (the file must be at least one page for parse_machfile's read)".to_string()
+        zeros.to_string()
     } else {
         format!("not described by any header: {}", hex(&bytes[..bytes.len().min(32)]))
     };

@@ -74,6 +74,71 @@ fn linux_i386_elf() {
     elf(LINUX_I386);
 }
 
+/// A Mach-O image: the bytes after the load commands are covered exactly
+/// once to the end of the page, the entry point shown is `__start`'s
+/// address, and the message is where the table says.
+fn macho(target: &str) {
+    let bin = hello(target);
+    let data = std::fs::read(&bin).unwrap();
+    let text = anatomy(&bin);
+    let header = if data[0] == 0xcf { 32 } else { 28 };
+    let sizeofcmds = u32::from_le_bytes(data[20..24].try_into().unwrap()) as usize;
+    let rest = block(&text, "the rest of the file");
+    assert_eq!(rest[0].0, header + sizeofcmds, "the rest starts right after the load commands");
+    covers_every_byte_from(&text, "the rest of the file", header + sizeofcmds, data.len());
+    let start = if header == 32 {
+        symbol_address::<object::macho::MachHeader64<object::Endianness>>(&data, "__start")
+    } else {
+        symbol_address::<object::macho::MachHeader32<object::Endianness>>(&data, "__start")
+    };
+    let entry_heading = "load command 3: LC_UNIXTHREAD";
+    let pc = if header == 32 { "rip" } else { "eip" };
+    assert_eq!(value(&text, entry_heading, pc), start);
+    let msg = rest.iter().find(|r| r.2 == "__TEXT,__const").unwrap();
+    assert_eq!(&data[msg.0..msg.0 + msg.1], MESSAGE);
+}
+
+/// A symbol's address from LC_SYMTAB, read with `object`'s load-command
+/// API. (`object::File::parse` 0.37 refuses any segment with no sections,
+/// such as every `__PAGEZERO`, because its empty section slice is not
+/// aligned; 0.40 fixed that.)
+fn symbol_address<H: object::read::macho::MachHeader<Endian = object::Endianness>>(data: &[u8], name: &str) -> u64 {
+    use object::read::macho::Nlist;
+    let h = H::parse(data, 0).unwrap();
+    let e = h.endian().unwrap();
+    let mut cmds = h.load_commands(e, data, 0).unwrap();
+    while let Some(c) = cmds.next().unwrap() {
+        if let Some(symtab) = c.symtab().unwrap() {
+            let symbols = symtab.symbols::<H, _>(e, data).unwrap();
+            for sym in symbols.iter() {
+                if sym.name(e, symbols.strings()) == Ok(name.as_bytes()) {
+                    return sym.n_value(e).into();
+                }
+            }
+        }
+    }
+    panic!("no {name} in LC_SYMTAB");
+}
+
+fn covers_every_byte_from(text: &str, heading: &str, from: usize, len: usize) {
+    let mut next = from;
+    for (off, size, field, _) in block(text, heading) {
+        assert_eq!(off, next, "{field} at {off:#x}: gap or overlap before it");
+        next = off + size;
+    }
+    assert_eq!(next, len, "the layout stops short of the file's end");
+}
+
+#[test]
+fn xnu_x86_64_macho() {
+    macho(XNU_X86_64);
+}
+
+#[test]
+fn xnu_i386_macho() {
+    macho(XNU_I386);
+}
+
 #[test]
 fn refuses_what_it_cannot_read() {
     let junk = tempfile("junk");
