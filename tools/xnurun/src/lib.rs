@@ -25,6 +25,8 @@
 //! is the reference there (`--trace`/`--fault`/`--max-steps` are refused).
 
 pub mod bsd;
+#[cfg(target_os = "linux")]
+pub mod layout;
 pub mod cli;
 pub mod fault;
 pub mod loader;

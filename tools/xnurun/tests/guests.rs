@@ -254,3 +254,31 @@ fn i386_mach_trap_int81_fault_and_nosys() {
     let o = run("nosys32", &Image::new32(vec![0x6a, 0, 0x50, 0xb8, 40, 0, 0, 0, 0xcd, 0x80]).bytes(), &[]);
     assert_eq!(o.status.code(), Some(140), "{}", stderr(&o));
 }
+
+/// xnurun re-executes itself without address randomization (src/layout.rs),
+/// so its own libraries can never sit where a guest's stack must go. Read
+/// its persona from /proc while it single-steps a guest that never ends.
+#[test]
+fn runs_without_address_randomization() {
+    let path = write_image("aslr", &Image::new64(vec![0xeb, 0xfe]).bytes());
+    let mut child = xnurun()
+        .args(["--max-steps", "100000000"])
+        .arg(&path)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let file = format!("/proc/{}/personality", child.id());
+    let mut persona = 0;
+    // The first read may come before the re-exec; the loop runs for long.
+    for _ in 0..5000 {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        persona = u32::from_str_radix(text.trim(), 16).unwrap_or(0);
+        if persona & 0x0040000 != 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_ne!(persona & 0x0040000, 0, "ADDR_NO_RANDOMIZE not set: persona {persona:#x}");
+}
