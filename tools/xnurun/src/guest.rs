@@ -111,9 +111,16 @@ pub fn spawn(image: &Image, file: &[u8], stack: &InitialStack) -> Result<Guest, 
                 seg.name
             ));
         }
+        // map_segment (mach_loader.c) maps the file's pages, from
+        // trunc_page(fileoff) to round_page(fileoff + filesize), at
+        // trunc_page(vmaddr): whole pages, not just filesize bytes at vmaddr.
         let lo = seg.fileoff as usize;
-        let data = file.get(lo..lo + seg.filesize as usize).unwrap_or(&[]).to_vec();
-        maps.push(Mapping { start, len: end - start, prot: prot_of(seg.initprot), data, at: seg.vmaddr - start, name: seg.name.clone() });
+        let hi = (lo as u64).saturating_add(crate::loader::round_page(seg.filesize)).min(file.len() as u64) as usize;
+        let mut data = file.get(lo..hi).unwrap_or(&[]).to_vec();
+        // The loader refused file pages past the segment's own (see
+        // loader.rs); never copy more than the mapping holds.
+        data.truncate((end - start) as usize);
+        maps.push(Mapping { start, len: end - start, prot: prot_of(seg.initprot), data, at: 0, name: seg.name.clone() });
         regions.push(Region { start, end, xnu_mapped: true });
     }
     if image.custom_stack {
@@ -121,7 +128,11 @@ pub fn spawn(image: &Image, file: &[u8], stack: &InitialStack) -> Result<Guest, 
         // merge them into that segment's bytes before it is mapped.
         let m = maps
             .iter_mut()
-            .find(|m| m.prot & libc::PROT_WRITE != 0 && stack.sp >= m.start && stack.sp + stack.bytes.len() as u64 <= m.start + m.len)
+            .find(|m| {
+                m.prot & libc::PROT_WRITE != 0
+                    && stack.sp >= m.start
+                    && stack.sp.checked_add(stack.bytes.len() as u64).is_some_and(|end| end <= m.start + m.len)
+            })
             .ok_or_else(|| "the initial stack does not fit below the custom stack pointer in its segment: exec_copyout_strings would fail".to_string())?;
         let need = (stack.sp - m.start - m.at) as usize + stack.bytes.len();
         if m.data.len() < need {

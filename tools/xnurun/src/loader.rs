@@ -470,8 +470,10 @@ fn check_segment(seg: &Segment, file_len: u64, arch: Arch) -> Result<(), Refusal
     if seg.vmsize == 0 {
         return Ok(());
     }
-    // map_segment maps the file pages into [vm_start, vm_end): file bytes
-    // beyond vmsize would land on pages the segment does not own.
+    // map_segment maps all of the file's pages at vm_start, even past
+    // vm_end, over whatever lies there. xnurun does not follow XNU into
+    // that: it refuses such a segment (a divergence, and the only refusal
+    // here that XNU itself would not make).
     if round_page(seg.filesize) > round_page(seg.vmsize) {
         return refuse("segment file bytes exceed vmsize", LOAD_SEGMENT, format!("{name}: filesize 0x{:x} > vmsize 0x{:x}", seg.filesize, seg.vmsize));
     }

@@ -59,10 +59,14 @@ pub fn build(ptr: usize, top: u64, exec_path: &[u8], argv: &[Vec<u8>], envp: &[V
         return Err(format!("argument list too long: {} bytes of strings, exec allows {NCARGS} (E2BIG)", strings.len()));
     }
 
-    let string_area = top - strings.len() as u64;
     let nptrs = argv.len() + envp.len() + 1 + 3;
     let ptr_area_size = nptrs * ptr;
-    let sp = string_area - ptr_area_size as u64 - ptr as u64;
+    // A custom stack pointer can sit anywhere, low ones included: what
+    // does not fit below it is what exec_copyout_strings fails on.
+    let (string_area, sp) = top
+        .checked_sub(strings.len() as u64)
+        .and_then(|a| Some((a, a.checked_sub((ptr_area_size + ptr) as u64)?)))
+        .ok_or_else(|| format!("the initial stack ({} bytes) does not fit below the stack pointer 0x{top:x}", strings.len() + ptr_area_size + ptr))?;
 
     let mut bytes = Vec::with_capacity(ptr + ptr_area_size + strings.len());
     let put = |b: &mut Vec<u8>, v: u64| {

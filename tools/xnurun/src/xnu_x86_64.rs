@@ -12,9 +12,11 @@
 //!   `rdx` = second (0 for an `ssize_t` call such as write). Error: CF set,
 //!   `rax` = errno, `rdx` untouched. ERESTART: `pal_syscall_restart`
 //!   (osfmk/i386/pal_routines.c) moves `rip` back 2 bytes, nothing else.
-//! - The `syscall` instruction itself has put the return address in `rcx`
-//!   and `rflags` in `r11`; XNU saves and restores both, so the guest sees
-//!   them as the hardware left them. CF lives in the restored `rflags`.
+//! - The `syscall` instruction has put the return address in `rcx` and
+//!   `rflags` in `r11`. XNU goes back through `L_sysret` (idt64.s), which
+//!   loads `rcx` from the saved `rip` and `r11` from the saved `rflags`
+//!   before `sysretq`: so the guest finds in them the *final* values, the
+//!   rewound `rip` after a restart and the flags with the outcome's CF.
 
 use nix::libc::user_regs_struct;
 
@@ -56,8 +58,6 @@ pub fn class_name(class: u32) -> &'static str {
 pub fn finish(entry: &user_regs_struct, next: u64, out: &crate::run::Outcome) -> user_regs_struct {
     use crate::run::Outcome;
     let mut r = *entry;
-    r.rcx = next;
-    r.r11 = entry.eflags;
     r.rip = next;
     match *out {
         Outcome::Ok(v0, v1) => {
@@ -71,6 +71,9 @@ pub fn finish(entry: &user_regs_struct, next: u64, out: &crate::run::Outcome) ->
         }
         Outcome::Restart => r.rip = next - 2,
     }
+    // L_sysret: `pop %rcx` (the saved rip), `pop %r11` (the saved rflags).
+    r.rcx = r.rip;
+    r.r11 = r.eflags;
     r
 }
 
@@ -114,10 +117,12 @@ mod tests {
         e.eflags = 0x203; // CF set on entry
         e.rdx = 14;
         let ok = finish(&e, 0x1002, &Outcome::Ok(14, 0));
-        assert_eq!((ok.rip, ok.rax, ok.rdx, ok.eflags & 1, ok.rcx, ok.r11), (0x1002, 14, 0, 0, 0x1002, 0x203));
+        // r11 carries the final flags, CF cleared, as L_sysret pops them.
+        assert_eq!((ok.rip, ok.rax, ok.rdx, ok.eflags & 1, ok.rcx, ok.r11), (0x1002, 14, 0, 0, 0x1002, 0x202));
+        e.eflags = 0x202;
         let err = finish(&e, 0x1002, &Outcome::Err(28));
-        assert_eq!((err.rax, err.rdx, err.eflags & 1), (28, 14, 1));
+        assert_eq!((err.rax, err.rdx, err.eflags & 1, err.r11), (28, 14, 1, 0x203));
         let rs = finish(&e, 0x1002, &Outcome::Restart);
-        assert_eq!((rs.rip, rs.rax, rs.rdx), (0x1000, e.rax, 14));
+        assert_eq!((rs.rip, rs.rax, rs.rdx, rs.rcx), (0x1000, e.rax, 14, 0x1000));
     }
 }

@@ -282,3 +282,37 @@ fn runs_without_address_randomization() {
     child.wait().unwrap();
     assert_ne!(persona & 0x0040000, 0, "ADDR_NO_RANDOMIZE not set: persona {persona:#x}");
 }
+
+/// A custom stack pointer too low for the initial stack: refused as
+/// `exec_copyout_strings` would fail, never a panic.
+#[test]
+fn i386_custom_stack_too_low_is_refused() {
+    let mut img = Image::new32(vec![0xeb, 0xfe]);
+    img.segs.push(Seg { name: "__DATA", vmaddr: 0x2000, vmsize: 0x1000, fileoff: 0, filesize: 0, maxprot: 3, initprot: 3 });
+    img.sp = 0x3000;
+    let path = write_image("lowstack", &img.bytes());
+    let big = "a".repeat(20_000);
+    let o = xnurun().arg(&path).arg(&big).output().unwrap();
+    assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not fit below the stack pointer"), "{}", stderr(&o));
+}
+
+/// A segment at an address that is not page-aligned: map_segment maps the
+/// file's pages at trunc_page(vmaddr), so the byte at vmaddr is the byte
+/// at fileoff + vmaddr % page. The guest exits with it.
+#[test]
+fn i386_unaligned_segment_maps_whole_file_pages() {
+    let code = vec![
+        0x0f, 0xb6, 0x05, 0xf0, 0x2f, 0x00, 0x00, // movzx eax, byte [0x2ff0]
+        0x50, 0x50, // push eax (status); push eax (the skipped word)
+        0xb8, 0x01, 0x00, 0x00, 0x00, // mov eax, 1 (exit)
+        0xcd, 0x80, // int 0x80
+    ];
+    let mut img = Image::new32(code);
+    img.segs.push(Seg { name: "__DATA", vmaddr: 0x2ff0, vmsize: 0x10, fileoff: 0x1000, filesize: 0x1000, maxprot: 3, initprot: 3 });
+    img.size = 0x2000;
+    let mut bytes = img.bytes();
+    bytes[0x1ff0] = 42;
+    let o = run("unaligned", &bytes, &[]);
+    assert_eq!(o.status.code(), Some(42), "{}", stderr(&o));
+}
