@@ -56,7 +56,8 @@ fn link_options(opts: &args::Options) -> Result<()> {
 
 /// The whole program: returns the exit status.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
-    match args::parse(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    match args::parse(args.clone()) {
         Ok(args::Command::Help) => {
             print!("{}", args::HELP);
             0
@@ -64,12 +65,22 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(args::Command::Link(opts)) => match link_options(&opts) {
             Ok(()) => 0,
             Err(e) => {
-                output::remove_stale(&opts.output);
+                if !opts.inputs.contains(&opts.output) {
+                    output::remove_stale(&opts.output);
+                }
                 eprintln!("{e}");
                 1
             }
         },
         Err(e) => {
+            // A bad command line fails the link too: whatever an earlier
+            // link left at `-o` must not pass for this one's output.
+            // (Unless the same path is also an input.)
+            if let Some(out) = args::output_of(&args) {
+                if args.iter().filter(|a| **a == *out.as_os_str()).count() == 1 {
+                    output::remove_stale(&out);
+                }
+            }
             eprintln!("{e}");
             1
         }

@@ -175,11 +175,13 @@ fn unsupported_relocation() {
 fn library_requested() {
     let dir = common::scratch("library");
     let out = dir.join("hello");
+    // An earlier link's output is there: the failed link must not leave it.
+    std::fs::write(&out, b"stale").unwrap();
     let args: Vec<String> = ["x.o", "-lSystem", "-o"].iter().map(|s| s.to_string()).chain([out.display().to_string()]).collect();
     let result = common::machlink(&args);
     assert_eq!(String::from_utf8_lossy(&result.stderr), "machlink: static images link no libraries: -lSystem\n");
     assert_eq!(result.status.code(), Some(1));
-    assert!(!out.exists());
+    assert!(!out.exists(), "a stale output survived a failed link");
 }
 
 #[test]
