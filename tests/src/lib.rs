@@ -43,6 +43,10 @@ pub fn hello(target: &str) -> PathBuf {
         .current_dir(root())
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
+        // They would replace the config's per-target rustflags (the
+        // i686-apple-darwin sysroot).
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .args(["build", "--release", "--target", target, "--target-dir"])
         .arg(&target_dir)
         .output()
