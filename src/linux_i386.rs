@@ -7,10 +7,10 @@
 //! `eax` and takes the arguments from `ebx ecx edx esi edi ebp`. An error
 //! comes back as `-errno` in `eax`; all other registers are preserved.
 //!
-//! write is 4 and exit is 1, the same numbers as XNU's BSD table: both
-//! descend from the 4.xBSD/System V numbering (syscalls.master in BSD, the
-//! i386 table Linux copied so it could run iBCS binaries), which the x86_64
-//! Linux table later abandoned.
+//! write is 4 and exit is 1, the same numbers as XNU's BSD table: both keep
+//! the numbers of the oldest Unix calls, which go back to V7 Unix and which
+//! the BSDs' syscalls.master and Linux's i386 table alike preserved; the
+//! x86_64 Linux table was laid out afresh.
 //!
 //! `sysenter` is no use here: Linux expects it only from the vDSO's
 //! `__kernel_vsyscall`, reads the user stack pointer from `ebp` and resumes

@@ -3,7 +3,7 @@
 //!
 //! - The top byte of `rax` is the system-call class
 //!   (osfmk/mach/i386/syscall_sw.h: `SYSCALL_CLASS_SHIFT` 24,
-//!   `SYSCALL_CLASS_UNIX` 2). `hi64_syscall` (osfmk/x86_64/idt64.s) routes
+//!   `SYSCALL_CLASS_UNIX` 2). `hndl_syscall` (osfmk/x86_64/idt64.s) sends
 //!   class 2 to `unix_syscall64` (bsd/dev/i386/systemcalls.c), which masks
 //!   the class off and indexes `sysent` with the rest: write is 4 and exit is
 //!   1 in bsd/kern/syscalls.master. Without the class (a Linux-style
@@ -13,10 +13,11 @@
 //!   r8 r9`; `r10` stands in for `rcx`, which the `syscall` instruction
 //!   overwrites with the return address (and `r11` with `rflags`).
 //! - On error it sets `EFL_CF` and puts the positive errno in `rax`. On
-//!   success it clears CF, puts `uu_rval[0]` in `rax` and **`uu_rval[1]` in
-//!   `rdx`** (0 for write). So the count we pass in `rdx` does not survive
-//!   the call: the bytes still to write live in `rbx`, which the kernel
-//!   restores untouched.
+//!   success it clears CF, puts the result in `rax` and **writes `rdx`**
+//!   too: the second result (`uu_rval[1]`) for calls that return two, a
+//!   plain 0 for `ssize_t` calls such as write. So the count we pass in
+//!   `rdx` does not survive the call: the bytes still to write live in
+//!   `rbx`, which the kernel restores untouched.
 //! - An interrupted call that must restart (`ERESTART`) resumes at `rip - 2`
 //!   (`pal_syscall_restart`, osfmk/i386/pal_routines.c) with the saved
 //!   registers unchanged: the same `syscall` with the same `rax` and

@@ -344,7 +344,7 @@ fn rest(t: &mut Table, data: &[u8], mut off: usize, mut regions: Vec<Region>) {
         t.region(r.offset, r.size, &r.name, &what);
         off = off.max(r.offset + r.size);
     }
-    gap(t, data, off, data.len(), "zeros up to one page: since macOS 10.12 parse_machfile reads a whole page and refuses a shorter file");
+    gap(t, data, off, data.len(), "zeros up to one page: parse_machfile reads round_page(header + sizeofcmds) bytes and refuses a shorter file");
     t.note(&format!("\n{} bytes in all", data.len()));
 }
 

@@ -76,7 +76,7 @@ fn facts<Mach: MachHeader<Endian = LE>>(data: &[u8]) -> Facts {
 fn check_image(target: &str) {
     let path = common::image(target);
     let data = std::fs::read(&path).expect("image");
-    // XNU (since 10.12) reads round_page(header + load commands) and refuses
+    // XNU reads round_page(header + load commands) and refuses
     // a short read; one page is the whole of hello.
     assert_eq!(
         data.len(),

@@ -8,7 +8,10 @@
 //!
 //! - [`loader`] accepts only what XNU's exec path would run as a static
 //!   image and refuses everything else with one line naming the rule
-//!   (status 126); the guest never starts.
+//!   (status 126); the guest never starts. For i386 those are the rules of
+//!   the last XNU that ran 32-bit programs (macOS 10.14, xnu-4903), where
+//!   `parse_machfile` refused static images only on embedded builds;
+//!   current XNU accepts static images for x86_64 alone.
 //! - [`stack`] builds the initial stack as `exec_copyout_strings` does.
 //! - `guest` forks a child that maps the segments at their `vmaddr` with
 //!   their protections, reserves page zero, and stops; the parent sets the
