@@ -3,35 +3,13 @@
 //!
 //! Field offsets come from `object`'s typed structures (`offset_of!`).
 
-use crate::table::{Table, hex, quoted};
+use crate::table::{R, Table, at, f, hex, quoted};
 use object::LittleEndian as LE;
 use object::elf::*;
-use object::pod::from_bytes;
-use std::mem::{offset_of, size_of, size_of_val};
-
-type R<T> = Result<T, String>;
+use std::mem::{offset_of, size_of};
 
 /// The bytes hello writes: shown as the message where a section holds them.
 const MESSAGE: &[u8] = b"Hello, world!\n";
-
-fn at<'a, T: object::Pod>(data: &'a [u8], offset: usize, what: &str) -> R<&'a T> {
-    data.get(offset..)
-        .and_then(|d| from_bytes::<T>(d).ok())
-        .map(|(t, _)| t)
-        .ok_or_else(|| format!("{what} at {offset:#x} runs past the end of the file"))
-}
-
-macro_rules! f {
-    ($t:expr, $base:expr, $S:ty, $s:expr, $field:ident, $meaning:expr) => {
-        $t.field(
-            $base + offset_of!($S, $field),
-            size_of_val(&$s.$field),
-            stringify!($field),
-            $s.$field.get(LE),
-            &$meaning,
-        )
-    };
-}
 
 pub fn explain(data: &[u8]) -> R<String> {
     match data.get(4) {

@@ -5,34 +5,10 @@
 //! Field offsets come from `object`'s typed structures (`offset_of!`), so
 //! they are the structures' own, not numbers typed in here.
 
-use crate::table::{Table, hex, quoted};
+use crate::table::{R, Table, at, f, hex, quoted};
 use object::LittleEndian as LE;
 use object::macho::*;
-use object::pod::from_bytes;
-use std::mem::{offset_of, size_of, size_of_val};
-
-type R<T> = Result<T, String>;
-
-/// Reads a `T` at `offset`, or says which structure ran past the end.
-fn at<'a, T: object::Pod>(data: &'a [u8], offset: usize, what: &str) -> R<&'a T> {
-    data.get(offset..)
-        .and_then(|d| from_bytes::<T>(d).ok())
-        .map(|(t, _)| t)
-        .ok_or_else(|| format!("{what} at {offset:#x} runs past the end of the file"))
-}
-
-/// Writes one row for a field of the structure `$s` (of type `$S`) at `$base`.
-macro_rules! f {
-    ($t:expr, $base:expr, $S:ty, $s:expr, $field:ident, $meaning:expr) => {
-        $t.field(
-            $base + offset_of!($S, $field),
-            size_of_val(&$s.$field),
-            stringify!($field),
-            $s.$field.get(LE),
-            &$meaning,
-        )
-    };
-}
+use std::mem::{offset_of, size_of};
 
 fn name16(bytes: &[u8; 16]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(16);

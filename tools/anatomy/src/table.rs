@@ -9,6 +9,31 @@
 
 use std::fmt::Write;
 
+pub type R<T> = Result<T, String>;
+
+/// Reads a `T` at `offset`, or says which structure ran past the end.
+pub fn at<'a, T: object::Pod>(data: &'a [u8], offset: usize, what: &str) -> R<&'a T> {
+    data.get(offset..)
+        .and_then(|d| object::pod::from_bytes::<T>(d).ok())
+        .map(|(t, _)| t)
+        .ok_or_else(|| format!("{what} at {offset:#x} runs past the end of the file"))
+}
+
+/// Writes one row for the field `$field` of the structure `$s` (of type
+/// `$S`, little-endian) found at `$base`: offset and width from the type.
+macro_rules! f {
+    ($t:expr, $base:expr, $S:ty, $s:expr, $field:ident, $meaning:expr) => {
+        $t.field(
+            $base + std::mem::offset_of!($S, $field),
+            std::mem::size_of_val(&$s.$field),
+            stringify!($field),
+            $s.$field.get(object::LittleEndian),
+            &$meaning,
+        )
+    };
+}
+pub(crate) use f;
+
 #[derive(Default)]
 pub struct Table {
     out: String,

@@ -9,12 +9,13 @@
 //! randomization (the personality flag `setarch -R` sets): its libraries
 //! and stack then sit at the very top of the address space, every time.
 
-/// Re-executes xnurun with `ADDR_NO_RANDOMIZE` unless it already has it.
-/// Returns only if that is not possible (no /proc, a personality the
-/// kernel refuses); xnurun then runs as it is.
 #[cfg(target_os = "linux")]
 use nix::libc;
 
+/// Re-executes xnurun with `ADDR_NO_RANDOMIZE` unless it already has it.
+/// Returns only if that is not possible (no /proc, a personality the
+/// kernel refuses, as Docker's default seccomp profile does); xnurun then
+/// says so once and runs as it is.
 #[cfg(target_os = "linux")]
 pub fn settle(argv: *const *const std::ffi::c_char) {
     // SAFETY: personality(0xffffffff) only reads the current persona.
@@ -24,6 +25,7 @@ pub fn settle(argv: *const *const std::ffi::c_char) {
     }
     // SAFETY: sets a flag of this process's persona; exec below applies it.
     if unsafe { libc::personality((current | libc::ADDR_NO_RANDOMIZE) as libc::c_ulong) } < 0 {
+        eprintln!("xnurun: warning: cannot turn off address randomization here; a guest may now and then fail to map");
         return;
     }
     // SAFETY: argv is the NULL-terminated vector the C runtime gave main;
@@ -32,6 +34,7 @@ pub fn settle(argv: *const *const std::ffi::c_char) {
     unsafe {
         libc::execve(c"/proc/self/exe".as_ptr(), argv, environ);
     }
+    eprintln!("xnurun: warning: cannot re-execute itself without address randomization; a guest may now and then fail to map");
 }
 
 #[cfg(target_os = "linux")]
