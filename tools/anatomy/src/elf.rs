@@ -83,7 +83,7 @@ macro_rules! explainer {
 
             let phoff = h.e_phoff.get(LE) as usize;
             for i in 0..h.e_phnum.get(LE) as usize {
-                let o = phoff + i * size_of::<$Phdr<LE>>();
+                let o = phoff.saturating_add(i.saturating_mul(size_of::<$Phdr<LE>>()));
                 let p: &$Phdr<LE> = at(data, o, "a program header")?;
                 t.heading(&format!("program header {i} ({} bytes at {o:#x})", size_of::<$Phdr<LE>>()));
                 f!(t, o, $Phdr<LE>, p, p_type, phdr_type(p.p_type.get(LE)));
@@ -100,18 +100,18 @@ macro_rules! explainer {
             let shoff = h.e_shoff.get(LE) as usize;
             let shnum = h.e_shnum.get(LE) as usize;
             let shdrs: Vec<&$Shdr<LE>> = (0..shnum)
-                .map(|i| at(data, shoff + i * size_of::<$Shdr<LE>>(), "a section header"))
+                .map(|i| at(data, shoff.saturating_add(i.saturating_mul(size_of::<$Shdr<LE>>())), "a section header"))
                 .collect::<R<_>>()?;
             let names = shdrs
                 .get(h.e_shstrndx.get(LE) as usize)
-                .and_then(|s| data.get(s.sh_offset.get(LE) as usize..(s.sh_offset.get(LE) + s.sh_size.get(LE)) as usize))
+                .and_then(|s| data.get(s.sh_offset.get(LE) as usize..s.sh_offset.get(LE).saturating_add(s.sh_size.get(LE)) as usize))
                 .unwrap_or_default();
             let name_of = |n: u32| -> String {
                 let s = names.get(n as usize..).and_then(|s| s.split(|&b| b == 0).next()).unwrap_or_default();
                 String::from_utf8_lossy(s).into_owned()
             };
             for (i, s) in shdrs.iter().enumerate() {
-                let o = shoff + i * size_of::<$Shdr<LE>>();
+                let o = shoff.saturating_add(i.saturating_mul(size_of::<$Shdr<LE>>()));
                 let name = name_of(s.sh_name.get(LE));
                 t.heading(&format!("section header {i}: {name:?} ({} bytes at {o:#x})", size_of::<$Shdr<LE>>()));
                 f!(t, o, $Shdr<LE>, s, sh_name, format!("offset of {name:?} in the section-name table"));
@@ -135,10 +135,10 @@ macro_rules! explainer {
             regions.push(Region { offset: 0, size: size_of::<$Hdr<LE>>(), name: "ELF header".into() });
             regions.push(Region {
                 offset: phoff,
-                size: h.e_phnum.get(LE) as usize * size_of::<$Phdr<LE>>(),
+                size: (h.e_phnum.get(LE) as usize).saturating_mul(size_of::<$Phdr<LE>>()),
                 name: "program headers".into(),
             });
-            regions.push(Region { offset: shoff, size: shnum * size_of::<$Shdr<LE>>(), name: "section headers".into() });
+            regions.push(Region { offset: shoff, size: shnum.saturating_mul(size_of::<$Shdr<LE>>()), name: "section headers".into() });
             layout(&mut t, data, regions);
             Ok(t.finish())
         }
@@ -155,7 +155,7 @@ fn layout(t: &mut Table, data: &[u8], mut regions: Vec<Region>) {
     let mut off = 0;
     for r in regions {
         gap(t, data, off, r.offset);
-        let bytes = data.get(r.offset..r.offset + r.size).unwrap_or_default();
+        let bytes = data.get(r.offset..r.offset.saturating_add(r.size)).unwrap_or_default();
         let header = r.name.ends_with("header") || r.name.ends_with("headers");
         match bytes.windows(MESSAGE.len()).position(|w| w == MESSAGE) {
             Some(m) if !header => {
@@ -165,7 +165,7 @@ fn layout(t: &mut Table, data: &[u8], mut regions: Vec<Region>) {
             _ if header => t.region(r.offset, r.size, &r.name, "(fields above)"),
             _ => t.region(r.offset, r.size, &r.name, &quoted(bytes)),
         }
-        off = off.max(r.offset + r.size);
+        off = off.max(r.offset.saturating_add(r.size));
     }
     gap(t, data, off, data.len());
     t.note(&format!("\n{} bytes in all", data.len()));

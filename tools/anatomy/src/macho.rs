@@ -224,10 +224,10 @@ fn symtab<N: object::Pod + NlistFields>(t: &mut Table, regions: &mut Vec<Region>
     f!(t, off, SymtabCommand<LE>, s, strsize, "bytes of names");
     let (symoff, nsyms) = (s.symoff.get(LE) as usize, s.nsyms.get(LE) as usize);
     let (stroff, strsize) = (s.stroff.get(LE) as usize, s.strsize.get(LE) as usize);
-    let strings = data.get(stroff..stroff + strsize).unwrap_or_default();
+    let strings = data.get(stroff..stroff.saturating_add(strsize)).unwrap_or_default();
     let mut names = Vec::new();
     for i in 0..nsyms {
-        let o = symoff + i * size_of::<N>();
+        let o = symoff.saturating_add(i.saturating_mul(size_of::<N>()));
         let n: &N = at(data, o, "a symbol")?;
         let (strx, ty, sect, value) = n.fields();
         let name = strings.get(strx as usize..).and_then(|s| s.split(|&b| b == 0).next()).unwrap_or_default();
@@ -235,7 +235,7 @@ fn symtab<N: object::Pod + NlistFields>(t: &mut Table, regions: &mut Vec<Region>
         let kind = if ty & N_EXT != 0 { "external" } else { "local" };
         names.push(format!("{name} = {value:#x} ({kind}, section {sect})"));
     }
-    regions.push(Region { offset: symoff, size: nsyms * size_of::<N>(), name: "symbol table".into(), what: names.join("; ") });
+    regions.push(Region { offset: symoff, size: nsyms.saturating_mul(size_of::<N>()), name: "symbol table".into(), what: names.join("; ") });
     regions.push(Region { offset: stroff, size: strsize, name: "string table".into(), what: quoted(strings) });
     Ok(())
 }
@@ -311,14 +311,14 @@ fn rest(t: &mut Table, data: &[u8], mut off: usize, mut regions: Vec<Region>) {
     t.heading("the rest of the file");
     for r in regions {
         gap(t, data, off, r.offset, "zeros: alignment");
-        let bytes = data.get(r.offset..r.offset + r.size).unwrap_or_default();
+        let bytes = data.get(r.offset..r.offset.saturating_add(r.size)).unwrap_or_default();
         let what = match r.what.as_str() {
             "machine code" => format!("machine code: {}", hex(bytes)),
             "read-only data" => format!("read-only data: {}", quoted(bytes)),
             _ => r.what,
         };
         t.region(r.offset, r.size, &r.name, &what);
-        off = off.max(r.offset + r.size);
+        off = off.max(r.offset.saturating_add(r.size));
     }
     gap(t, data, off, data.len(), "zeros up to one page: parse_machfile reads round_page(header + sizeofcmds) bytes and refuses a shorter file");
     t.note(&format!("\n{} bytes in all", data.len()));
