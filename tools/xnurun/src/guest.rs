@@ -162,9 +162,10 @@ pub fn spawn(image: &Image, file: &[u8], stack: &InitialStack) -> Result<Guest, 
 
     // SAFETY: xnurun is single-threaded, so the child may allocate and use
     // anything the parent could.
+    let parent = std::process::id() as libc::pid_t;
     match unsafe { fork() } {
         Err(e) => Err(format!("fork failed: {e}")),
-        Ok(ForkResult::Child) => child(&maps),
+        Ok(ForkResult::Child) => child(&maps, parent),
         Ok(ForkResult::Parent { child }) => {
             let guest = Guest { pid: child, arch: image.arch, regions };
             match waitpid(child, None) {
@@ -181,13 +182,23 @@ pub fn spawn(image: &Image, file: &[u8], stack: &InitialStack) -> Result<Guest, 
     }
 }
 
-fn child(maps: &[Mapping]) -> ! {
+fn child(maps: &[Mapping], parent: libc::pid_t) -> ! {
     let fail = |msg: String| -> ! {
         crate::trace::line(&format!("xnurun: {msg}"));
         // SAFETY: leaving the forked child without running the parent's
         // atexit handlers or flushing its buffers twice.
         unsafe { libc::_exit(125) }
     };
+    // Until the parent sets PTRACE_O_EXITKILL, nothing ties the guest's
+    // life to xnurun's: if xnurun dies during set-up, the guest must not
+    // linger, stopped, holding xnurun's descriptors open. Checked after
+    // setting, in case the parent died before.
+    // SAFETY: plain prctl and getppid calls.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent {
+            libc::_exit(125);
+        }
+    }
     for m in maps {
         // SAFETY: a fresh anonymous mapping at a fixed address that the
         // kernel refuses to place over an existing one.

@@ -264,6 +264,7 @@ fn runs_without_address_randomization() {
     let mut child = xnurun()
         .args(["--max-steps", "100000000"])
         .arg(&path)
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
