@@ -26,10 +26,31 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Runs `cargo SUBCOMMAND --target-dir TARGET_DIR REST...` in the repository
+/// root (the option right after the subcommand, before any `--`), as a
+/// user would, but with a target directory of the tests' own: the
+/// `cargo test` that runs us holds the lock on the usual one. Variables
+/// meant for the outer cargo are dropped: its target, its jobserver, and
+/// RUSTFLAGS, which would replace the config's per-target rustflags (the
+/// i686-apple-darwin sysroot).
+pub fn cargo(target_dir: &Path, args: &[&str]) -> Output {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    let (subcommand, rest) = args.split_first().expect("a cargo subcommand");
+    cmd.current_dir(root()).arg(subcommand).arg("--target-dir").arg(target_dir).args(rest);
+    for var in ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"] {
+        cmd.env_remove(var);
+    }
+    cmd.output().expect("run cargo")
+}
+
+/// The tests' own target directory for hello (see `cargo`).
+pub fn target_dir() -> PathBuf {
+    root().join("target").join("tests")
+}
+
 /// Builds hello for `target` with `cargo build --release --target TARGET`,
-/// the user's own command, into a target directory of the tests' own: the
-/// `cargo test` that runs us holds the lock on the usual one. Built once per
-/// test process and target.
+/// the user's own command; once per test process and target.
 pub fn hello(target: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
     let built = BUILT.get_or_init(Default::default);
@@ -37,26 +58,13 @@ pub fn hello(target: &str) -> PathBuf {
     if let Some(path) = built.get(target) {
         return path.clone();
     }
-    let target_dir = root().join("target").join("tests");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(root())
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET")
-        // They would replace the config's per-target rustflags (the
-        // i686-apple-darwin sysroot).
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .args(["build", "--release", "--target", target, "--target-dir"])
-        .arg(&target_dir)
-        .output()
-        .expect("run cargo");
+    let out = cargo(&target_dir(), &["build", "--release", "--target", target]);
     assert!(
         out.status.success(),
-        "cargo build --release --target {target} failed:\n{}",
+        "cargo build --release --target {target} failed (the darwin targets need the README's set-up, .ci/setup):\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let path = target_dir.join(target).join("release").join("hello");
+    let path = target_dir().join(target).join("release").join("hello");
     assert!(path.is_file(), "{} was not written", path.display());
     built.insert(target.to_string(), path.clone());
     path

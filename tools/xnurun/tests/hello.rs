@@ -1,43 +1,13 @@
 //! The project's real hello images under xnurun: output, status, the exact
 //! syscall sequence and every --fault mode, for x86_64 and i386.
 //!
-//! The images are built by cargo itself (the project's linker, machlink,
-//! via .cargo/config.toml) into their own target dir, target/xnurun-tests,
-//! so this never waits on the lock of the cargo that runs the tests.
+//! The images are built by the user's own cargo command (the project's
+//! linker, machlink, via .cargo/config.toml), through `hello_tests::hello`.
 
 mod common;
 use common::*;
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::sync::OnceLock;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn hello(target: &str) -> PathBuf {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let dir = root().join("target/xnurun-tests");
-    let built = BUILT.get_or_init(|| {
-        let o = Command::new(env!("CARGO"))
-            .current_dir(root())
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("CARGO_BUILD_TARGET")
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("CARGO_MAKEFLAGS")
-            .env_remove("MAKEFLAGS")
-            .args(["build", "--quiet", "--release", "--target", "x86_64-apple-darwin", "--target", "i686-apple-darwin", "--target-dir"])
-            .arg(&dir)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if o.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&o.stderr).into_owned()) }
-    });
-    if let Err(e) = built {
-        panic!("could not build the hello images: {e}");
-    }
-    dir.join(target).join("release/hello")
-}
+use hello_tests::hello;
+use std::process::Output;
 
 const TARGETS: [&str; 2] = ["x86_64-apple-darwin", "i686-apple-darwin"];
 
@@ -180,20 +150,7 @@ fn hello_broken_pipe_kills_with_sigpipe_unless_ignored() {
 #[test]
 fn cargo_run_uses_xnurun_as_the_runner() {
     for t in TARGETS {
-        let dir = root().join("target/xnurun-tests");
-        let _ = hello(t);
-        let o = Command::new(env!("CARGO"))
-            .current_dir(root())
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("CARGO_BUILD_TARGET")
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("CARGO_MAKEFLAGS")
-            .env_remove("MAKEFLAGS")
-            .args(["run", "--quiet", "--release", "--target", t, "--target-dir"])
-            .arg(&dir)
-            .output()
-            .unwrap();
+        let o = hello_tests::cargo(&hello_tests::target_dir(), &["run", "--quiet", "--release", "--target", t]);
         assert_eq!(o.stdout, b"Hello, world!\n", "{t}: {}", stderr(&o));
         assert_eq!(o.status.code(), Some(0), "{t}");
     }

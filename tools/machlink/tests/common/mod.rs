@@ -4,10 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Mutex;
-
-/// One nested cargo at a time per test binary: they share target dirs.
-static CARGO: Mutex<()> = Mutex::new(());
 
 pub const X86_64: &str = "x86_64-apple-darwin";
 pub const I686: &str = "i686-apple-darwin";
@@ -16,45 +12,17 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
 }
 
-/// The nested cargo gets its own target dir: the outer `cargo test` holds
-/// the lock on the usual one.
-fn tests_dir() -> PathBuf {
-    root().join("target/machlink-tests")
-}
-
-fn cargo(args: &[&str], target_dir: &Path) {
-    let _guard = CARGO.lock().unwrap_or_else(|e| e.into_inner());
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .arg(args[0])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .args(&args[1..])
-        .current_dir(root())
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .output()
-        .expect("run cargo");
-    assert!(
-        out.status.success(),
-        "cargo {args:?} failed (the i686 target needs the README's set-up: .cargo/sysroot):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// `cargo build --release --target <target>`, exactly as the README says.
 pub fn image(target: &str) -> PathBuf {
-    let dir = tests_dir();
-    cargo(&["build", "--release", "--target", target], &dir);
-    dir.join(target).join("release/hello")
+    hello_tests::hello(target)
 }
 
 /// hello's object file, kept by `-C save-temps` (rustc deletes it after a
 /// successful link otherwise), from a separate target dir.
 pub fn object(target: &str) -> PathBuf {
-    let dir = tests_dir().join("objects");
-    cargo(&["rustc", "--release", "--target", target, "--bin", "hello", "--", "-C", "save-temps"], &dir);
+    let dir = root().join("target/machlink-tests/objects");
+    let out = hello_tests::cargo(&dir, &["rustc", "--release", "--target", target, "--bin", "hello", "--", "-C", "save-temps"]);
+    assert!(out.status.success(), "cargo rustc failed:\n{}", String::from_utf8_lossy(&out.stderr));
     let deps = dir.join(target).join("release/deps");
     let mut objects: Vec<_> = std::fs::read_dir(&deps)
         .expect("deps dir")
@@ -119,14 +87,5 @@ pub fn scratch(name: &str) -> PathBuf {
 
 /// llvm-objdump from the rustup component, else from PATH; never skipped.
 pub fn objdump() -> PathBuf {
-    let out = Command::new("rustc").args(["--print", "sysroot"]).output().expect("rustc --print sysroot");
-    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let bundled = sysroot.join("lib/rustlib/x86_64-unknown-linux-gnu/bin/llvm-objdump");
-    if bundled.exists() {
-        return bundled;
-    }
-    if Command::new("llvm-objdump").arg("--version").output().is_ok_and(|o| o.status.success()) {
-        return PathBuf::from("llvm-objdump");
-    }
-    panic!("llvm-objdump not found: `rustup component add llvm-tools` installs it under the sysroot's lib/rustlib/<host>/bin, or install LLVM");
+    hello_tests::llvm_objdump()
 }
