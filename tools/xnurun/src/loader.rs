@@ -519,43 +519,20 @@ fn parse_thread(lc: &[u8], arch: Arch, index: u32) -> Result<(ThreadState, u64, 
     }
     let st = &lc[16..];
     let mut t = ThreadState::default();
+    // x86_thread_state64_t and x86_thread_state32_t (osfmk/mach/i386/
+    // _structs.h) both open with ax bx cx dx di si bp sp, in words of
+    // their width; then 64-bit has r8-r15 rip rflags, 32-bit ss eflags eip.
+    let r = |i: usize| match arch {
+        Arch::X86_64 => u64_at(st, i * 8).unwrap_or(0),
+        Arch::I386 => u64::from(u32_at(st, i * 4).unwrap_or(0)),
+    };
+    [t.rax, t.rbx, t.rcx, t.rdx, t.rdi, t.rsi, t.rbp, t.rsp] = [r(0), r(1), r(2), r(3), r(4), r(5), r(6), r(7)];
     match arch {
         Arch::X86_64 => {
-            let r = |i: usize| u64_at(st, i * 8).unwrap_or(0);
-            // x86_thread_state64_t order (osfmk/mach/i386/_structs.h).
-            t.rax = r(0);
-            t.rbx = r(1);
-            t.rcx = r(2);
-            t.rdx = r(3);
-            t.rdi = r(4);
-            t.rsi = r(5);
-            t.rbp = r(6);
-            t.rsp = r(7);
-            t.r8 = r(8);
-            t.r9 = r(9);
-            t.r10 = r(10);
-            t.r11 = r(11);
-            t.r12 = r(12);
-            t.r13 = r(13);
-            t.r14 = r(14);
-            t.r15 = r(15);
-            t.rip = r(16);
-            t.rflags = r(17);
+            [t.r8, t.r9, t.r10, t.r11, t.r12, t.r13, t.r14, t.r15] = [r(8), r(9), r(10), r(11), r(12), r(13), r(14), r(15)];
+            (t.rip, t.rflags) = (r(16), r(17));
         }
-        Arch::I386 => {
-            let r = |i: usize| u64::from(u32_at(st, i * 4).unwrap_or(0));
-            // x86_thread_state32_t: eax ebx ecx edx edi esi ebp esp ss eflags eip ...
-            t.rax = r(0);
-            t.rbx = r(1);
-            t.rcx = r(2);
-            t.rdx = r(3);
-            t.rdi = r(4);
-            t.rsi = r(5);
-            t.rbp = r(6);
-            t.rsp = r(7);
-            t.rflags = r(9);
-            t.rip = r(10);
-        }
+        Arch::I386 => (t.rflags, t.rip) = (r(9), r(10)),
     }
     // thread_userstack: a non-zero stack pointer is a custom stack.
     let custom = t.rsp != 0;
