@@ -4,8 +4,6 @@ use crate::fault::Fault;
 use clap::Parser;
 use std::ffi::OsString;
 
-pub const DEFAULT_MAX_STEPS: u64 = 100_000_000;
-
 /// Exit statuses, shown by --help and relied on by the tests.
 pub const EXIT_STATUSES: &str = "\
 Exit status:
@@ -50,9 +48,10 @@ pub struct Cli {
     #[arg(long, value_name = "KIND", value_parser = clap::value_parser!(FaultArg))]
     pub fault: Option<FaultArg>,
 
-    /// Stop the guest after N instructions.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_STEPS)]
-    pub max_steps: u64,
+    /// Single-step the guest and stop it after N instructions (exact
+    /// instruction counts; without it the guest runs at native speed).
+    #[arg(long, value_name = "N")]
+    pub max_steps: Option<u64>,
 
     /// FILE, the static Mach-O executable, then its arguments (argv[1..]),
     /// which may start with '-': options end at FILE.
@@ -100,7 +99,7 @@ mod tests {
     fn options_parse() {
         let c = Cli::try_parse_from(["xnurun", "--fault", "short:5", "--max-steps", "10", "img"]).unwrap();
         assert_eq!(c.fault.map(|f| f.0), Some(Fault::Short(5)));
-        assert_eq!(c.max_steps, 10);
+        assert_eq!(c.max_steps, Some(10));
         assert!(Cli::try_parse_from(["xnurun", "--fault", "bogus", "img"]).is_err());
         assert!(Cli::try_parse_from(["xnurun"]).is_err());
     }

@@ -1,26 +1,50 @@
-//! The guest process: a forked child that maps the image where XNU would,
-//! stops itself, and is then driven one instruction at a time with ptrace.
+//! The guest process: the real-CPU backend. A child of xnurun that holds
+//! only what XNU would map, runs on the CPU, and cannot make a Linux system
+//! call: the kernel stops every call it attempts before running it.
 //!
-//! The child is a copy of xnurun, so xnurun's own mappings stay in its
-//! address space; they all sit above 4 GiB (a PIE, its libraries, its
-//! stack), where a 64-bit image's hard page zero ends and an i386 guest in
-//! 32-bit mode cannot reach. A 64-bit guest that jumps into them is not
-//! caught: that is the one way this process differs from an XNU task.
+//! Set-up, before the guest's first instruction:
+//! 1. The child execs `stub.rs`'s one-page ELF from a memfd, traced, with
+//!    address randomization off and no file descriptors: nothing of
+//!    xnurun's (code, libc, heap, descriptors) survives the exec.
+//! 2. Driving that page's `syscall; int3`, xnurun makes the child unmap the
+//!    stack, vvar and vDSO Linux gave it (the vDSO first moves out of XNU's
+//!    range, so Linux's 32-bit `sysenter` landing pad, taken from the vDSO's
+//!    address, can never be guest memory), and map page by page what XNU
+//!    would: the image's segments and the stack. The bytes are written
+//!    through /proc/PID/mem.
+//! 3. It sets PR_SET_NO_NEW_PRIVS and installs the seccomp filter. From then
+//!    on every system call stops for xnurun first (PTRACE_O_TRACESECCOMP);
+//!    the one xnurun lets through is the last call of set-up, which unmaps
+//!    the set-up page itself.
+//! 4. xnurun gives the registers XNU's `LC_UNIXTHREAD` handling would, with
+//!    `orig_rax` = -1 so that Linux never "restarts" anything into a call.
+//!
+//! What remains that XNU would not map: the vsyscall page, which no process
+//! can unmap. Calling into it enters Linux's vsyscall emulation, which
+//! seccomp stops like any other call; reading it faults.
 
 use crate::loader::{Arch, Image, DFLSSIZ, MAXSSIZ, PAGE};
 use crate::stack::InitialStack;
-use nix::libc;
+use crate::stub;
+use nix::libc::{self, user_regs_struct};
 use nix::sys::ptrace;
 use nix::sys::signal::Signal;
 use nix::sys::uio::{process_vm_readv, RemoteIoVec};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 use std::io::IoSliceMut;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
 
 /// Linux's 32-bit user code selector (`__USER32_CS`) and user data selector
 /// (`__USER_DS`): with CS = 0x23 a 64-bit task runs 32-bit code.
-const USER32_CS: u64 = 0x23;
+pub const USER32_CS: u64 = 0x23;
+pub const USER64_CS: u64 = 0x33;
 const USER_DS: u64 = 0x2b;
+
+/// The vsyscall page (arch/x86/entry/vsyscall): the one Linux mapping no
+/// process can remove.
+pub const VSYSCALL: u64 = 0xffff_ffff_ff60_0000;
 
 /// One range of the guest's address space, for telling a fault on memory
 /// XNU would have mapped (protection failure: SIGBUS) from one on memory
@@ -29,16 +53,14 @@ const USER_DS: u64 = 0x2b;
 struct Region {
     start: u64,
     end: u64,
-    xnu_mapped: bool,
 }
 
-/// Everything the child maps, prepared before fork so that the child only
-/// calls mmap, copies and mprotect.
+/// One anonymous mapping of the guest, prepared before fork.
 struct Mapping {
     start: u64,
     len: u64,
     prot: i32,
-    /// Bytes to copy at `start + at`.
+    /// Bytes to write at `start + at`.
     data: Vec<u8>,
     at: u64,
     name: String,
@@ -48,16 +70,24 @@ pub struct Guest {
     pub pid: Pid,
     pub arch: Arch,
     regions: Vec<Region>,
+    /// `[user_stack - MAXSSIZ, user_stack)`: where `handle_ux_exception`
+    /// turns a protection failure into SIGSEGV (a stack overflow).
+    stack_zone: (u64, u64),
 }
 
-/// What one single-step produced.
-pub enum Step {
-    Done,
-    /// A synchronous fault: Linux signal, si_code, fault address.
-    Fault { signo: i32, code: i32, addr: u64 },
-    /// Some other signal arrived for the guest.
-    Signal(i32),
-    /// The child is gone (it should never leave by itself).
+/// Why the guest stopped.
+pub enum Stop {
+    /// The seccomp filter stopped a system call before Linux ran it;
+    /// `abi32` when it entered by a 32-bit gate (`int 0x80`, `sysenter`,
+    /// `syscall` in compatibility mode).
+    Syscall { abi32: bool },
+    /// One single-step finished.
+    Stepped,
+    /// A signal for the guest: Linux signal, si_code, fault address.
+    Signal { signo: i32, code: i32, addr: u64 },
+    /// The guest process was killed from outside (host signal number).
+    Killed(i32),
+    /// The child is gone or ptrace failed: a runner failure.
     Gone(String),
 }
 
@@ -75,57 +105,25 @@ fn prot_of(vmprot: u32) -> i32 {
     p
 }
 
-fn mmap_min_addr() -> u64 {
-    std::fs::read_to_string("/proc/sys/vm/mmap_min_addr")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(65536)
-}
-
-/// Forks the guest, maps it and stops it at its entry point with the
-/// registers XNU would give it. Errors are one line for the user.
-pub fn spawn(image: &Image, file: &[u8], stack: &InitialStack) -> Result<Guest, String> {
-    let min = mmap_min_addr();
+/// What to map: the segments, then the stack, as `load_machfile` and
+/// `create_unix_stack` would. `read_at` reads file bytes.
+fn plan(image: &Image, read_at: &dyn Fn(u64, &mut [u8]) -> Result<(), String>, stack: &InitialStack) -> Result<(Vec<Mapping>, Vec<Region>), String> {
     let mut maps = Vec::new();
     let mut regions = Vec::new();
-
-    // Page zero: on XNU nothing can ever be mapped there. Reserving it
-    // inaccessible here keeps stray pointers faulting as they would.
-    let pz_start = min.max(PAGE).next_multiple_of(PAGE);
-    if image.pagezero_end > pz_start {
-        maps.push(Mapping {
-            start: pz_start,
-            len: image.pagezero_end - pz_start,
-            prot: libc::PROT_NONE,
-            data: Vec::new(),
-            at: 0,
-            name: "__PAGEZERO".into(),
-        });
-        regions.push(Region { start: 0, end: image.pagezero_end, xnu_mapped: false });
-    }
     for seg in &image.segments {
         let (start, end) = seg.vm_range();
-        if start < min {
-            return Err(format!(
-                "the image maps {} at 0x{start:x}, below this host's vm.mmap_min_addr ({min}); allow it with: sysctl -w vm.mmap_min_addr={start}",
-                seg.name
-            ));
-        }
         // map_segment (mach_loader.c) maps the file's pages, from
         // trunc_page(fileoff) to round_page(fileoff + filesize), at
-        // trunc_page(vmaddr): whole pages, not just filesize bytes at vmaddr.
-        let lo = seg.fileoff as usize;
-        let hi = (lo as u64).saturating_add(crate::loader::round_page(seg.filesize)).min(file.len() as u64) as usize;
-        let mut data = file.get(lo..hi).unwrap_or(&[]).to_vec();
-        // The loader refused file pages past the segment's own (see
-        // loader.rs); never copy more than the mapping holds.
-        data.truncate((end - start) as usize);
+        // trunc_page(vmaddr): whole pages, not just filesize bytes. The
+        // loader refused file pages past the segment's own.
+        let want = crate::loader::round_page(seg.filesize).min(image.file_len.saturating_sub(seg.fileoff)).min(end - start);
+        let mut data = vec![0u8; want as usize];
+        read_at(seg.fileoff, &mut data)?;
         maps.push(Mapping { start, len: end - start, prot: prot_of(seg.initprot), data, at: 0, name: seg.name.clone() });
-        regions.push(Region { start, end, xnu_mapped: true });
+        regions.push(Region { start, end });
     }
     if image.custom_stack {
-        // The strings go into the segment that holds the stack pointer:
-        // merge them into that segment's bytes before it is mapped.
+        // The strings go into the segment that holds the stack pointer.
         let m = maps
             .iter_mut()
             .find(|m| {
@@ -134,15 +132,17 @@ pub fn spawn(image: &Image, file: &[u8], stack: &InitialStack) -> Result<Guest, 
                     && stack.sp.checked_add(stack.bytes.len() as u64).is_some_and(|end| end <= m.start + m.len)
             })
             .ok_or_else(|| "the initial stack does not fit below the custom stack pointer in its segment: exec_copyout_strings would fail".to_string())?;
-        let need = (stack.sp - m.start - m.at) as usize + stack.bytes.len();
-        if m.data.len() < need {
-            m.data.resize(need, 0);
+        let off = (stack.sp - m.start) as usize;
+        if m.data.len() < off + stack.bytes.len() {
+            m.data.resize(off + stack.bytes.len(), 0);
         }
-        let off = (stack.sp - m.start - m.at) as usize;
         m.data[off..off + stack.bytes.len()].copy_from_slice(&stack.bytes);
     } else {
         // create_unix_stack: MAXSSIZ reserved below the top, only the
         // RLIMIT_STACK part (DFLSSIZ) accessible.
+        if stack.bytes.len() as u64 > DFLSSIZ {
+            return Err("the initial stack is larger than the stack".into());
+        }
         let top = image.user_stack;
         let base = top - MAXSSIZ;
         maps.push(Mapping { start: base, len: MAXSSIZ - DFLSSIZ, prot: libc::PROT_NONE, data: Vec::new(), at: 0, name: "stack guard".into() });
@@ -154,138 +154,258 @@ pub fn spawn(image: &Image, file: &[u8], stack: &InitialStack) -> Result<Guest, 
             data: stack.bytes.clone(),
             name: "stack".into(),
         });
-        regions.push(Region { start: base, end: top, xnu_mapped: true });
-        if stack.bytes.len() as u64 > DFLSSIZ {
-            return Err("the initial stack is larger than the stack".into());
-        }
+        regions.push(Region { start: base, end: top });
     }
+    Ok((maps, regions))
+}
 
-    // SAFETY: xnurun is single-threaded, so the child may allocate and use
-    // anything the parent could.
+/// Linux's x86_64 system call numbers used during set-up.
+const SYS_MMAP: i64 = 9;
+const SYS_MUNMAP: i64 = 11;
+const SYS_MREMAP: i64 = 25;
+const SYS_PRCTL: i64 = 157;
+const SYS_SECCOMP: i64 = 317;
+
+/// Forks the guest, maps it and stops it at its entry point with the
+/// registers XNU would give it. Errors are one line for the user.
+pub fn spawn(image: &Image, read_at: &dyn Fn(u64, &mut [u8]) -> Result<(), String>, stack: &InitialStack) -> Result<Guest, String> {
+    let (maps, regions) = plan(image, read_at, stack)?;
+    let elf = stub::elf();
+    // SAFETY: plain memfd_create with a NUL-terminated name.
+    let memfd = unsafe { libc::memfd_create(c"xnurun-guest".as_ptr(), libc::MFD_CLOEXEC) };
+    if memfd < 0 {
+        return Err(format!("memfd_create: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: memfd is a fresh descriptor that nothing else owns.
+    let memfd = unsafe { OwnedFd::from_raw_fd(memfd) };
+    std::fs::File::from(memfd.try_clone().map_err(|e| format!("dup: {e}"))?)
+        .write_all_at(&elf, 0)
+        .map_err(|e| format!("writing the set-up program: {e}"))?;
+
     let parent = std::process::id() as libc::pid_t;
+    // SAFETY: xnurun is single-threaded; the child only makes raw calls.
     match unsafe { fork() } {
         Err(e) => Err(format!("fork failed: {e}")),
-        Ok(ForkResult::Child) => child(&maps, parent),
+        Ok(ForkResult::Child) => child(memfd.as_raw_fd(), parent),
         Ok(ForkResult::Parent { child }) => {
-            let guest = Guest { pid: child, arch: image.arch, regions };
-            match waitpid(child, None) {
-                Ok(WaitStatus::Stopped(_, Signal::SIGSTOP)) => {}
-                Ok(WaitStatus::Exited(_, _)) => return Err("could not set up the guest's memory (see above)".into()),
-                Ok(other) => return Err(format!("guest set-up ended unexpectedly: {other:?}")),
-                Err(e) => return Err(format!("waitpid: {e}")),
+            let mut g = Guest { pid: child, arch: image.arch, regions, stack_zone: (image.user_stack.saturating_sub(MAXSSIZ), image.user_stack) };
+            drop(memfd);
+            match g.set_up(image, &maps, stack.sp) {
+                Ok(()) => Ok(g),
+                Err(e) => {
+                    g.kill();
+                    Err(e)
+                }
             }
-            // If xnurun dies, the guest must not run on untraced.
-            ptrace::setoptions(child, ptrace::Options::PTRACE_O_EXITKILL).map_err(|e| format!("ptrace(SETOPTIONS): {e}"))?;
-            guest.set_initial_regs(image, stack.sp)?;
-            Ok(guest)
         }
     }
 }
 
-fn child(maps: &[Mapping], parent: libc::pid_t) -> ! {
-    let fail = |msg: String| -> ! {
-        crate::trace::line(&format!("xnurun: {msg}"));
-        // SAFETY: leaving the forked child without running the parent's
-        // atexit handlers or flushing its buffers twice.
-        unsafe { libc::_exit(125) }
-    };
-    // Until the parent sets PTRACE_O_EXITKILL, nothing ties the guest's
-    // life to xnurun's: if xnurun dies during set-up, the guest must not
-    // linger, stopped, holding xnurun's descriptors open. Checked after
-    // setting, in case the parent died before.
-    // SAFETY: plain prctl and getppid calls.
+fn child(memfd: i32, parent: libc::pid_t) -> ! {
+    // SAFETY: raw calls only; on any failure the child leaves with 125
+    // and the parent reports that set-up failed.
     unsafe {
+        // Until the parent sets PTRACE_O_EXITKILL, nothing ties the
+        // child's life to xnurun's; checked after setting, in case the
+        // parent died before.
         if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent {
             libc::_exit(125);
         }
-    }
-    for m in maps {
-        // SAFETY: a fresh anonymous mapping at a fixed address that the
-        // kernel refuses to place over an existing one.
-        let p = unsafe {
-            libc::mmap(
-                m.start as *mut libc::c_void,
-                m.len as usize,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED || p as u64 != m.start {
-            let err = std::io::Error::last_os_error();
-            fail(format!(
-                "cannot map {} at 0x{:x}-0x{:x}: {err} (xnurun's own process may already use that range)",
-                m.name,
-                m.start,
-                m.start + m.len
-            ));
+        // The guest holds no descriptor of xnurun's: everything it writes
+        // goes through xnurun. The memfd is close-on-exec.
+        if memfd > 0 {
+            libc::syscall(libc::SYS_close_range, 0u32, (memfd - 1) as u32, 0u32);
         }
-        if !m.data.is_empty() {
-            // SAFETY: `at + data.len()` lies inside the mapping just made
-            // (checked by the loader and by spawn).
-            unsafe { std::ptr::copy_nonoverlapping(m.data.as_ptr(), (m.start + m.at) as *mut u8, m.data.len()) };
+        libc::syscall(libc::SYS_close_range, (memfd + 1) as u32, u32::MAX, 0u32);
+        // A fixed layout: Linux's stack at the very top, clear of the
+        // set-up page (a container may refuse this; the page is then
+        // still far from where a random stack lands, almost always).
+        let current = libc::personality(0xffff_ffff);
+        if current >= 0 {
+            libc::personality((current | libc::ADDR_NO_RANDOMIZE) as libc::c_ulong);
         }
-        // SAFETY: the range was mapped above.
-        if unsafe { libc::mprotect(m.start as *mut libc::c_void, m.len as usize, m.prot) } != 0 {
-            fail(format!("mprotect {}: {}", m.name, std::io::Error::last_os_error()));
+        if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
+            libc::_exit(125);
         }
-    }
-    if let Err(e) = ptrace::traceme() {
-        fail(format!("ptrace(TRACEME): {e}"));
-    }
-    // SAFETY: plain libc call; the parent takes over at this stop.
-    unsafe {
-        libc::raise(libc::SIGSTOP);
-        // Only reached if the parent let the child run on by mistake.
+        let argv = [c"xnurun-guest".as_ptr(), std::ptr::null()];
+        let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+        libc::syscall(libc::SYS_execveat, memfd, c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
         libc::_exit(125)
     }
 }
 
+fn is_err(rax: u64) -> Option<i32> {
+    let v = rax as i64;
+    (-4095..0).contains(&v).then_some(-v as i32)
+}
+
+fn errno_text(e: i32) -> String {
+    std::io::Error::from_raw_os_error(e).to_string()
+}
+
 impl Guest {
+    fn set_up(&mut self, image: &Image, maps: &[Mapping], sp: u64) -> Result<(), String> {
+        match waitpid(self.pid, None) {
+            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => {}
+            Ok(WaitStatus::Exited(_, _)) => return Err("could not start the guest process (fork, ptrace or exec of the set-up page failed)".into()),
+            Ok(other) => return Err(format!("guest set-up ended unexpectedly: {other:?}")),
+            Err(e) => return Err(format!("waitpid: {e}")),
+        }
+        let opts = ptrace::Options::PTRACE_O_EXITKILL | ptrace::Options::PTRACE_O_TRACESECCOMP | ptrace::Options::PTRACE_O_TRACESYSGOOD;
+        ptrace::setoptions(self.pid, opts).map_err(|e| format!("ptrace(SETOPTIONS): {e}"))?;
+        let base = self.regs()?;
+
+        // Everything Linux mapped besides the set-up page and vsyscall.
+        let maps_text = std::fs::read_to_string(format!("/proc/{}/maps", self.pid)).map_err(|e| format!("reading the guest's maps: {e}"))?;
+        let mut vdso = None;
+        let mut others = Vec::new();
+        for line in maps_text.lines() {
+            let Some((range, rest)) = line.split_once(' ') else { continue };
+            let Some((a, b)) = range.split_once('-') else { continue };
+            let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) else { continue };
+            if a == stub::BASE || a == VSYSCALL {
+                continue;
+            }
+            if rest.ends_with("[vdso]") {
+                vdso = Some((a, b));
+            } else {
+                others.push((a, b));
+            }
+        }
+        for (a, b) in others {
+            self.call(&base, SYS_MUNMAP, [a, b - a, 0, 0, 0, 0]).map_err(|e| format!("unmapping 0x{a:x}-0x{b:x}: {}", errno_text(e)))?;
+        }
+        if let Some((a, b)) = vdso {
+            // mremap tells the kernel the vDSO moved (vdso_mremap,
+            // arch/x86/entry/vdso/vma.c), so the 32-bit landing pad
+            // follows it out of XNU's range before it is unmapped.
+            let len = b - a;
+            if len > stub::PARK_END - stub::VDSO_PARK {
+                return Err(format!("the vDSO is {len} bytes, more than xnurun leaves for it"));
+            }
+            let flags = (libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED) as u64;
+            self.call(&base, SYS_MREMAP, [a, len, len, flags, stub::VDSO_PARK, 0]).map_err(|e| format!("moving the vDSO: {}", errno_text(e)))?;
+            self.call(&base, SYS_MUNMAP, [stub::VDSO_PARK, len, 0, 0, 0, 0]).map_err(|e| format!("unmapping the vDSO: {}", errno_text(e)))?;
+        }
+
+        let mem = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(format!("/proc/{}/mem", self.pid))
+            .map_err(|e| format!("opening the guest's memory: {e}"))?;
+        let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE | libc::MAP_NORESERVE) as u64;
+        for m in maps {
+            let r = self.call(&base, SYS_MMAP, [m.start, m.len, m.prot as u64, flags, u64::MAX, 0]);
+            match r {
+                Ok(at) if at == m.start => {}
+                Ok(at) => return Err(format!("cannot map {} at 0x{:x}: the kernel chose 0x{at:x}", m.name, m.start)),
+                Err(e) if e == libc::EPERM || e == libc::EACCES => {
+                    return Err(format!(
+                        "cannot map {} at 0x{:x}: {} (below vm.mmap_min_addr? allow it with: sysctl -w vm.mmap_min_addr={})",
+                        m.name,
+                        m.start,
+                        errno_text(e),
+                        m.start
+                    ));
+                }
+                Err(e) => return Err(format!("cannot map {} at 0x{:x}-0x{:x}: {}", m.name, m.start, m.start + m.len, errno_text(e))),
+            }
+            if !m.data.is_empty() {
+                // /proc/PID/mem writes as ptrace does (FOLL_FORCE), so
+                // read-only and execute-only pages take their bytes.
+                mem.write_all_at(&m.data, m.start + m.at).map_err(|e| format!("writing {} into the guest: {e}", m.name))?;
+            }
+        }
+
+        self.call(&base, SYS_PRCTL, [libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0, 0]).map_err(|e| format!("prctl(PR_SET_NO_NEW_PRIVS): {}", errno_text(e)))?;
+        const SECCOMP_SET_MODE_FILTER: u64 = 1;
+        self.call(&base, SYS_SECCOMP, [SECCOMP_SET_MODE_FILTER, 0, stub::fprog_addr(), 0, 0, 0])
+            .map_err(|e| format!("installing the seccomp filter (this kernel needs CONFIG_SECCOMP_FILTER): {}", errno_text(e)))?;
+
+        // The last set-up call, which removes the set-up page: the filter
+        // stops it like any other, and xnurun lets this one run.
+        let mut r = base;
+        r.rip = stub::CODE_ADDR;
+        r.rax = SYS_MUNMAP as u64;
+        r.orig_rax = u64::MAX;
+        r.rdi = stub::BASE;
+        r.rsi = PAGE;
+        self.set_regs(&r)?;
+        ptrace::cont(self.pid, None).map_err(|e| format!("ptrace(CONT): {e}"))?;
+        match waitpid(self.pid, None) {
+            Ok(WaitStatus::PtraceEvent(_, _, libc::PTRACE_EVENT_SECCOMP)) => {}
+            other => return Err(format!("the seccomp filter did not stop the guest's call ({other:?})")),
+        }
+        ptrace::syscall(self.pid, None).map_err(|e| format!("ptrace(SYSCALL): {e}"))?;
+        match waitpid(self.pid, None) {
+            Ok(WaitStatus::PtraceSyscall(_)) => {}
+            other => return Err(format!("unexpected stop after the last set-up call ({other:?})")),
+        }
+        if let Some(e) = is_err(self.regs()?.rax) {
+            return Err(format!("unmapping the set-up page: {}", errno_text(e)));
+        }
+        self.set_initial_regs(image, sp)
+    }
+
+    /// Runs one system call in the child through the set-up page.
+    fn call(&self, base: &user_regs_struct, nr: i64, args: [u64; 6]) -> Result<u64, i32> {
+        let mut r = *base;
+        r.rip = stub::CODE_ADDR;
+        r.rax = nr as u64;
+        r.orig_rax = u64::MAX;
+        [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9] = args;
+        self.set_regs(&r).map_err(|_| libc::ESRCH)?;
+        ptrace::cont(self.pid, None).map_err(|_| libc::ESRCH)?;
+        match waitpid(self.pid, None) {
+            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => {}
+            _ => return Err(libc::ESRCH),
+        }
+        let out = self.regs().map_err(|_| libc::ESRCH)?;
+        if out.rip != stub::AFTER_CODE {
+            return Err(libc::ESRCH);
+        }
+        match is_err(out.rax) {
+            Some(e) => Err(e),
+            None => Ok(out.rax),
+        }
+    }
+
     fn set_initial_regs(&self, image: &Image, sp: u64) -> Result<(), String> {
         let mut r = self.regs()?;
         let t = &image.thread;
-        r.rax = t.rax;
-        r.rbx = t.rbx;
-        r.rcx = t.rcx;
-        r.rdx = t.rdx;
-        r.rdi = t.rdi;
-        r.rsi = t.rsi;
-        r.rbp = t.rbp;
-        r.r8 = t.r8;
-        r.r9 = t.r9;
-        r.r10 = t.r10;
-        r.r11 = t.r11;
-        r.r12 = t.r12;
-        r.r13 = t.r13;
-        r.r14 = t.r14;
-        r.r15 = t.r15;
+        [r.rax, r.rbx, r.rcx, r.rdx, r.rdi, r.rsi, r.rbp] = [t.rax, t.rbx, t.rcx, t.rdx, t.rdi, t.rsi, t.rbp];
+        [r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15] = [t.r8, t.r9, t.r10, t.r11, t.r12, t.r13, t.r14, t.r15];
         r.rip = image.entry;
         r.rsp = sp;
+        // Not in a system call: nothing for Linux to restart, whatever rax
+        // the thread state holds (-513 ERESTARTNOINTR would otherwise send
+        // the guest back 2 bytes into a call).
+        r.orig_rax = u64::MAX;
         // set_thread_state64/32 (osfmk/i386/pcb.c) keep only the flags a
-        // user may set and force IF and bit 1 (EFL_USER_SET); TF is dropped
-        // here as well, since xnurun itself single-steps the guest.
-        const USER_CLEAR: u64 = 0x3000 | 0x4000 | 0x10000 | 0x20000 | 0x80000 | 0x100000 | 0x100;
+        // user may set and force IF and bit 1 (EFL_USER_SET).
+        const USER_CLEAR: u64 = 0x3000 | 0x4000 | 0x10000 | 0x20000 | 0x80000 | 0x100000;
         r.eflags = (t.rflags & 0x3f_ffff & !USER_CLEAR) | 0x202;
         r.fs_base = 0;
         r.gs_base = 0;
+        r.ss = USER_DS;
+        r.ds = 0;
+        r.es = 0;
+        r.fs = 0;
+        r.gs = 0;
+        r.cs = USER64_CS;
         if image.arch == Arch::I386 {
             r.cs = USER32_CS;
-            r.ss = USER_DS;
             r.ds = USER_DS;
             r.es = USER_DS;
-            r.fs = 0;
-            r.gs = 0;
         }
         self.set_regs(&r)
     }
 
-    pub fn regs(&self) -> Result<libc::user_regs_struct, String> {
+    pub fn regs(&self) -> Result<user_regs_struct, String> {
         ptrace::getregs(self.pid).map_err(|e| format!("ptrace(GETREGS): {e}"))
     }
 
-    pub fn set_regs(&self, r: &libc::user_regs_struct) -> Result<(), String> {
+    pub fn set_regs(&self, r: &user_regs_struct) -> Result<(), String> {
         ptrace::setregs(self.pid, *r).map_err(|e| format!("ptrace(SETREGS): {e}"))
     }
 
@@ -299,8 +419,6 @@ impl Guest {
             match ptrace::read(self.pid, a as ptrace::AddressType) {
                 Ok(w) => out.extend_from_slice(&w.to_le_bytes()),
                 Err(_) => {
-                    // The word straddles the end of mapped memory: take the
-                    // bytes before it one by one.
                     for b in 0..8u64 {
                         let Some(x) = a.checked_add(b) else { break };
                         match ptrace::read(self.pid, x as ptrace::AddressType) {
@@ -318,7 +436,7 @@ impl Guest {
     }
 
     /// Reads guest memory as `copyin` would: honouring the guest's page
-    /// protections. Returns how many bytes were readable.
+    /// protections. Returns how many bytes were readable from the start.
     pub fn read_mem(&self, addr: u64, buf: &mut [u8]) -> usize {
         if buf.is_empty() {
             return 0;
@@ -337,41 +455,58 @@ impl Guest {
         (self.read_mem(addr, &mut b) == 4).then(|| u32::from_le_bytes(b))
     }
 
-    pub fn step(&self) -> Step {
-        if let Err(e) = ptrace::step(self.pid, None) {
-            return Step::Gone(format!("ptrace(SINGLESTEP): {e}"));
+    /// Lets the guest run, natively or for one instruction, and reports
+    /// why it stopped. Any signal that stopped it before is not delivered:
+    /// xnurun decides what every signal does.
+    pub fn resume(&self, step: bool) -> Stop {
+        let r = if step { ptrace::step(self.pid, None) } else { ptrace::cont(self.pid, None) };
+        if let Err(e) = r {
+            return Stop::Gone(format!("ptrace({}): {e}", if step { "SINGLESTEP" } else { "CONT" }));
         }
-        self.wait()
+        self.wait(step)
     }
 
-    fn wait(&self) -> Step {
+    fn wait(&self, step: bool) -> Stop {
         match waitpid(self.pid, None) {
-            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => Step::Done,
+            Ok(WaitStatus::PtraceEvent(_, _, libc::PTRACE_EVENT_SECCOMP)) => match ptrace::getevent(self.pid) {
+                Ok(data) => Stop::Syscall { abi32: data as u64 == stub::ABI_32 },
+                Err(e) => Stop::Gone(format!("ptrace(GETEVENTMSG): {e}")),
+            },
             Ok(WaitStatus::Stopped(_, sig)) => {
                 let signo = sig as i32;
-                match signo {
-                    libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE => match ptrace::getsiginfo(self.pid) {
-                        // SAFETY: si_addr is valid for these fault signals.
-                        Ok(si) => Step::Fault { signo, code: si.si_code, addr: unsafe { si.si_addr() } as u64 },
-                        Err(_) => Step::Fault { signo, code: 0, addr: 0 },
-                    },
-                    _ => Step::Signal(signo),
+                let (code, addr) = match ptrace::getsiginfo(self.pid) {
+                    // SAFETY: si_addr is defined for the fault signals and
+                    // read only for them.
+                    Ok(si) => (si.si_code, if matches!(signo, libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE) { (unsafe { si.si_addr() }) as u64 } else { 0 }),
+                    Err(_) => (0, 0),
+                };
+                // A finished single-step is SIGTRAP with TRAP_TRACE; a
+                // breakpoint of the guest's own has another code.
+                const TRAP_TRACE: i32 = 2;
+                if step && signo == libc::SIGTRAP && code == TRAP_TRACE {
+                    return Stop::Stepped;
                 }
+                Stop::Signal { signo, code, addr }
             }
-            Ok(WaitStatus::Exited(_, c)) => Step::Gone(format!("the guest process exited by itself ({c})")),
-            Ok(WaitStatus::Signaled(_, s, _)) => Step::Gone(format!("the guest process was killed by host signal {s}")),
-            Ok(other) => Step::Gone(format!("unexpected wait status {other:?}")),
-            Err(e) => Step::Gone(format!("waitpid: {e}")),
+            Ok(WaitStatus::Signaled(_, s, _)) => Stop::Killed(s as i32),
+            Ok(WaitStatus::Exited(_, c)) => Stop::Gone(format!("the guest process exited by itself ({c})")),
+            Ok(other) => Stop::Gone(format!("unexpected wait status {other:?}")),
+            Err(e) => Stop::Gone(format!("waitpid: {e}")),
         }
     }
 
     /// Whether `addr` lies in memory XNU would have mapped for this image.
     pub fn xnu_mapped(&self, addr: u64) -> bool {
-        self.regions.iter().any(|r| r.xnu_mapped && addr >= r.start && addr < r.end)
+        self.regions.iter().any(|r| addr >= r.start && addr < r.end)
+    }
+
+    /// Whether `addr` is in the zone `handle_ux_exception` treats as the
+    /// stack (bsd/uxkern/ux_exception.c).
+    pub fn in_stack_zone(&self, addr: u64) -> bool {
+        addr >= self.stack_zone.0 && addr < self.stack_zone.1
     }
 
     pub fn kill(&self) {
-        let _ = ptrace::kill(self.pid);
         let _ = nix::sys::signal::kill(self.pid, Signal::SIGKILL);
         let _ = waitpid(self.pid, None);
     }

@@ -28,8 +28,6 @@
 //! is the reference there (`--trace`/`--fault`/`--max-steps` are refused).
 
 pub mod bsd;
-#[cfg(target_os = "linux")]
-pub mod layout;
 pub mod cli;
 pub mod fault;
 pub mod loader;
@@ -38,9 +36,17 @@ pub mod trace;
 pub mod xnu;
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod calls;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod guest;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod image_file;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub mod run;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod stub;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod trap;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub mod xnu_i386;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
@@ -92,14 +98,18 @@ fn platform_run(cli: cli::Cli, sigpipe_was_ignored: bool) -> i32 {
         nix::libc::signal(nix::libc::SIGPIPE, nix::libc::SIG_IGN);
     }
     let shown = cli.file().to_string_lossy().into_owned();
-    let file = match std::fs::read(cli.file()) {
+    let file = match image_file::open(cli.file()) {
         Ok(f) => f,
-        Err(e) => {
-            trace::line(&format!("xnurun: cannot read {shown}: {e}"));
+        Err(image_file::OpenError::Unreadable(e)) => {
+            trace::line(&format!("xnurun: {shown}: {e}"));
             return EXIT_NO_FILE;
         }
+        Err(image_file::OpenError::Refused(e)) => {
+            trace::line(&format!("xnurun: refusing {shown}: {e}"));
+            return EXIT_REFUSED;
+        }
     };
-    let image = match loader::load(&file) {
+    let image = match loader::load_from(&file.head, file.len) {
         Ok(i) => i,
         Err(r) => {
             trace::line(&format!("xnurun: refusing {shown}: {r}"));
@@ -124,13 +134,13 @@ fn platform_run(cli: cli::Cli, sigpipe_was_ignored: bool) -> i32 {
             return EXIT_REFUSED;
         }
     };
-    let mut opts = run::Options {
+    let opts = run::Options {
         trace: cli.trace,
         injector: fault::Injector::new(cli.fault.map(|f| f.0)),
         max_steps: cli.max_steps,
         sigpipe_ignored: sigpipe_was_ignored,
     };
-    run::run(&image, &file, &stack, &mut opts)
+    run::run(&image, &|off, buf| file.read_at(off, buf), &stack, opts)
 }
 
 #[cfg(all(target_os = "macos", target_arch = "x86_64"))]
@@ -138,7 +148,7 @@ fn platform_run(cli: cli::Cli, _sigpipe_was_ignored: bool) -> i32 {
     use std::os::unix::process::CommandExt;
     // XNU is the reference here: run the file itself. The options that
     // need the emulation have no meaning natively.
-    if cli.trace || cli.fault.is_some() || cli.max_steps != cli::DEFAULT_MAX_STEPS {
+    if cli.trace || cli.fault.is_some() || cli.max_steps.is_some() {
         trace::line("xnurun: --trace, --fault and --max-steps need the Linux emulation; on macOS the file runs natively");
         return EXIT_USAGE;
     }

@@ -118,6 +118,8 @@ pub struct Image {
     /// True when the thread state named the stack (`thread_userstack`):
     /// then XNU allocates none and the strings go below that pointer.
     pub custom_stack: bool,
+    /// The file's size: segments map bytes from inside it.
+    pub file_len: u64,
 }
 
 /// A reason XNU would not run the file.
@@ -171,11 +173,29 @@ fn name16(b: &[u8], off: usize) -> String {
     String::from_utf8_lossy(&raw[..end]).into_owned()
 }
 
-/// Checks `file` and returns the image to run, or the first rule it breaks.
+/// Checks a whole file held in memory (tests, fuzzing).
 pub fn load(file: &[u8]) -> Result<Image, Refusal> {
+    load_from(file, file.len() as u64)
+}
+
+/// How many bytes from the start of the file `load_from` needs, given the
+/// first [`HEADER_MAX`] of them: what `parse_machfile` reads,
+/// `round_page(header + sizeofcmds)`, and never more than the file. Only
+/// this much is read, however large the file is.
+pub fn head_len(first: &[u8], file_len: u64) -> u64 {
+    let sizeofcmds = u32_at(first, 20).unwrap_or(0);
+    round_page(32 + u64::from(sizeofcmds)).min(file_len)
+}
+
+/// Enough bytes for either header.
+pub const HEADER_MAX: usize = 32;
+
+/// Checks a file of `file_len` bytes whose first `head_len` bytes are
+/// `file`, and returns the image to run, or the first rule it breaks.
+pub fn load_from(file: &[u8], file_len: u64) -> Result<Image, Refusal> {
     let magic = match u32_at(file, 0) {
         Some(m) => m,
-        None => return refuse("not a Mach-O file", EXEC_MACH, format!("{} bytes, too short for a header", file.len())),
+        None => return refuse("not a Mach-O file", EXEC_MACH, format!("{file_len} bytes, too short for a header")),
     };
     let arch = match magic {
         macho::MH_MAGIC_64 => Arch::X86_64,
@@ -200,10 +220,10 @@ pub fn load(file: &[u8]) -> Result<Image, Refusal> {
         u32_at(file, 20),
         u32_at(file, 24),
     ) else {
-        return refuse("truncated header", EXEC_MACH, format!("{} bytes, header needs {header_size}", file.len()));
+        return refuse("truncated header", EXEC_MACH, format!("{file_len} bytes, header needs {header_size}"));
     };
     if file.len() < header_size {
-        return refuse("truncated header", EXEC_MACH, format!("{} bytes, header needs {header_size}", file.len()));
+        return refuse("truncated header", EXEC_MACH, format!("{file_len} bytes, header needs {header_size}"));
     }
 
     // parse_machfile compares the CPU type with the host's; exec_mach_imgact
@@ -238,19 +258,22 @@ pub fn load(file: &[u8]) -> Result<Image, Refusal> {
     // round_page() of that, refusing a short read: a file smaller than a page
     // does not exec at all.
     let cmds_end = header_size as u64 + u64::from(sizeofcmds);
-    if cmds_end > file.len() as u64 {
+    if cmds_end > file_len {
         return refuse(
             "load commands past end of file",
             PARSE,
-            format!("header + sizeofcmds = {cmds_end} bytes, file has {}", file.len()),
+            format!("header + sizeofcmds = {cmds_end} bytes, file has {file_len}"),
         );
     }
-    if round_page(cmds_end) > file.len() as u64 {
+    if round_page(cmds_end) > file_len {
         return refuse(
             "file shorter than one page",
             PARSE,
-            format!("{} bytes; XNU reads round_page(header + sizeofcmds) = {} and refuses a short read", file.len(), round_page(cmds_end)),
+            format!("{file_len} bytes; XNU reads round_page(header + sizeofcmds) = {} and refuses a short read", round_page(cmds_end)),
         );
+    }
+    if (file.len() as u64) < cmds_end {
+        return refuse("load commands past end of file", PARSE, format!("only {} of {cmds_end} header bytes could be read", file.len()));
     }
 
     let mut raw_segments = Vec::new();
@@ -310,7 +333,7 @@ pub fn load(file: &[u8]) -> Result<Image, Refusal> {
     let mut pagezero_end = 0u64;
     let mut header_segment = false;
     for seg in raw_segments {
-        check_segment(&seg, file.len() as u64, arch)?;
+        check_segment(&seg, file_len, arch)?;
         if seg.vmsize == 0 {
             continue;
         }
@@ -393,7 +416,7 @@ pub fn load(file: &[u8]) -> Result<Image, Refusal> {
         default_stack(arch, &segments)
     };
 
-    Ok(Image { arch, segments, pagezero_end, entry, thread, user_stack, custom_stack })
+    Ok(Image { arch, segments, pagezero_end, entry, thread, user_stack, custom_stack, file_len })
 }
 
 /// `create_unix_stack` (kern_exec.c) asks for the `MAXSSIZ` bytes below

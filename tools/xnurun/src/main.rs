@@ -7,9 +7,7 @@
 use std::ffi::{c_char, c_int};
 
 #[unsafe(no_mangle)]
-pub extern "C" fn main(_argc: c_int, argv: *const *const c_char) -> c_int {
-    #[cfg(target_os = "linux")]
-    xnurun::layout::settle(argv);
+pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     #[cfg(target_os = "linux")]
     let ignored = xnurun::sigpipe_ignored();
     #[cfg(not(target_os = "linux"))]

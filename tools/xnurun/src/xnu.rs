@@ -1,6 +1,18 @@
 //! XNU's numbers as the guest sees them: errno values (bsd/sys/errno.h) and
 //! signal numbers (bsd/sys/signal.h), and how the host's map onto them.
 
+/// What a BSD call returns to the guest; each convention's `finish` turns
+/// it into registers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Success: the two values of `uu_rval`.
+    Ok(u64, u64),
+    /// Failure with this errno.
+    Err(i32),
+    /// ERESTART: the call is issued again (`pal_syscall_restart`).
+    Restart,
+}
+
 pub const EPERM: i32 = 1;
 pub const EINTR: i32 = 4;
 pub const EIO: i32 = 5;

@@ -17,7 +17,7 @@
 //!   after `sysenter` (the 5-byte `call` into libc's `__sysenter_trap`), so
 //!   `eip` = `edx` = entry `edx` - 5; 2 bytes after `int 0x80`.
 
-use crate::run::Outcome;
+use crate::xnu::Outcome;
 use nix::libc::user_regs_struct;
 
 const CF: u64 = 1;

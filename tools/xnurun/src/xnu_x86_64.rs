@@ -55,8 +55,8 @@ pub fn class_name(class: u32) -> &'static str {
 
 /// Applies an outcome: `entry` are the registers at the `syscall`
 /// instruction, `next` the address after it.
-pub fn finish(entry: &user_regs_struct, next: u64, out: &crate::run::Outcome) -> user_regs_struct {
-    use crate::run::Outcome;
+pub fn finish(entry: &user_regs_struct, next: u64, out: &crate::xnu::Outcome) -> user_regs_struct {
+    use crate::xnu::Outcome;
     let mut r = *entry;
     r.rip = next;
     match *out {
@@ -87,7 +87,7 @@ pub fn regs_line(r: &user_regs_struct) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::Outcome;
+    use crate::xnu::Outcome;
 
     fn regs() -> user_regs_struct {
         // SAFETY: user_regs_struct is plain integers.

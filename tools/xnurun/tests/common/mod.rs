@@ -37,6 +37,8 @@ pub struct Image {
     pub count: u32,
     pub entry: u64,
     pub sp: u64,
+    /// The thread state's rax/eax (0 by default).
+    pub rax: u64,
     /// Extra raw load commands (cmd, payload after cmd/cmdsize).
     pub extra: Vec<(u32, Vec<u8>)>,
     pub code: Vec<u8>,
@@ -59,6 +61,7 @@ impl Image {
             count: 42,
             entry: BASE64 + CODE_OFF,
             sp: 0,
+            rax: 0,
             extra: vec![],
             code,
             size: 4096,
@@ -80,6 +83,7 @@ impl Image {
             count: 16,
             entry: BASE32 + CODE_OFF,
             sp: 0,
+            rax: 0,
             extra: vec![],
             code,
             size: 4096,
@@ -120,9 +124,11 @@ impl Image {
         // LC_UNIXTHREAD
         let mut state = vec![0u8; self.count as usize * 4];
         if self.is64 && state.len() >= 18 * 8 {
+            state[..8].copy_from_slice(&self.rax.to_le_bytes());
             state[7 * 8..8 * 8].copy_from_slice(&self.sp.to_le_bytes());
             state[16 * 8..17 * 8].copy_from_slice(&self.entry.to_le_bytes());
         } else if !self.is64 && state.len() >= 11 * 4 {
+            state[..4].copy_from_slice(&(self.rax as u32).to_le_bytes());
             state[7 * 4..8 * 4].copy_from_slice(&(self.sp as u32).to_le_bytes());
             state[10 * 4..11 * 4].copy_from_slice(&(self.entry as u32).to_le_bytes());
         }
