@@ -112,12 +112,13 @@ def std_hello():
 
 
 def build_xnurun():
-    """The project's runner, built on its own, so that timing it runs the
-    binary and not the .cargo/xnurun wrapper (which calls cargo every time)."""
-    ok, out = run(["cargo", "build", "--release", "-p", "xnurun", "--target-dir", str(OUT / "tools")], cwd=ROOT)
+    """The project's runner, built as the cargo runner builds it
+    (.cargo/build-xnurun: static), so that timing it runs the binary and not
+    the .cargo/xnurun wrapper (which calls cargo every time)."""
+    ok, out = run([str(ROOT / ".cargo/build-xnurun")], stderr=subprocess.PIPE, cwd=ROOT)
     if not ok:
-        return None, f"tools/xnurun does not build yet: {last_error(out)}"
-    path = OUT / "tools/release/xnurun"
+        return None, f"tools/xnurun does not build: {last_error(out)}"
+    path = Path(out.strip().splitlines()[-1])
     # Until the runner is written, its main() is empty: it "runs" an image
     # by doing nothing and exiting 0. Measuring that would be made up.
     ok, out = run([str(path), "--help"])
@@ -320,8 +321,8 @@ def report(rows, table, tiny_note):
     md += [f"| {r.name} | " + " | ".join(table[id(r)]) + " |" for r in rows]
     md += ["",
            f"- Time: {SPAWNS} spawns of each program, round-robin, posix_spawn to waitpid with stdout on "
-           "/dev/null (bench/spawntime.c). **The Mach-O rows time `xnurun IMAGE`**: the runner's start-up "
-           "and its ptrace single-stepping of the image dominate, not the image itself.",
+           "/dev/null (bench/spawntime.c). **The Mach-O rows time `xnurun IMAGE`**: the runner's own start-up "
+           "and the guest's set-up (a fresh process, its mappings, the seccomp filter) dominate, not the image.",
            "- System calls: Linux, `strace -f`, the lines after the execve line; Mach-O, the call lines "
            "of `xnurun --trace`.",
            f"- Instructions: Linux, {instructions_how}, dynamic loader included; Mach-O, the runner's own "
@@ -365,7 +366,9 @@ def main():
     for r in rows:
         table[id(r)].append(cell(r, dev_full))
 
-    text = report(rows, table, tiny_note)
+    say("timing the native-speed loop")
+    import native_loop
+    text = report(rows, table, tiny_note) + "\n".join(native_loop.measure(OUT / "loop", runner)) + "\n"
     print(text, end="")
     (ROOT / "bench/results.md").write_text(text)
     say("wrote bench/results.md")

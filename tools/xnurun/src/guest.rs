@@ -31,10 +31,13 @@ use nix::sys::ptrace;
 use nix::sys::signal::Signal;
 use nix::sys::uio::{process_vm_readv, RemoteIoVec};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, ForkResult, Pid};
+use nix::unistd::Pid;
 use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
+
+/// Reads file bytes at an offset: how the backend gets segment contents.
+pub type ReadAt<'a> = &'a dyn Fn(u64, &mut [u8]) -> Result<(), String>;
 
 /// Linux's 32-bit user code selector (`__USER32_CS`) and user data selector
 /// (`__USER_DS`): with CS = 0x23 a 64-bit task runs 32-bit code.
@@ -107,7 +110,7 @@ fn prot_of(vmprot: u32) -> i32 {
 
 /// What to map: the segments, then the stack, as `load_machfile` and
 /// `create_unix_stack` would. `read_at` reads file bytes.
-fn plan(image: &Image, read_at: &dyn Fn(u64, &mut [u8]) -> Result<(), String>, stack: &InitialStack) -> Result<(Vec<Mapping>, Vec<Region>), String> {
+fn plan(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<(Vec<Mapping>, Vec<Region>), String> {
     let mut maps = Vec::new();
     let mut regions = Vec::new();
     for seg in &image.segments {
@@ -168,7 +171,7 @@ const SYS_SECCOMP: i64 = 317;
 
 /// Forks the guest, maps it and stops it at its entry point with the
 /// registers XNU would give it. Errors are one line for the user.
-pub fn spawn(image: &Image, read_at: &dyn Fn(u64, &mut [u8]) -> Result<(), String>, stack: &InitialStack) -> Result<Guest, String> {
+pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Guest, String> {
     let (maps, regions) = plan(image, read_at, stack)?;
     let elf = stub::elf();
     // SAFETY: plain memfd_create with a NUL-terminated name.
@@ -182,26 +185,45 @@ pub fn spawn(image: &Image, read_at: &dyn Fn(u64, &mut [u8]) -> Result<(), Strin
         .write_all_at(&elf, 0)
         .map_err(|e| format!("writing the set-up program: {e}"))?;
 
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: xnurun is single-threaded; the child only makes raw calls.
-    match unsafe { fork() } {
-        Err(e) => Err(format!("fork failed: {e}")),
-        Ok(ForkResult::Child) => child(memfd.as_raw_fd(), parent),
-        Ok(ForkResult::Parent { child }) => {
-            let mut g = Guest { pid: child, arch: image.arch, regions, stack_zone: (image.user_stack.saturating_sub(MAXSSIZ), image.user_stack) };
-            drop(memfd);
-            match g.set_up(image, &maps, stack.sp) {
-                Ok(()) => Ok(g),
-                Err(e) => {
-                    g.kill();
-                    Err(e)
-                }
-            }
+    // The child shares xnurun's memory until it execs (CLONE_VM |
+    // CLONE_VFORK, as posix_spawn does), so no page table is copied; it
+    // runs on a stack of its own and makes only raw system calls.
+    let mut arg = ChildArg { memfd: memfd.as_raw_fd(), parent: std::process::id() as libc::pid_t };
+    let mut child_stack = vec![0u8; 64 * 1024];
+    // SAFETY: the stack is ours and outlives the child's use of it (the
+    // parent is suspended until the child execs or exits); `arg` likewise.
+    let pid = unsafe {
+        let top = child_stack.as_mut_ptr().add(child_stack.len()).cast::<libc::c_void>();
+        libc::clone(child, top, libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD, (&raw mut arg).cast())
+    };
+    drop(child_stack);
+    drop(memfd);
+    if pid < 0 {
+        return Err(format!("clone failed: {}", std::io::Error::last_os_error()));
+    }
+    let mut g = Guest { pid: Pid::from_raw(pid), arch: image.arch, regions, stack_zone: (image.user_stack.saturating_sub(MAXSSIZ), image.user_stack) };
+    match g.set_up(image, &maps, stack.sp) {
+        Ok(()) => Ok(g),
+        Err(e) => {
+            g.kill();
+            Err(e)
         }
     }
 }
 
-fn child(memfd: i32, parent: libc::pid_t) -> ! {
+struct ChildArg {
+    memfd: i32,
+    parent: libc::pid_t,
+}
+
+extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` points at the parent's ChildArg, alive while the
+    // parent waits for this child to exec.
+    let ChildArg { memfd, parent } = unsafe { std::ptr::read(arg.cast::<ChildArg>()) };
+    child_exec(memfd, parent)
+}
+
+fn child_exec(memfd: i32, parent: libc::pid_t) -> ! {
     // SAFETY: raw calls only; on any failure the child leaves with 125
     // and the parent reports that set-up failed.
     unsafe {
@@ -255,37 +277,29 @@ impl Guest {
         ptrace::setoptions(self.pid, opts).map_err(|e| format!("ptrace(SETOPTIONS): {e}"))?;
         let base = self.regs()?;
 
-        // Everything Linux mapped besides the set-up page and vsyscall.
+        // Linux gave the process a stack, vvar and a vDSO besides the
+        // set-up page (and vsyscall, which stays). mremap tells the kernel
+        // the vDSO moved (vdso_mremap, arch/x86/entry/vdso/vma.c), so the
+        // 32-bit landing pad follows it out of XNU's range; then two
+        // munmaps clear everything below and above the set-up page.
         let maps_text = std::fs::read_to_string(format!("/proc/{}/maps", self.pid)).map_err(|e| format!("reading the guest's maps: {e}"))?;
-        let mut vdso = None;
-        let mut others = Vec::new();
-        for line in maps_text.lines() {
-            let Some((range, rest)) = line.split_once(' ') else { continue };
-            let Some((a, b)) = range.split_once('-') else { continue };
-            let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) else { continue };
-            if a == stub::BASE || a == VSYSCALL {
-                continue;
-            }
-            if rest.ends_with("[vdso]") {
-                vdso = Some((a, b));
-            } else {
-                others.push((a, b));
-            }
-        }
-        for (a, b) in others {
-            self.call(&base, SYS_MUNMAP, [a, b - a, 0, 0, 0, 0]).map_err(|e| format!("unmapping 0x{a:x}-0x{b:x}: {}", errno_text(e)))?;
-        }
+        let vdso = maps_text.lines().filter(|l| l.ends_with("[vdso]")).find_map(|l| {
+            let (a, b) = l.split_once(' ')?.0.split_once('-')?;
+            Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?))
+        });
         if let Some((a, b)) = vdso {
-            // mremap tells the kernel the vDSO moved (vdso_mremap,
-            // arch/x86/entry/vdso/vma.c), so the 32-bit landing pad
-            // follows it out of XNU's range before it is unmapped.
             let len = b - a;
             if len > stub::PARK_END - stub::VDSO_PARK {
                 return Err(format!("the vDSO is {len} bytes, more than xnurun leaves for it"));
             }
             let flags = (libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED) as u64;
             self.call(&base, SYS_MREMAP, [a, len, len, flags, stub::VDSO_PARK, 0]).map_err(|e| format!("moving the vDSO: {}", errno_text(e)))?;
-            self.call(&base, SYS_MUNMAP, [stub::VDSO_PARK, len, 0, 0, 0, 0]).map_err(|e| format!("unmapping the vDSO: {}", errno_text(e)))?;
+        }
+        // 0x7ffffffff000: the end of the 47-bit user range, where Linux
+        // puts the stack (DEFAULT_MAP_WINDOW, arch/x86/include/asm/
+        // page_64_types.h).
+        for (a, b) in [(0, stub::BASE), (stub::BASE + PAGE, 0x7fff_ffff_f000)] {
+            self.call(&base, SYS_MUNMAP, [a, b - a, 0, 0, 0, 0]).map_err(|e| format!("unmapping 0x{a:x}-0x{b:x}: {}", errno_text(e)))?;
         }
 
         let mem = std::fs::OpenOptions::new()
@@ -506,8 +520,10 @@ impl Guest {
         addr >= self.stack_zone.0 && addr < self.stack_zone.1
     }
 
+    /// Ends the guest. Not waited for: SIGKILL cannot be stopped or
+    /// caught, and with PTRACE_O_EXITKILL xnurun's own exit would kill it
+    /// too.
     pub fn kill(&self) {
         let _ = nix::sys::signal::kill(self.pid, Signal::SIGKILL);
-        let _ = waitpid(self.pid, None);
     }
 }

@@ -12,7 +12,7 @@
 //! call in both modes.
 
 use crate::calls::{self, Calls, Memory, Next};
-use crate::guest::{Guest, Stop, USER32_CS, VSYSCALL};
+use crate::guest::{Guest, ReadAt, Stop, USER32_CS, VSYSCALL};
 use crate::loader::{Arch, Image};
 use crate::stack::InitialStack;
 use crate::stub;
@@ -76,7 +76,7 @@ struct Runner {
 }
 
 /// Runs the image to its end and returns xnurun's exit status.
-pub fn run(image: &Image, read_at: &dyn Fn(u64, &mut [u8]) -> Result<(), String>, stack: &InitialStack, opts: Options) -> i32 {
+pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, opts: Options) -> i32 {
     let guest = match crate::guest::spawn(image, read_at, stack) {
         Ok(g) => g,
         Err(e) => {

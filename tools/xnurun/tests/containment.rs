@@ -23,7 +23,7 @@ fn marker(name: &str) -> PathBuf {
     p
 }
 
-fn path_bytes(p: &PathBuf) -> Vec<u8> {
+fn path_bytes(p: &std::path::Path) -> Vec<u8> {
     let mut b = p.to_str().unwrap().as_bytes().to_vec();
     b.push(0);
     b
@@ -60,7 +60,7 @@ fn low64(code: Vec<u8>) -> Image {
 
 /// Runs the image natively and single-stepped; checks the marker file
 /// never appears and returns both exit statuses.
-fn contained(name: &str, img: &Image, marker: &PathBuf) -> [Option<i32>; 2] {
+fn contained(name: &str, img: &Image, marker: &std::path::Path) -> [Option<i32>; 2] {
     let bytes = img.bytes();
     let mut out = [None, None];
     for (i, opts) in [&[][..], &["--max-steps", "1000000"][..]].iter().enumerate() {

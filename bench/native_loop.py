@@ -1,0 +1,97 @@
+"""The native-speed check for xnurun: one loop of 3×10^8 iterations between
+two system calls (write, then exit), as a static Linux ELF run directly and
+as a static XNU x86_64 Mach-O run under xnurun. Both files are written here,
+byte by byte, with the same instructions; only the call numbers differ.
+Used by bench.py; prints nothing itself."""
+
+import statistics
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+ITERATIONS = 300_000_000
+RUNS = 5
+
+
+def code(write_nr, exit_nr, base):
+    """write(1, "loop\\n", 5); 3×10^8 × (dec ecx; jnz); exit(0). The message
+    follows the code; `base` is the code's address."""
+    c = bytearray()
+    c += b"\xbf\x01\x00\x00\x00"                      # mov edi, 1
+    lea_at = len(c)
+    c += b"\x48\x8d\x35\x00\x00\x00\x00"              # lea rsi, [rip + msg]
+    c += b"\xba\x05\x00\x00\x00"                      # mov edx, 5
+    c += b"\xb8" + struct.pack("<I", write_nr)        # mov eax, write
+    c += b"\x0f\x05"                                  # syscall
+    c += b"\xb9" + struct.pack("<I", ITERATIONS)      # mov ecx, N
+    c += b"\xff\xc9\x75\xfc"                          # 1: dec ecx; jnz 1b
+    c += b"\x31\xff"                                  # xor edi, edi
+    c += b"\xb8" + struct.pack("<I", exit_nr)         # mov eax, exit
+    c += b"\x0f\x05"                                  # syscall
+    msg = len(c)
+    c[lea_at + 3:lea_at + 7] = struct.pack("<i", msg - (lea_at + 7))
+    return bytes(c + b"loop\n")
+
+
+def linux_elf():
+    base = 0x400000
+    # The code at the same offset within a 64-byte line as in the Mach-O
+    # (0x400), so that the loop is fetched alike.
+    off = 0x80
+    body = code(1, 60, base + off)
+    size = off + len(body)
+    ehdr = b"\x7fELF\x02\x01\x01" + bytes(9) + struct.pack(
+        "<HHIQQQIHHHHHH", 2, 62, 1, base + off, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+    phdr = struct.pack("<IIQQQQQQ", 1, 5, 0, base, base, size, size, 0x1000)
+    return ehdr + phdr + bytes(off - 64 - 56) + body
+
+
+def xnu_macho():
+    text = 0x1_0000_0000
+    code_off = 0x400
+    body = code(0x2000004, 0x2000001, text + code_off)
+    seg = lambda name, vmaddr, vmsize, fileoff, filesize, prot: struct.pack(
+        "<II16sQQQQIIII", 0x19, 72, name, vmaddr, vmsize, fileoff, filesize, prot, prot, 0, 0)
+    state = [0] * 21
+    state[16] = text + code_off                       # rip (x86_thread_state64_t)
+    thread = struct.pack("<IIII", 5, 184, 4, 42) + struct.pack("<21Q", *state)
+    cmds = seg(b"__PAGEZERO", 0, text, 0, 0, 0) + seg(b"__TEXT", text, 0x1000, 0, 0x1000, 5) + thread
+    header = struct.pack("<IIIIIIII", 0xFEEDFACF, 0x01000007, 3, 2, 3, len(cmds), 1, 0)
+    image = bytearray(header + cmds)
+    image += bytes(code_off - len(image)) + body
+    image += bytes(0x1000 - len(image))
+    return bytes(image)
+
+
+def median_seconds(argv):
+    times = []
+    for _ in range(RUNS):
+        t = time.perf_counter()
+        p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        times.append(time.perf_counter() - t)
+        if p.returncode != 0:
+            return None, f"`{' '.join(map(str, argv))}` exited {p.returncode}: {p.stderr.decode(errors='replace').strip()[:120]}"
+    return statistics.median(times), ""
+
+
+def measure(out: Path, xnurun):
+    """Returns markdown lines: the two timings and their ratio."""
+    out.mkdir(parents=True, exist_ok=True)
+    elf, macho = out / "loop-linux", out / "loop-xnu"
+    elf.write_bytes(linux_elf())
+    macho.write_bytes(xnu_macho())
+    elf.chmod(0o755)
+    native, why = median_seconds([str(elf)])
+    guest, why2 = median_seconds([str(xnurun), str(macho)]) if xnurun else (None, "no xnurun")
+    lines = ["", f"Native speed: a loop of {ITERATIONS:,} iterations (`dec ecx; jnz`) between a write and an exit, "
+             f"median of {RUNS} runs (bench/native_loop.py writes both files):", "",
+             "| program | time | × native |", "|---|--:|--:|"]
+    lines.append(f"| static Linux ELF, run directly | {native:.3f} s | 1.00× |" if native else f"| static Linux ELF | n/a: {why} | |")
+    if guest and native:
+        verdict = "PASS" if guest / native <= 1.5 else "FAIL"
+        lines.append(f"| static XNU Mach-O under `xnurun` | {guest:.3f} s | {guest / native:.2f}× |")
+        lines += ["", f"- xnurun ≤ 1.5× native: {verdict}"]
+    else:
+        lines.append(f"| static XNU Mach-O under `xnurun` | n/a: {why2} | |")
+    return lines
