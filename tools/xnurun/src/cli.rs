@@ -9,17 +9,20 @@ pub const EXIT_STATUSES: &str = "\
 Exit status:
   N        the guest called exit(N): N & 0xff
   128+S    the guest died of XNU signal S (SIGSEGV 139, SIGBUS 138,
-           SIGILL 132, SIGTRAP 133, SIGSYS 140, SIGPIPE 141)
+           SIGILL 132, SIGTRAP 133, SIGFPE 136, SIGSYS 140, SIGPIPE 141,
+           SIGKILL 137 from outside)
   2        usage error
   123      the guest made a real XNU call xnurun does not implement
            (another BSD call, a Mach trap, syscall class 1/3/4, int 0x81-0x83)
   124      the --max-steps instruction limit was reached
-  125      xnurun itself failed (ptrace, mmap, vm.mmap_min_addr too high)
-  126      XNU would refuse to exec the file (the guest never starts)
+  125      xnurun itself failed (ptrace, seccomp, mmap, vm.mmap_min_addr)
+  126      XNU would refuse to exec the file (the guest never starts),
+           not a regular file included
   127      FILE cannot be read
 
 --trace writes to stderr, per system call, the guest's registers as they
-are when it executes the trap instruction, then an strace-like line:
+are when it executes the trap instruction (RCX and R11 as `syscall` itself
+wrote them), then an strace-like line:
   RIP 0x100000f2a RAX 0x2000004 RCX 0x0 RDX 0xe RSP 0x7ff7bfeffc40 RDI 0x1 RSI 0x100000f40 R8 0x0 R9 0x0
   write(1, \"Hello, world!\\n\", 14) = 14
   exit(0)
@@ -31,7 +34,8 @@ On a macOS x86_64 host xnurun executes FILE natively (--trace, --fault and
 --max-steps are refused there).";
 
 /// Runs a static XNU (macOS) x86_64 or i386 Mach-O executable on Linux, on
-/// the real CPU under ptrace, answering its system calls as XNU does.
+/// the real CPU at native speed, answering its system calls as XNU does;
+/// a seccomp filter keeps every one of them from Linux.
 #[derive(Parser, Debug)]
 #[command(
     name = "xnurun",

@@ -1,6 +1,7 @@
 //! xnurun: runs static XNU (macOS) x86_64 and i386 Mach-O executables on a
-//! Linux x86_64 host, on the real CPU, answering their system calls exactly
-//! as XNU does. It is the `runner` for the project's two darwin targets.
+//! Linux x86_64 host, on the real CPU at native speed, answering their
+//! system calls exactly as XNU does; none of them ever reaches Linux. It
+//! is the `runner` for the project's two darwin targets.
 //!
 //! ```text
 //! xnurun [--trace] [--fault KIND] [--max-steps N] FILE [ARGS...]
@@ -13,14 +14,18 @@
 //!   `parse_machfile` refused static images only on embedded builds;
 //!   current XNU accepts static images for x86_64 alone.
 //! - [`stack`] builds the initial stack as `exec_copyout_strings` does.
-//! - `guest` forks a child that maps the segments at their `vmaddr` with
-//!   their protections, reserves page zero, and stops; the parent sets the
-//!   `LC_UNIXTHREAD` registers (i386: CS = 0x23, 32-bit mode) and then
-//!   single-steps it with ptrace.
-//! - `run` looks at each instruction before it executes: `syscall`,
-//!   `sysenter` and `int 0x80`-`0x83` never execute; they are answered per
-//!   `xnu_x86_64` / `xnu_i386` and the table in [`bsd`] (exit and write
-//!   implemented; `nosys` → ENOSYS + SIGSYS; other real calls stop the run).
+//! - [`image_file`] opens only regular files and reads only the header,
+//!   the load commands and the segments.
+//! - `guest` is the real-CPU backend: a child that execs a one-page set-up
+//!   program, is emptied of everything Linux mapped, gets the image's
+//!   segments and stack, and installs a seccomp filter that stops every
+//!   system call for xnurun before Linux runs it (see `guest.rs`).
+//! - `run` lets the guest run natively (or single-stepped, `--max-steps`)
+//!   and turns each stop into an XNU entry or exception: [`trap`] says what
+//!   XNU does with each way into the kernel, `xnu_x86_64` / `xnu_i386` read
+//!   and write the registers of each convention, [`calls`] and [`bsd`]
+//!   answer the calls (exit and write implemented; `nosys` → ENOSYS +
+//!   SIGSYS; other real calls stop the run).
 //! - [`trace`] documents the `--trace` format; [`fault`] the `--fault` kinds;
 //!   [`cli::EXIT_STATUSES`] the exit statuses.
 //!
