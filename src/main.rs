@@ -1,5 +1,7 @@
 //! Hello, world! with no libc, no libSystem and no runtime: a naked `_start`
-//! per system-call convention writes 14 bytes to fd 1 and exits.
+//! per system-call convention writes 14 bytes to fd 1 and exits. (On arm64
+//! macOS dyld loads libSystem into every process, so that image names it
+//! and never calls it: see `xnu_arm64.rs` and build.rs.)
 //!
 //! Each convention lives in a file of its own, chosen by target:
 //!
