@@ -353,8 +353,11 @@ fn rest(t: &mut Table, data: &[u8], mut off: usize, mut regions: Vec<Region>) {
     regions.retain(|r| r.size > 0);
     regions.sort_by_key(|r| r.offset);
     t.heading("the rest of the file");
+    let after_commands = off;
     for r in regions {
-        let why = if segment_starts.contains(&r.offset) {
+        let why = if off == after_commands {
+            "zeros: room left after the load commands for tools that add one (the linker's -headerpad: 32 bytes unless told otherwise)"
+        } else if segment_starts.contains(&r.offset) {
             "zeros: the next segment starts on a page boundary (load_segment: file offsets are page-aligned; a page is 16 KiB on Apple Silicon)"
         } else {
             "zeros: alignment"
