@@ -37,10 +37,12 @@ fn main() {
         "macos" if arch == "aarch64" => vec![
             "-e".into(),
             "__start".into(),
-            // libSystem is named and never called: dyld-1323+
-            // (dyld/common/MachOAnalyzer.cpp) refuses a main executable
-            // that links no dylib once its SDK version is 15.4 or later.
-            // The stub that names it is .cargo/MacOSX.sdk/usr/lib/libSystem.tbd.
+            // libSystem is named and never called: dyld-1323+ refuses a
+            // main executable that names no dylib once its SDK version is
+            // 15.4 or later (validSemanticsLinkedDylibs, dyld's
+            // mach_o/UnsafeHeader.cpp), and loads libSystem anyway
+            // (MachOFile::forEachDependentDylib). The stub that names it
+            // exports nothing: .cargo/MacOSX.sdk/usr/lib/libSystem.tbd.
             "-lSystem".into(),
         ],
         // The same flags Apple's ld64 would take through clang; the
