@@ -5,9 +5,11 @@ use std::env;
 
 fn main() {
     let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let dir = env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=link.ld");
+    println!("cargo:rerun-if-changed=.cargo/MacOSX.sdk/usr/lib/libSystem.tbd");
     let args: Vec<String> = match os.as_str() {
         // rustc drives the link through `cc`, hence the `-Wl,` forms.
         "linux" => vec![
@@ -27,6 +29,21 @@ fn main() {
             // Sections need no page alignment inside the one segment.
             "-Wl,-z,norelro".into(),
             "-Wl,-z,noseparate-code".into(),
+        ],
+        // arm64: rust-lld as ld64 itself (.cargo/config.toml), so its own
+        // flags, with no `-Wl,`. XNU runs no static arm64 executable
+        // (parse_machfile, bsd/kern/mach_loader.c), so this is a dyld image;
+        // dyld calls the LC_MAIN entry, named here, as main().
+        "macos" if arch == "aarch64" => vec![
+            "-e".into(),
+            "__start".into(),
+            // libSystem is named and never called: dyld-1323+ refuses a
+            // main executable that names no dylib once its SDK version is
+            // 15.4 or later (validSemanticsLinkedDylibs, dyld's
+            // mach_o/UnsafeHeader.cpp), and loads libSystem anyway
+            // (MachOFile::forEachDependentDylib). The stub that names it
+            // exports nothing: .cargo/MacOSX.sdk/usr/lib/libSystem.tbd.
+            "-lSystem".into(),
         ],
         // The same flags Apple's ld64 would take through clang; the
         // project's own linker (tools/machlink) reads them too.

@@ -1,5 +1,7 @@
 //! Hello, world! with no libc, no libSystem and no runtime: a naked `_start`
-//! per system-call convention writes 14 bytes to fd 1 and exits.
+//! per system-call convention writes 14 bytes to fd 1 and exits. (On arm64
+//! macOS dyld loads libSystem into every process, so that image names it
+//! and never calls it: see `xnu_arm64.rs` and build.rs.)
 //!
 //! Each convention lives in a file of its own, chosen by target:
 //!
@@ -7,10 +9,11 @@
 //! |--------------------------|-------------------|-------------|
 //! | `x86_64-apple-darwin`    | `xnu_x86_64.rs`   | `syscall`   |
 //! | `i686-apple-darwin`      | `xnu_i386.rs`     | `sysenter`  |
+//! | `aarch64-apple-darwin`   | `xnu_arm64.rs`    | `svc #0x80` |
 //! | `x86_64-unknown-linux-*` | `linux_x86_64.rs` | `syscall`   |
 //! | `i686-unknown-linux-*`   | `linux_i386.rs`   | `int 0x80`  |
 //!
-//! All four run the same algorithm, so a reader can compare them line by line:
+//! All five run the same algorithm, so a reader can compare them line by line:
 //!
 //! 1. `write(1, MESSAGE, 14)`.
 //! 2. Interrupted (`EINTR`): issue the same write again.
@@ -28,6 +31,9 @@ mod xnu_x86_64;
 #[cfg(all(target_os = "macos", target_arch = "x86"))]
 mod xnu_i386;
 
+#[cfg(all(target_os = "macos", target_arch = "aarch64"))]
+mod xnu_arm64;
+
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod linux_x86_64;
 
@@ -35,10 +41,10 @@ mod linux_x86_64;
 mod linux_i386;
 
 #[cfg(not(any(
-    all(target_os = "macos", any(target_arch = "x86_64", target_arch = "x86")),
+    all(target_os = "macos", any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")),
     all(target_os = "linux", any(target_arch = "x86_64", target_arch = "x86")),
 )))]
-compile_error!("hello speaks only XNU and Linux, on x86_64 and i386");
+compile_error!("hello speaks only XNU (x86_64, i386, arm64) and Linux (x86_64, i386)");
 
 /// The 14 bytes the program exists to write. An immutable `static` lands in
 /// read-only memory (`__TEXT` on Mach-O, the single `r-x` segment on Linux),

@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
 
-/// The four conventions, by the target triple that selects each.
+/// The five conventions, by the target triple that selects each.
 pub const LINUX_X86_64: &str = "x86_64-unknown-linux-gnu";
 pub const LINUX_I386: &str = "i686-unknown-linux-gnu";
 pub const XNU_X86_64: &str = "x86_64-apple-darwin";
 pub const XNU_I386: &str = "i686-apple-darwin";
+pub const XNU_ARM64: &str = "aarch64-apple-darwin";
 
 pub const MESSAGE: &[u8] = b"Hello, world!\n";
 

@@ -2,6 +2,7 @@
 //! file offset, and what each remaining run of bytes holds. The guide's
 //! "anatomy" pages are this tool's output on the real hello binaries.
 
+mod codesign;
 mod elf;
 mod macho;
 mod table;

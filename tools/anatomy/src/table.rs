@@ -51,6 +51,10 @@ impl Table {
             Value::Num(n) => format!("{n:#x}"),
             Value::Text(t) => t,
         };
+        // A name or value as wide as its column still gets two spaces
+        // after it, so the columns stay apart.
+        let name = if name.len() >= 16 { format!("{name} ") } else { name.to_string() };
+        let value = if value.len() >= 20 { format!("{value} ") } else { value };
         let _ = writeln!(self.out, "{offset:#06x}   {size:>5}  {name:<16} {value:<20} {meaning}");
     }
 

@@ -150,3 +150,99 @@ fn refuses_what_it_cannot_read() {
     assert!(err.starts_with("anatomy: ") && err.contains("runs past the end"), "{err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
 }
+
+/// Every row of every block whose heading starts with `prefix`.
+fn rows_under<'a>(text: &'a str, prefix: &str) -> Vec<(usize, usize, &'a str, &'a str)> {
+    let headings: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("## ")).filter(|h| h.starts_with(prefix)).collect();
+    assert!(!headings.is_empty(), "no heading starts with {prefix:?}");
+    headings.into_iter().flat_map(|h| block(text, h)).collect()
+}
+
+/// Rows that tile [from, to) exactly: sorted, no gap, no overlap.
+fn tiles(mut rows: Vec<(usize, usize, &str, &str)>, from: usize, to: usize, what: &str) {
+    rows.sort_by_key(|r| r.0);
+    let mut next = from;
+    for (off, size, field, _) in rows {
+        assert_eq!(off, next, "{what}: {field} at {off:#x}: gap or overlap before it");
+        next = off + size;
+    }
+    assert_eq!(next, to, "{what}: the rows stop at {next:#x}, not {to:#x}");
+}
+
+/// The header and every load command, sections and in-command strings
+/// included, are shown field by field with nothing left out.
+fn header_bytes_all_shown(target: &str) {
+    let data = std::fs::read(hello(target)).unwrap();
+    let text = anatomy(&hello(target));
+    let header = if data[0] == 0xcf { 32 } else { 28 };
+    let sizeofcmds = u32::from_le_bytes(data[20..24].try_into().unwrap()) as usize;
+    let mut rows = rows_under(&text, "mach_header");
+    rows.extend(rows_under(&text, "load command"));
+    rows.extend(rows_under(&text, "section"));
+    tiles(rows, 0, header + sizeofcmds, "header and load commands");
+}
+
+#[test]
+fn xnu_x86_64_header_bytes_all_shown() {
+    header_bytes_all_shown(XNU_X86_64);
+}
+
+#[test]
+fn xnu_i386_header_bytes_all_shown() {
+    header_bytes_all_shown(XNU_I386);
+}
+
+#[test]
+fn xnu_arm64_header_bytes_all_shown() {
+    header_bytes_all_shown(XNU_ARM64);
+}
+
+/// The arm64 image: the rest of the file is covered to its last byte,
+/// LC_MAIN's entryoff is `__start`, the message is where the table says,
+/// and the code signature is shown field by field over exactly the bytes
+/// LC_CODE_SIGNATURE names, with each stored hash shown as stored: equal
+/// to what coreutils' sha256sum computes for that page.
+#[test]
+fn xnu_arm64_macho() {
+    let bin = hello(XNU_ARM64);
+    let data = std::fs::read(&bin).unwrap();
+    let text = anatomy(&bin);
+    let sizeofcmds = u32::from_le_bytes(data[20..24].try_into().unwrap()) as usize;
+    covers_every_byte_from(&text, "the rest of the file", 32 + sizeofcmds, data.len());
+    assert!(text.trim_end().ends_with(&format!("{} bytes in all", data.len())));
+
+    let start = symbol_address::<object::macho::MachHeader64<object::Endianness>>(&data, "__start");
+    let main = text.lines().filter_map(|l| l.strip_prefix("## ")).find(|h| h.contains(": LC_MAIN (")).unwrap();
+    let text_seg = text.lines().filter_map(|l| l.strip_prefix("## ")).find(|h| h.starts_with("load command 1: ")).unwrap();
+    assert_eq!(value(&text, text_seg, "vmaddr") + value(&text, main, "entryoff"), start);
+
+    let rest = block(&text, "the rest of the file");
+    let msg = rest.iter().find(|r| r.2 == "__TEXT,__const").unwrap();
+    assert_eq!(&data[msg.0..msg.0 + msg.1], MESSAGE);
+
+    let sig = text.lines().filter_map(|l| l.strip_prefix("## ")).find(|h| h.contains(": LC_CODE_SIGNATURE (")).unwrap();
+    let (dataoff, datasize) = (value(&text, sig, "dataoff") as usize, value(&text, sig, "datasize") as usize);
+    assert_eq!(dataoff + datasize, data.len(), "the signature ends the file");
+    let rows = rows_under(&text, "code signature:");
+    tiles(rows.clone(), dataoff, dataoff + datasize, "code signature");
+
+    let cd = text.lines().filter_map(|l| l.strip_prefix("## ")).find(|h| h.starts_with("code signature: CodeDirectory")).unwrap();
+    assert_eq!(value(&text, cd, "codeLimit") as usize, dataoff);
+    assert_eq!(value(&text, cd, "flags"), 0x20002);
+    let slots: Vec<_> = rows.iter().filter(|r| r.2.starts_with("hash slot ")).collect();
+    assert_eq!(slots.len() as u64, value(&text, cd, "nCodeSlots"));
+    assert_eq!(slots.len(), dataoff.div_ceil(4096));
+    let sha256sum = tool("sha256sum", "apt-get install coreutils");
+    for (i, (off, size, field, rest)) in slots.into_iter().enumerate() {
+        assert_eq!(*field, format!("hash slot {i}"));
+        let shown = rest.split_whitespace().next().unwrap();
+        let stored: String = data[*off..off + size].iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(shown, stored, "slot {i} shown as stored");
+        let page = tempfile("page");
+        std::fs::write(&page, &data[i * 4096..((i + 1) * 4096).min(dataoff)]).unwrap();
+        let out = Command::new(&sha256sum).arg(&page).output().unwrap();
+        let _ = std::fs::remove_file(&page);
+        let digest = String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string();
+        assert_eq!(shown, digest, "slot {i}: the stored hash is the page's SHA-256");
+    }
+}
