@@ -26,6 +26,7 @@
 use crate::loader::{Arch, Image, DFLSSIZ, MAXSSIZ, PAGE};
 use crate::stack::InitialStack;
 use crate::stub;
+use crate::ReadAt;
 use nix::libc::{self, user_regs_struct};
 use nix::sys::ptrace;
 use nix::sys::signal::Signal;
@@ -35,9 +36,6 @@ use nix::unistd::Pid;
 use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
-
-/// Reads file bytes at an offset: how the backend gets segment contents.
-pub type ReadAt<'a> = &'a dyn Fn(u64, &mut [u8]) -> Result<(), String>;
 
 /// Linux's 32-bit user code selector (`__USER32_CS`) and user data selector
 /// (`__USER_DS`): with CS = 0x23 a 64-bit task runs 32-bit code.

@@ -33,19 +33,21 @@
 //! is the reference there (`--trace`/`--fault`/`--max-steps` are refused).
 
 pub mod bsd;
+pub mod calls;
 pub mod cli;
+pub mod codesign;
+pub mod emulated;
 pub mod fault;
+pub mod image_file;
 pub mod loader;
+pub mod loader_arm64;
 pub mod stack;
 pub mod trace;
 pub mod xnu;
+pub mod xnu_arm64;
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-pub mod calls;
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod guest;
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-pub mod image_file;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub mod run;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
@@ -64,21 +66,18 @@ pub const EXIT_REFUSED: i32 = 126;
 pub const EXIT_NO_FILE: i32 = 127;
 pub const EXIT_USAGE: i32 = 2;
 
+/// Reads file bytes at an offset: how a backend gets segment contents.
+pub type ReadAt<'a> = &'a dyn Fn(u64, &mut [u8]) -> Result<(), String>;
+
 /// Whether SIGPIPE is ignored right now (inherited from the parent, since
-/// the binary's `main` runs before std could change it). Only the Linux
-/// emulation needs to know.
-#[cfg(target_os = "linux")]
+/// the binary's `main` runs before std could change it).
 pub fn sigpipe_ignored() -> bool {
     // SAFETY: querying only; `old` is plain data filled by the kernel.
     unsafe {
-        let mut old: libc_sigaction::sigaction = std::mem::zeroed();
-        libc_sigaction::sigaction(libc_sigaction::SIGPIPE, std::ptr::null(), &mut old) == 0
-            && old.sa_sigaction == libc_sigaction::SIG_IGN
+        let mut old: nix::libc::sigaction = std::mem::zeroed();
+        nix::libc::sigaction(nix::libc::SIGPIPE, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == nix::libc::SIG_IGN
     }
 }
-
-#[cfg(target_os = "linux")]
-use nix::libc as libc_sigaction;
 
 /// The whole program; returns the exit status. `args` includes argv[0].
 pub fn main_with(args: Vec<OsString>, sigpipe_was_ignored: bool) -> i32 {
@@ -89,12 +88,6 @@ pub fn main_with(args: Vec<OsString>, sigpipe_was_ignored: bool) -> i32 {
             return if e.use_stderr() { EXIT_USAGE } else { 0 };
         }
     };
-    platform_run(cli, sigpipe_was_ignored)
-}
-
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-fn platform_run(cli: cli::Cli, sigpipe_was_ignored: bool) -> i32 {
-    use std::os::unix::ffi::OsStrExt;
     // From here on a broken pipe must be an error for xnurun's own writes,
     // never its death; what the guest gets was decided from the inherited
     // disposition.
@@ -102,25 +95,47 @@ fn platform_run(cli: cli::Cli, sigpipe_was_ignored: bool) -> i32 {
     unsafe {
         nix::libc::signal(nix::libc::SIGPIPE, nix::libc::SIG_IGN);
     }
+    match prepare(&cli) {
+        Ok((file, image, stack)) => {
+            let calls = calls::Calls {
+                trace: cli.trace,
+                injector: fault::Injector::new(cli.fault.map(|f| f.0)),
+                sigpipe_ignored: sigpipe_was_ignored,
+            };
+            let read_at = |off: u64, buf: &mut [u8]| file.read_at(off, buf);
+            if image.arch == loader::Arch::Arm64 {
+                return emulated::run(&image, &read_at, &stack, calls, cli.max_steps);
+            }
+            run_x86(&cli, &image, &read_at, &stack, calls)
+        }
+        Err(status) => status,
+    }
+}
+
+/// Opens and checks FILE and builds the initial stack, or says why not.
+fn prepare(cli: &cli::Cli) -> Result<(image_file::ImageFile, loader::Image, stack::InitialStack), i32> {
+    use std::os::unix::ffi::OsStrExt;
     let shown = cli.file().to_string_lossy().into_owned();
     let file = match image_file::open(cli.file()) {
         Ok(f) => f,
         Err(image_file::OpenError::Unreadable(e)) => {
             trace::line(&format!("xnurun: {shown}: {e}"));
-            return EXIT_NO_FILE;
+            return Err(EXIT_NO_FILE);
         }
         Err(image_file::OpenError::Refused(e)) => {
             trace::line(&format!("xnurun: refusing {shown}: {e}"));
-            return EXIT_REFUSED;
+            return Err(EXIT_REFUSED);
         }
     };
-    let image = match loader::load_from(&file.head, file.len) {
-        Ok(i) => i,
-        Err(r) => {
-            trace::line(&format!("xnurun: refusing {shown}: {r}"));
-            return EXIT_REFUSED;
-        }
+    let loaded = if loader::is_arm64(&file.head) {
+        loader_arm64::load(&file.head, file.len, &|off, buf| file.read_at(off, buf))
+    } else {
+        loader::load_from(&file.head, file.len)
     };
+    let image = loaded.map_err(|r| {
+        trace::line(&format!("xnurun: refusing {shown}: {r}"));
+        EXIT_REFUSED
+    })?;
     let path = cli.file().as_bytes().to_vec();
     let mut argv = vec![path.clone()];
     argv.extend(cli.args().iter().map(|a| a.as_bytes().to_vec()));
@@ -132,38 +147,20 @@ fn platform_run(cli: cli::Cli, sigpipe_was_ignored: bool) -> i32 {
             e
         })
         .collect();
-    let stack = match stack::build(image.arch.ptr_size() as usize, image.user_stack, &path, &argv, &envp) {
-        Ok(s) => s,
-        Err(e) => {
-            trace::line(&format!("xnurun: refusing {shown}: {e}"));
-            return EXIT_REFUSED;
-        }
-    };
-    let opts = run::Options {
-        trace: cli.trace,
-        injector: fault::Injector::new(cli.fault.map(|f| f.0)),
-        max_steps: cli.max_steps,
-        sigpipe_ignored: sigpipe_was_ignored,
-    };
-    run::run(&image, &|off, buf| file.read_at(off, buf), &stack, opts)
+    let stack = stack::build(image.arch.ptr_size() as usize, image.user_stack, &path, &argv, &envp).map_err(|e| {
+        trace::line(&format!("xnurun: refusing {shown}: {e}"));
+        EXIT_REFUSED
+    })?;
+    Ok((file, image, stack))
 }
 
-#[cfg(all(target_os = "macos", target_arch = "x86_64"))]
-fn platform_run(cli: cli::Cli, _sigpipe_was_ignored: bool) -> i32 {
-    use std::os::unix::process::CommandExt;
-    // XNU is the reference here: run the file itself. The options that
-    // need the emulation have no meaning natively.
-    if cli.trace || cli.fault.is_some() || cli.max_steps.is_some() {
-        trace::line("xnurun: --trace, --fault and --max-steps need the Linux emulation; on macOS the file runs natively");
-        return EXIT_USAGE;
-    }
-    let err = std::process::Command::new(cli.file()).args(cli.args()).exec();
-    trace::line(&format!("xnurun: cannot execute {}: {err}", cli.file().to_string_lossy()));
-    EXIT_NO_FILE
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn run_x86(cli: &cli::Cli, image: &loader::Image, read_at: ReadAt, stack: &stack::InitialStack, calls: calls::Calls) -> i32 {
+    run::run(image, read_at, stack, calls, cli.max_steps)
 }
 
-#[cfg(not(any(all(target_os = "linux", target_arch = "x86_64"), all(target_os = "macos", target_arch = "x86_64"))))]
-fn platform_run(_cli: cli::Cli, _sigpipe_was_ignored: bool) -> i32 {
-    trace::line("xnurun: runs XNU x86 images on Linux x86_64 (emulated) or macOS x86_64 (natively) only");
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+fn run_x86(_cli: &cli::Cli, _image: &loader::Image, _read_at: ReadAt, _stack: &stack::InitialStack, _calls: calls::Calls) -> i32 {
+    trace::line("xnurun: x86 XNU images run on the real CPU of a Linux x86_64 host only (so far)");
     EXIT_USAGE
 }

@@ -40,12 +40,13 @@ pub const VM_MAX_ADDRESS32: u64 = 0xFFE0_0000;
 pub enum Arch {
     X86_64,
     I386,
+    Arm64,
 }
 
 impl Arch {
     pub fn ptr_size(self) -> u64 {
         match self {
-            Arch::X86_64 => 8,
+            Arch::X86_64 | Arch::Arm64 => 8,
             Arch::I386 => 4,
         }
     }
@@ -53,6 +54,7 @@ impl Arch {
         match self {
             Arch::X86_64 => "x86_64",
             Arch::I386 => "i386",
+            Arch::Arm64 => "arm64",
         }
     }
 }
@@ -120,6 +122,9 @@ pub struct Image {
     pub custom_stack: bool,
     /// The file's size: segments map bytes from inside it.
     pub file_len: u64,
+    /// Work dyld would do before `main` that xnurun does not (rebasing,
+    /// binding): what it is. Always `None` for static images.
+    pub dyld_work: Option<String>,
 }
 
 /// A reason XNU would not run the file.
@@ -139,14 +144,14 @@ impl fmt::Display for Refusal {
     }
 }
 
-fn refuse<T>(rule: &'static str, xnu: &'static str, detail: impl Into<String>) -> Result<T, Refusal> {
+pub(crate) fn refuse<T>(rule: &'static str, xnu: &'static str, detail: impl Into<String>) -> Result<T, Refusal> {
     Err(Refusal { rule, detail: detail.into(), xnu })
 }
 
-const EXEC_MACH: &str = "exec_mach_imgact, bsd/kern/kern_exec.c";
-const PARSE: &str = "parse_machfile, bsd/kern/mach_loader.c";
-const LOAD_SEGMENT: &str = "load_segment, bsd/kern/mach_loader.c";
-const LOAD_MACHFILE: &str = "load_machfile, bsd/kern/mach_loader.c";
+pub(crate) const EXEC_MACH: &str = "exec_mach_imgact, bsd/kern/kern_exec.c";
+pub(crate) const PARSE: &str = "parse_machfile, bsd/kern/mach_loader.c";
+pub(crate) const LOAD_SEGMENT: &str = "load_segment, bsd/kern/mach_loader.c";
+pub(crate) const LOAD_MACHFILE: &str = "load_machfile, bsd/kern/mach_loader.c";
 const UNIXTHREAD: &str = "load_unixthread / thread_userstack, bsd/kern/mach_loader.c + osfmk/i386/bsd_i386.c";
 
 pub const RULE_DYLD: &str = "needs dyld: not a static executable";
@@ -155,12 +160,12 @@ pub fn round_page(x: u64) -> u64 {
     x.checked_add(PAGE - 1).map_or(!(PAGE - 1), |v| v & !(PAGE - 1))
 }
 
-fn u32_at(b: &[u8], off: usize) -> Option<u32> {
+pub(crate) fn u32_at(b: &[u8], off: usize) -> Option<u32> {
     let s = b.get(off..off.checked_add(4)?)?;
     Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
 
-fn u64_at(b: &[u8], off: usize) -> Option<u64> {
+pub(crate) fn u64_at(b: &[u8], off: usize) -> Option<u64> {
     let s = b.get(off..off.checked_add(8)?)?;
     let mut a = [0u8; 8];
     a.copy_from_slice(s);
@@ -171,6 +176,11 @@ fn name16(b: &[u8], off: usize) -> String {
     let raw = b.get(off..off + 16).unwrap_or(&[]);
     let end = raw.iter().position(|&c| c == 0).unwrap_or(raw.len());
     String::from_utf8_lossy(&raw[..end]).into_owned()
+}
+
+/// Whether the header is a 64-bit arm64 one (checked by `loader_arm64`).
+pub fn is_arm64(head: &[u8]) -> bool {
+    u32_at(head, 0) == Some(macho::MH_MAGIC_64) && u32_at(head, 4) == Some(macho::CPU_TYPE_ARM64)
 }
 
 /// Checks a whole file held in memory (tests, fuzzing).
@@ -212,6 +222,9 @@ pub fn load_from(file: &[u8], file_len: u64) -> Result<Image, Refusal> {
         }
         other => return refuse("not a Mach-O file", EXEC_MACH, format!("magic 0x{other:08x}")),
     };
+    if is_arm64(file) {
+        return refuse("arm64 image", EXEC_MACH, "an arm64 image is checked with its signature: use loader_arm64::load");
+    }
     let header_size: usize = if arch == Arch::X86_64 { 32 } else { 28 };
     let (Some(cputype), Some(filetype), Some(ncmds), Some(sizeofcmds), Some(flags)) = (
         u32_at(file, 4),
@@ -228,10 +241,7 @@ pub fn load_from(file: &[u8], file_len: u64) -> Result<Image, Refusal> {
 
     // parse_machfile compares the CPU type with the host's; exec_mach_imgact
     // derives 64-bitness from CPU_ARCH_ABI64, which must match the magic.
-    let want = match arch {
-        Arch::X86_64 => macho::CPU_TYPE_X86_64,
-        Arch::I386 => macho::CPU_TYPE_X86,
-    };
+    let want = if arch == Arch::X86_64 { macho::CPU_TYPE_X86_64 } else { macho::CPU_TYPE_X86 };
     if cputype != want {
         let shown = match cputype {
             macho::CPU_TYPE_X86_64 => "CPU_TYPE_X86_64".to_string(),
@@ -416,17 +426,14 @@ pub fn load_from(file: &[u8], file_len: u64) -> Result<Image, Refusal> {
         default_stack(arch, &segments)
     };
 
-    Ok(Image { arch, segments, pagezero_end, entry, thread, user_stack, custom_stack, file_len })
+    Ok(Image { arch, segments, pagezero_end, entry, thread, user_stack, custom_stack, file_len, dyld_work: None })
 }
 
 /// `create_unix_stack` (kern_exec.c) asks for the `MAXSSIZ` bytes below
 /// `USRSTACK*` and, when a segment is already there, takes space anywhere
 /// else; this picks the first gap above the highest segment.
 fn default_stack(arch: Arch, segments: &[Segment]) -> u64 {
-    let top = match arch {
-        Arch::X86_64 => USRSTACK64,
-        Arch::I386 => USRSTACK32,
-    };
+    let top = if arch == Arch::I386 { USRSTACK32 } else { USRSTACK64 };
     let clash = |top: u64| segments.iter().any(|s| {
         let (a, b) = s.vm_range();
         a < top && top - MAXSSIZ < b
@@ -438,7 +445,7 @@ fn default_stack(arch: Arch, segments: &[Segment]) -> u64 {
     highest.saturating_add(MAXSSIZ)
 }
 
-fn parse_segment(lc: &[u8], is64: bool, index: u32) -> Result<Segment, Refusal> {
+pub(crate) fn parse_segment(lc: &[u8], is64: bool, index: u32) -> Result<Segment, Refusal> {
     let (size, sect) = if is64 { (72usize, 80u64) } else { (56usize, 68u64) };
     if lc.len() < size {
         return refuse("segment command too small", LOAD_SEGMENT, format!("command {index}: cmdsize {} < {size}", lc.len()));
@@ -500,10 +507,7 @@ fn check_segment(seg: &Segment, file_len: u64, arch: Arch) -> Result<(), Refusal
     if round_page(seg.filesize) > round_page(seg.vmsize) {
         return refuse("segment file bytes exceed vmsize", LOAD_SEGMENT, format!("{name}: filesize 0x{:x} > vmsize 0x{:x}", seg.filesize, seg.vmsize));
     }
-    let limit = match arch {
-        Arch::X86_64 => VM_MAX_PAGE_ADDRESS64,
-        Arch::I386 => VM_MAX_ADDRESS32,
-    };
+    let limit = if arch == Arch::I386 { VM_MAX_ADDRESS32 } else { VM_MAX_PAGE_ADDRESS64 };
     match seg.vmaddr.checked_add(seg.vmsize) {
         Some(end) if end <= limit => {}
         _ => {
@@ -518,9 +522,10 @@ fn check_segment(seg: &Segment, file_len: u64, arch: Arch) -> Result<(), Refusal
 }
 
 fn parse_thread(lc: &[u8], arch: Arch, index: u32) -> Result<(ThreadState, u64, bool), Refusal> {
-    let (want_flavor, want_count, fname) = match arch {
-        Arch::X86_64 => (X86_THREAD_STATE64, X86_THREAD_STATE64_COUNT, "x86_THREAD_STATE64 (4, count 42)"),
-        Arch::I386 => (X86_THREAD_STATE32, X86_THREAD_STATE32_COUNT, "x86_THREAD_STATE32 (1, count 16)"),
+    let (want_flavor, want_count, fname) = if arch == Arch::I386 {
+        (X86_THREAD_STATE32, X86_THREAD_STATE32_COUNT, "x86_THREAD_STATE32 (1, count 16)")
+    } else {
+        (X86_THREAD_STATE64, X86_THREAD_STATE64_COUNT, "x86_THREAD_STATE64 (4, count 42)")
     };
     let (Some(flavor), Some(count)) = (u32_at(lc, 8), u32_at(lc, 12)) else {
         return refuse("bad thread state", UNIXTHREAD, format!("command {index}: LC_UNIXTHREAD holds no state"));
@@ -545,17 +550,13 @@ fn parse_thread(lc: &[u8], arch: Arch, index: u32) -> Result<(ThreadState, u64, 
     // x86_thread_state64_t and x86_thread_state32_t (osfmk/mach/i386/
     // _structs.h) both open with ax bx cx dx di si bp sp, in words of
     // their width; then 64-bit has r8-r15 rip rflags, 32-bit ss eflags eip.
-    let r = |i: usize| match arch {
-        Arch::X86_64 => u64_at(st, i * 8).unwrap_or(0),
-        Arch::I386 => u64::from(u32_at(st, i * 4).unwrap_or(0)),
-    };
+    let r = |i: usize| if arch == Arch::I386 { u64::from(u32_at(st, i * 4).unwrap_or(0)) } else { u64_at(st, i * 8).unwrap_or(0) };
     [t.rax, t.rbx, t.rcx, t.rdx, t.rdi, t.rsi, t.rbp, t.rsp] = [r(0), r(1), r(2), r(3), r(4), r(5), r(6), r(7)];
-    match arch {
-        Arch::X86_64 => {
-            [t.r8, t.r9, t.r10, t.r11, t.r12, t.r13, t.r14, t.r15] = [r(8), r(9), r(10), r(11), r(12), r(13), r(14), r(15)];
-            (t.rip, t.rflags) = (r(16), r(17));
-        }
-        Arch::I386 => (t.rflags, t.rip) = (r(9), r(10)),
+    if arch == Arch::I386 {
+        (t.rflags, t.rip) = (r(9), r(10));
+    } else {
+        [t.r8, t.r9, t.r10, t.r11, t.r12, t.r13, t.r14, t.r15] = [r(8), r(9), r(10), r(11), r(12), r(13), r(14), r(15)];
+        (t.rip, t.rflags) = (r(16), r(17));
     }
     // thread_userstack: a non-zero stack pointer is a custom stack.
     let custom = t.rsp != 0;

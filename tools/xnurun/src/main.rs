@@ -8,10 +8,7 @@ use std::ffi::{c_char, c_int};
 
 #[unsafe(no_mangle)]
 pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
-    #[cfg(target_os = "linux")]
     let ignored = xnurun::sigpipe_ignored();
-    #[cfg(not(target_os = "linux"))]
-    let ignored = false;
     let status = xnurun::main_with(std::env::args_os().collect(), ignored);
     std::process::exit(status)
 }

@@ -12,7 +12,8 @@
 //! call in both modes.
 
 use crate::calls::{self, Calls, Memory, Next};
-use crate::guest::{Guest, ReadAt, Stop, USER32_CS, VSYSCALL};
+use crate::guest::{Guest, Stop, USER32_CS, VSYSCALL};
+use crate::ReadAt;
 use crate::loader::{Arch, Image};
 use crate::stack::InitialStack;
 use crate::stub;
@@ -33,14 +34,6 @@ pub const EXIT_RUNNER: i32 = 125;
 const SEGV_ACCERR: i32 = 2;
 const SI_KERNEL: i32 = 0x80;
 const EFLAGS_OF: u64 = 0x800;
-
-pub struct Options {
-    pub trace: bool,
-    pub injector: crate::fault::Injector,
-    /// Single-step, and stop after this many instructions.
-    pub max_steps: Option<u64>,
-    pub sigpipe_ignored: bool,
-}
 
 impl Memory for Guest {
     fn read(&self, addr: u64, buf: &mut [u8]) -> usize {
@@ -76,7 +69,8 @@ struct Runner {
 }
 
 /// Runs the image to its end and returns xnurun's exit status.
-pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, opts: Options) -> i32 {
+/// `max_steps`: single-step, and stop after this many instructions.
+pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls, max_steps: Option<u64>) -> i32 {
     let guest = match crate::guest::spawn(image, read_at, stack) {
         Ok(g) => g,
         Err(e) => {
@@ -85,9 +79,8 @@ pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, opts: Options) 
         }
     };
     let intel = cpu_is_intel();
-    let step = opts.max_steps.is_some() || (image.arch == Arch::I386 && intel);
-    let calls = Calls { trace: opts.trace, injector: opts.injector, sigpipe_ignored: opts.sigpipe_ignored };
-    let mut r = Runner { guest, calls, step, max_steps: opts.max_steps.unwrap_or(u64::MAX), intel };
+    let step = max_steps.is_some() || (image.arch == Arch::I386 && intel);
+    let mut r = Runner { guest, calls, step, max_steps: max_steps.unwrap_or(u64::MAX), intel };
     let status = r.main_loop();
     r.guest.kill();
     status

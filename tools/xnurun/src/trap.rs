@@ -80,7 +80,7 @@ pub fn handling(task: Arch, gate: Gate) -> Handling {
         // The 32-bit entries check the task first (L_32bit_entry_check,
         // L_u64bit_entry_check): a 64-bit task goes to
         // L_64bit_entry_reject, which raises T_INVALID_OPCODE.
-        (Arch::X86_64, Gate::Sysenter | Gate::Int(_)) => {
+        (Arch::X86_64 | Arch::Arm64, Gate::Sysenter | Gate::Int(_)) => {
             Handling::Sigill("a 32-bit kernel entry from a 64-bit task (L_64bit_entry_reject, osfmk/x86_64/idt64.s)")
         }
         (Arch::I386, Gate::Sysenter) => Handling::I386(xnu_i386::Gate::Sysenter),

@@ -45,7 +45,9 @@ fn each_rule_refuses() {
 
     let mut i = base.clone();
     i.cputype = 0x0100_000c; // CPU_TYPE_ARM64
-    cases.push(("arm64", i.bytes(), "wrong CPU type"));
+    // An arm64 header goes to the arm64 rules, where the x86 subtype (3)
+    // is no arm64 subtype.
+    cases.push(("arm64", i.bytes(), "CPU subtype"));
 
     let mut i = base.clone();
     i.magic = 0xcafe_babe;
