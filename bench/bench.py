@@ -85,7 +85,7 @@ class Row:
 # ---------------------------------------------------------------- building
 
 def cargo_hello(target):
-    """Builds one of the project's four hellos exactly as the README does."""
+    """Builds one of the project's five hellos exactly as the README does."""
     argv = ["cargo", "build", "--release"] + (["--target", target] if target else [])
     ok, out = run(argv, cwd=ROOT)
     path = ROOT / "target" / (target or "") / "release" / "hello"
@@ -348,7 +348,8 @@ def main():
     for name, target, xnu in [("Linux x86_64 (this project)", None, False),
                               ("Linux i386 (this project)", "i686-unknown-linux-gnu", False),
                               ("XNU x86_64 Mach-O (this project), under xnurun", "x86_64-apple-darwin", True),
-                              ("XNU i386 Mach-O (this project), under xnurun", "i686-apple-darwin", True)]:
+                              ("XNU i386 Mach-O (this project), under xnurun", "i686-apple-darwin", True),
+                              ("XNU arm64 Mach-O (this project), under xnurun's emulated CPU", "aarch64-apple-darwin", True)]:
         rows.append(Row(name, *cargo_hello(target), xnu=xnu, runner=runner, why_no_runner=why_no_runner))
     glibc_dyn = Row("C printf hello, glibc, dynamic", *cc("cc", [], "c-glibc-dynamic"))
     rows += [glibc_dyn,

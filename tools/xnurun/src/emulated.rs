@@ -226,13 +226,7 @@ pub fn run(image: &Image, read_at: crate::ReadAt, stack: &InitialStack, calls: C
     let result = uc.emu_start(image.entry + SLIDE, DYLD_RETURN, 0, count);
     let pc = uc.reg_read(RegisterARM64::PC).unwrap_or(0);
     let state = uc.get_data_mut();
-    let killed = |sig: i32, pc: u64, why: &str| {
-        if trace_on {
-            trace::line(&trace::killed(sig));
-        }
-        trace::line(&format!("xnurun: guest killed by {} ({sig}) at pc 0x{pc:x}{}", xnu::signal_name(sig), if why.is_empty() { String::new() } else { format!(" ({why})") }));
-        128 + sig
-    };
+    let killed = |sig: i32, pc: u64, why: &str| trace::death(trace_on, sig, ("pc", pc), None, why, &[]);
     match (state.end.take(), result) {
         (Some(End::Exit(s)), _) => s,
         (Some(End::Stop(msg, s)), _) => {

@@ -462,11 +462,6 @@ impl Guest {
         process_vm_readv(self.pid, &mut local, &remote).unwrap_or_default()
     }
 
-    pub fn read_u32(&self, addr: u64) -> Option<u32> {
-        let mut b = [0u8; 4];
-        (self.read_mem(addr, &mut b) == 4).then(|| u32::from_le_bytes(b))
-    }
-
     /// Lets the guest run, natively or for one instruction, and reports
     /// why it stopped. Any signal that stopped it before is not delivered:
     /// xnurun decides what every signal does.

@@ -52,11 +52,10 @@ mod guest;
 pub mod run;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod stub;
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub mod trap;
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod x86_kernel;
+pub mod x86_state;
 pub mod xnu_i386;
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub mod xnu_x86_64;
 
 use clap::Parser;

@@ -11,17 +11,17 @@
 //! Containment does not depend on either: the seccomp filter stops every
 //! call in both modes.
 
-use crate::calls::{self, Calls, Memory, Next};
+use crate::calls::{Calls, Memory};
 use crate::guest::{Guest, Stop, USER32_CS, VSYSCALL};
 use crate::ReadAt;
 use crate::loader::{Arch, Image};
 use crate::stack::InitialStack;
 use crate::stub;
 use crate::trace;
-use crate::trap::{self, Gate, Handling, Insn, Mode};
-use crate::xnu::{self, Outcome};
-use crate::xnu_i386;
-use crate::xnu_x86_64;
+use crate::trap::{self, Gate, Insn, Mode};
+use crate::x86_kernel::{self, Answer};
+use crate::x86_state::X86State;
+use crate::xnu;
 use nix::libc::{self, user_regs_struct};
 
 pub use crate::calls::EXIT_UNIMPLEMENTED;
@@ -39,10 +39,6 @@ impl Memory for Guest {
     fn read(&self, addr: u64, buf: &mut [u8]) -> usize {
         self.read_mem(addr, buf)
     }
-}
-
-fn hex_bytes(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")
 }
 
 fn mode_of(r: &user_regs_struct) -> Mode {
@@ -280,21 +276,34 @@ impl Runner {
     /// Answers kernel entry `gate`; `entry` are the registers as the trap
     /// instruction saw them, `next` the address after it.
     fn gate(&mut self, gate: Gate, entry: &user_regs_struct, next: u64) -> Result<(), i32> {
-        match trap::handling(self.guest.arch, gate) {
-            Handling::X86_64 => self.x86_64_syscall(entry, next),
-            Handling::I386(g) => self.i386_call(g, entry, next),
-            Handling::Sigill(why) => {
-                let code = self.guest.code_at(entry.rip);
-                self.guest_killed(entry, xnu::SIGILL, None, &code, why)
-            }
-            Handling::Unimplemented(what) => {
-                if self.calls.trace {
-                    trace::line(&xnu_i386::regs_line(entry));
+        let state = to_state(entry);
+        match x86_kernel::answer(self.guest.arch, gate, &state, next, &mut self.calls, &self.guest) {
+            Answer::Resume(s) => self.resume_with(entry, &s),
+            Answer::Kill { resume, sig, why } => {
+                if let Some(s) = resume {
+                    let _ = self.resume_with(entry, &s);
                 }
-                trace::line(&format!("xnurun: the guest used {what} at 0x{:x}: a real XNU entry that xnurun does not implement", entry.rip));
-                Err(EXIT_UNIMPLEMENTED)
+                let code = if sig == xnu::SIGILL { self.guest.code_at(entry.rip) } else { Vec::new() };
+                self.guest_killed(entry, sig, None, &code, &why)
+            }
+            Answer::Exit(status) => Err(status),
+            Answer::Stop(msg, status) => {
+                trace::line(&format!("xnurun: {msg}"));
+                Err(status)
             }
         }
+    }
+
+    /// Sets the guest's registers to `s`, keeping the rest of `base`
+    /// (segments). Whatever stopped the guest, Linux must not run or
+    /// restart a call of its own when it resumes: `orig_rax` = -1.
+    fn resume_with(&self, base: &user_regs_struct, s: &X86State) -> Result<(), i32> {
+        let mut r = *base;
+        [r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp] = [s.rax, s.rbx, s.rcx, s.rdx, s.rsi, s.rdi, s.rbp, s.rsp];
+        [r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15] = [s.r8, s.r9, s.r10, s.r11, s.r12, s.r13, s.r14, s.r15];
+        (r.rip, r.eflags) = (s.rip, s.eflags);
+        r.orig_rax = u64::MAX;
+        self.guest.set_regs(&r).map_err(|e| self.runner_error(&e))
     }
 
     fn runner_error(&self, e: &str) -> i32 {
@@ -304,97 +313,29 @@ impl Runner {
 
     /// Reports the guest's death by XNU signal `sig`; always `Err(status)`.
     fn guest_killed(&self, r: &user_regs_struct, sig: i32, detail: Option<&str>, code: &[u8], why: &str) -> Result<(), i32> {
-        if self.calls.trace {
-            trace::line(&trace::killed(sig));
-        }
-        let mut msg = format!("xnurun: guest killed by {} ({sig}) at {} 0x{:x}", xnu::signal_name(sig), self.pc_name(), r.rip);
-        if let Some(d) = detail {
-            msg.push_str(&format!(", {d}"));
-        }
-        if !why.is_empty() {
-            msg.push_str(&format!(" ({why})"));
-        }
-        if !code.is_empty() {
-            msg.push_str(&format!(", instruction bytes: {}", hex_bytes(&code[..code.len().min(15)])));
-        }
-        trace::line(&msg);
-        Err(128 + sig)
+        Err(trace::death(self.calls.trace, sig, (self.pc_name(), r.rip), detail, why, code))
     }
+}
 
-    fn x86_64_syscall(&mut self, r: &user_regs_struct, next: u64) -> Result<(), i32> {
-        if self.calls.trace {
-            trace::line(&xnu_x86_64::regs_line(r));
-        }
-        let next_action = match xnu_x86_64::decode(r) {
-            xnu_x86_64::Entry::Bsd { code, args } => self.calls.bsd_call(&self.guest, code, &args),
-            xnu_x86_64::Entry::Unsupported { class, number } => Next::Stop(
-                format!(
-                    "the guest made a {} (syscall class {class}, number {number}, rax 0x{:x}): a real XNU call that xnurun does not implement",
-                    xnu_x86_64::class_name(class),
-                    r.rax
-                ),
-                EXIT_UNIMPLEMENTED,
-            ),
-            xnu_x86_64::Entry::ExcSyscall { class } => {
-                if self.calls.trace {
-                    trace::line(&format!("syscall class {class} (rax 0x{:x}) = ? EXC_SYSCALL", r.rax));
-                }
-                return self.guest_killed(
-                    r,
-                    xnu::SIGSYS,
-                    None,
-                    &[],
-                    &format!("rax 0x{:x} is syscall class {class}, not an XNU class: EXC_SYSCALL (hndl_syscall, osfmk/x86_64/idt64.s)", r.rax),
-                );
-            }
-        };
-        self.conclude(r, next_action, |o| xnu_x86_64::finish(r, next, o))
-    }
-
-    fn i386_call(&mut self, gate: xnu_i386::Gate, r: &user_regs_struct, next: u64) -> Result<(), i32> {
-        if self.calls.trace {
-            trace::line(&xnu_i386::regs_line(r));
-        }
-        let next_action = match xnu_i386::decode(gate, r, |a| self.guest.read_u32(a)) {
-            xnu_i386::Entry::MachTrap { number } => Next::Stop(
-                format!("the guest made Mach trap {number} (sysenter with eax 0x{:x}): a real XNU call that xnurun does not implement", r.rax as u32),
-                EXIT_UNIMPLEMENTED,
-            ),
-            xnu_i386::Entry::Bsd { code, params } => {
-                // unix_syscall copies in the call's argument words.
-                let mut args = [0u64; 6];
-                let mut fault = false;
-                for (i, a) in args.iter_mut().enumerate().take(calls::arg_words(code)) {
-                    match self.guest.read_u32(params + 4 * i as u64) {
-                        Some(v) => *a = u64::from(v),
-                        None => fault = true,
-                    }
-                }
-                if fault { self.calls.args_fault(code) } else { self.calls.bsd_call(&self.guest, code, &args) }
-            }
-        };
-        self.conclude(r, next_action, |o| xnu_i386::finish(gate, r, next, o))
-    }
-
-    fn conclude(&mut self, r: &user_regs_struct, next: Next, finish: impl Fn(&Outcome) -> user_regs_struct) -> Result<(), i32> {
-        let set = |o: &Outcome| {
-            let mut regs = finish(o);
-            // Whatever stopped the guest, Linux must not run or restart a
-            // call of its own when it resumes.
-            regs.orig_rax = u64::MAX;
-            self.guest.set_regs(&regs)
-        };
-        match next {
-            Next::Resume(o) => set(&o).map_err(|e| self.runner_error(&e)),
-            Next::ResumeThenKill(o, sig) => {
-                let _ = set(&o);
-                self.guest_killed(r, sig, None, &[], "signal posted by the system call")
-            }
-            Next::Exit(status) => Err(status),
-            Next::Stop(msg, status) => {
-                trace::line(&format!("xnurun: {msg}"));
-                Err(status)
-            }
-        }
+fn to_state(r: &user_regs_struct) -> X86State {
+    X86State {
+        rax: r.rax,
+        rbx: r.rbx,
+        rcx: r.rcx,
+        rdx: r.rdx,
+        rsi: r.rsi,
+        rdi: r.rdi,
+        rbp: r.rbp,
+        rsp: r.rsp,
+        r8: r.r8,
+        r9: r.r9,
+        r10: r.r10,
+        r11: r.r11,
+        r12: r.r12,
+        r13: r.r13,
+        r14: r.r14,
+        r15: r.r15,
+        rip: r.rip,
+        eflags: r.eflags,
     }
 }

@@ -66,6 +66,29 @@ pub fn killed(sig: i32) -> String {
     format!("+++ killed by {} +++", xnu::signal_name(sig))
 }
 
+/// Reports the guest's death by XNU signal `sig` (the `+++ killed +++`
+/// line when tracing, then xnurun's own line) and returns the exit status,
+/// 128 + `sig`. `pc` is `rip`, `eip` or `pc`; `code`, the instruction
+/// bytes, may be empty.
+pub fn death(tracing: bool, sig: i32, pc: (&str, u64), detail: Option<&str>, why: &str, code: &[u8]) -> i32 {
+    if tracing {
+        line(&killed(sig));
+    }
+    let mut msg = format!("xnurun: guest killed by {} ({sig}) at {} 0x{:x}", xnu::signal_name(sig), pc.0, pc.1);
+    if let Some(d) = detail {
+        msg.push_str(&format!(", {d}"));
+    }
+    if !why.is_empty() {
+        msg.push_str(&format!(" ({why})"));
+    }
+    if !code.is_empty() {
+        let bytes: Vec<String> = code[..code.len().min(15)].iter().map(|b| format!("{b:02x}")).collect();
+        msg.push_str(&format!(", instruction bytes: {}", bytes.join(" ")));
+    }
+    line(&msg);
+    128 + sig
+}
+
 /// Writes one line to stderr; a failing stderr must not stop the guest.
 pub fn line(s: &str) {
     let mut e = std::io::stderr().lock();

@@ -18,7 +18,7 @@
 //!   `eip` = `edx` = entry `edx` - 5; 2 bytes after `int 0x80`.
 
 use crate::xnu::Outcome;
-use nix::libc::user_regs_struct;
+use crate::x86_state::X86State;
 
 const CF: u64 = 1;
 
@@ -37,7 +37,7 @@ pub enum Entry {
 }
 
 /// Decodes the call; `read_u32` reads a guest word (for the indirect call).
-pub fn decode(gate: Gate, r: &user_regs_struct, read_u32: impl Fn(u64) -> Option<u32>) -> Entry {
+pub fn decode(gate: Gate, r: &X86State, read_u32: impl Fn(u64) -> Option<u32>) -> Entry {
     let eax = r.rax as u32;
     if gate == Gate::Sysenter && (eax as i32) < 0 {
         return Entry::MachTrap { number: (eax as i32).wrapping_neg() };
@@ -58,7 +58,7 @@ pub fn decode(gate: Gate, r: &user_regs_struct, read_u32: impl Fn(u64) -> Option
 
 /// Applies an outcome: `entry` are the registers at the instruction, `next`
 /// the address after it.
-pub fn finish(gate: Gate, entry: &user_regs_struct, next: u64, out: &Outcome) -> user_regs_struct {
+pub fn finish(gate: Gate, entry: &X86State, next: u64, out: &Outcome) -> X86State {
     let mut r = *entry;
     r.eflags &= !CF;
     let resume = match gate {
@@ -90,7 +90,7 @@ pub fn finish(gate: Gate, entry: &user_regs_struct, next: u64, out: &Outcome) ->
     r
 }
 
-pub fn regs_line(r: &user_regs_struct) -> String {
+pub fn regs_line(r: &X86State) -> String {
     format!(
         "EIP 0x{:x} EAX 0x{:x} ECX 0x{:x} EDX 0x{:x} ESP 0x{:x} EBX 0x{:x} ESI 0x{:x} EDI 0x{:x}",
         r.rip, r.rax, r.rcx, r.rdx, r.rsp, r.rbx, r.rsi, r.rdi
@@ -101,9 +101,8 @@ pub fn regs_line(r: &user_regs_struct) -> String {
 mod tests {
     use super::*;
 
-    fn regs() -> user_regs_struct {
-        // SAFETY: user_regs_struct is plain integers.
-        unsafe { std::mem::zeroed() }
+    fn regs() -> X86State {
+        X86State::default()
     }
 
     #[test]

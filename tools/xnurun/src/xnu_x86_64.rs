@@ -18,7 +18,7 @@
 //!   before `sysretq`: so the guest finds in them the *final* values, the
 //!   rewound `rip` after a restart and the flags with the outcome's CF.
 
-use nix::libc::user_regs_struct;
+use crate::x86_state::X86State;
 
 const CF: u64 = 1;
 
@@ -32,7 +32,7 @@ pub enum Entry {
     ExcSyscall { class: u32 },
 }
 
-pub fn decode(r: &user_regs_struct) -> Entry {
+pub fn decode(r: &X86State) -> Entry {
     let eax = r.rax as u32;
     let class = eax >> 24;
     let number = eax & 0x00ff_ffff;
@@ -55,7 +55,7 @@ pub fn class_name(class: u32) -> &'static str {
 
 /// Applies an outcome: `entry` are the registers at the `syscall`
 /// instruction, `next` the address after it.
-pub fn finish(entry: &user_regs_struct, next: u64, out: &crate::xnu::Outcome) -> user_regs_struct {
+pub fn finish(entry: &X86State, next: u64, out: &crate::xnu::Outcome) -> X86State {
     use crate::xnu::Outcome;
     let mut r = *entry;
     r.rip = next;
@@ -77,7 +77,7 @@ pub fn finish(entry: &user_regs_struct, next: u64, out: &crate::xnu::Outcome) ->
     r
 }
 
-pub fn regs_line(r: &user_regs_struct) -> String {
+pub fn regs_line(r: &X86State) -> String {
     format!(
         "RIP 0x{:x} RAX 0x{:x} RCX 0x{:x} RDX 0x{:x} RSP 0x{:x} RDI 0x{:x} RSI 0x{:x} R8 0x{:x} R9 0x{:x}",
         r.rip, r.rax, r.rcx, r.rdx, r.rsp, r.rdi, r.rsi, r.r8, r.r9
@@ -89,9 +89,8 @@ mod tests {
     use super::*;
     use crate::xnu::Outcome;
 
-    fn regs() -> user_regs_struct {
-        // SAFETY: user_regs_struct is plain integers.
-        unsafe { std::mem::zeroed() }
+    fn regs() -> X86State {
+        X86State::default()
     }
 
     #[test]

@@ -84,3 +84,58 @@ fn refused_mutants_never_start_in_the_binary() {
     }
     assert!(tried >= 10, "too few refused mutants: {tried}");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1500, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// The arm64 rules over the real arm64 hello: a mutant never panics
+    /// the loader, and any byte changed under the signature is refused.
+    #[test]
+    fn arm64_loader_never_panics_and_refuses_any_signed_change(
+        edits in proptest::collection::vec((any::<u16>(), any::<u8>()), 1..4),
+        cut in proptest::option::weighted(0.1, any::<u16>()),
+    ) {
+        let seed = arm64_hello();
+        let mut b = seed.clone();
+        for &(at, v) in &edits {
+            let i = at as usize % b.len();
+            b[i] = v;
+        }
+        if let Some(c) = cut {
+            b.truncate(c as usize % (b.len() + 1));
+        }
+        let read_at = |off: u64, buf: &mut [u8]| -> Result<(), String> {
+            let s = b.get(off as usize..off as usize + buf.len()).ok_or("past the end")?;
+            buf.copy_from_slice(s);
+            Ok(())
+        };
+        let head_len = (b.len()).min(0x4000);
+        let got = xnurun::loader_arm64::load(&b[..head_len], b.len() as u64, &read_at);
+        // Everything up to the signature is hashed: a change there that
+        // survives is a hole. Changes inside the signature blob may be
+        // harmless (its identifier, padding).
+        let sig_start = signature_offset(&seed);
+        let changed_signed = b.len() != seed.len() || b[..sig_start] != seed[..sig_start];
+        if changed_signed {
+            prop_assert!(got.is_err(), "accepted a changed image: {edits:?} cut {cut:?}");
+        }
+    }
+}
+
+fn arm64_hello() -> Vec<u8> {
+    static IMAGE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    IMAGE.get_or_init(|| std::fs::read(hello_tests::hello("aarch64-apple-darwin")).unwrap()).clone()
+}
+
+/// LC_CODE_SIGNATURE's dataoff.
+fn signature_offset(b: &[u8]) -> usize {
+    let word = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) as usize;
+    let mut off = 32;
+    for _ in 0..word(16) {
+        if word(off) == 0x1d {
+            return word(off + 8);
+        }
+        off += word(off + 4);
+    }
+    panic!("no LC_CODE_SIGNATURE in the arm64 hello");
+}
