@@ -40,7 +40,7 @@ On a macOS x86_64 host xnurun executes FILE natively (--trace, --fault and
 #[command(
     name = "xnurun",
     version,
-    override_usage = "xnurun [--trace] [--fault KIND] [--max-steps N] FILE [ARGS...]",
+    override_usage = "xnurun [--trace] [--fault KIND] [--max-steps N] [--cpu real|emulated] FILE [ARGS...]",
     after_help = EXIT_STATUSES
 )]
 pub struct Cli {
@@ -57,6 +57,12 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub max_steps: Option<u64>,
 
+    /// Which CPU runs the guest: `real` (x86 images on a Linux x86_64 host,
+    /// under ptrace and seccomp) or `emulated` (unicorn; any image, any
+    /// host). Default: real where it can run the image, else emulated.
+    #[arg(long, value_enum, value_name = "CPU")]
+    pub cpu: Option<Cpu>,
+
     /// FILE, the static Mach-O executable, then its arguments (argv[1..]),
     /// which may start with '-': options end at FILE.
     #[arg(value_name = "FILE", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
@@ -71,6 +77,12 @@ impl Cli {
     pub fn args(&self) -> &[OsString] {
         &self.command[1..]
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Cpu {
+    Real,
+    Emulated,
 }
 
 /// `Fault` wrapped for clap's value parser.

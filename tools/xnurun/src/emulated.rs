@@ -1,77 +1,41 @@
-//! The emulated-CPU backend for arm64 images: unicorn (QEMU's CPU core as a
-//! library) runs the guest; XNU's side is the same [`calls`] the real-CPU
-//! backend uses, with the arm64 convention of [`xnu_arm64`].
-//!
-//! It sets up what dyld would have by the time it calls `main`: the image
-//! mapped at a nonzero slide (it is position-independent, so nothing in it
-//! may depend on where it lies), the kernel's stack strings, `x0`-`x3` =
-//! argc, argv, envp, apple, a 16-byte-aligned `sp`, and `lr` pointing at
-//! dyld's return path, which calls `exit(main's result)`. The guest's
-//! memory is unicorn's, not any host process's: a guest can reach no host
-//! system call at all.
+//! What the two emulated CPUs (unicorn, for x86 and arm64 images) share:
+//! guest memory as `copyin` sees it, how the run ends, and how unicorn's
+//! memory errors become XNU's signals. The guest's memory is unicorn's, not
+//! a host process's: an emulated guest can reach no host system call.
 
-use crate::calls::{Calls, Memory, Next, EXIT_UNIMPLEMENTED};
-use crate::loader::{Image, MAXSSIZ};
-use crate::stack::InitialStack;
-use crate::trace;
+use crate::calls::Memory;
 use crate::xnu;
-use crate::xnu_arm64::{self, Regs};
-use std::rc::Rc;
-use unicorn_engine::unicorn_const::{uc_error, Arch as UcArch, HookType, MemType, Mode, Prot};
-use unicorn_engine::{RegisterARM64, Unicorn};
-
-/// Where the image is mapped relative to its vmaddrs.
-pub const SLIDE: u64 = 0x1000_0000;
-/// `lr` at `main`: stands for dyld's return path (`exit(main(...))`). An
-/// address no image can map: past the end of an arm64 user map.
-pub const DYLD_RETURN: u64 = 0x0000_7fff_ffff_c000;
-/// The main thread's stack: DFLSSIZ (8 MiB) below USRSTACK64.
-const STACK_SIZE: u64 = 8 << 20;
+use unicorn_engine::Unicorn;
+use unicorn_engine::unicorn_const::uc_error;
 
 pub const EXIT_STEP_LIMIT: i32 = 124;
 pub const EXIT_RUNNER: i32 = 125;
 
-/// Linux-independent numbers for unicorn's exception classes
-/// (qemu/target/arm/cpu.h).
-const EXCP_UDEF: u32 = 1;
-const EXCP_SWI: u32 = 2;
-const EXCP_BKPT: u32 = 7;
-
-#[derive(Debug, Clone, Copy)]
-struct Region {
-    start: u64,
-    end: u64,
-    readable: bool,
-}
-
-enum End {
+/// How an emulated run ends.
+#[derive(Debug)]
+pub enum End {
     Exit(i32),
-    Killed { sig: i32, pc: u64, why: String },
+    /// Death by XNU signal `sig` at `pc`; `detail` (a fault address) and
+    /// the instruction bytes are reported when there are any.
+    Killed { sig: i32, pc: u64, why: String, detail: Option<String>, code: Vec<u8> },
     Stop(String, i32),
 }
 
-struct State {
-    calls: Option<Calls>,
-    regions: Rc<Vec<Region>>,
-    trace: bool,
-    end: Option<End>,
-    /// The last invalid access: its kind and address.
-    fault: Option<(MemType, u64)>,
+/// The guest's memory through unicorn, honouring the guest's read
+/// permission as `copyin` does (unicorn's own reads ignore it).
+pub struct UcMem<'a, 'b, D> {
+    pub uc: &'a Unicorn<'b, D>,
+    /// Readable ranges, `[start, end)`.
+    pub readable: &'a [(u64, u64)],
 }
 
-struct GuestMem<'a, 'b> {
-    uc: &'a Unicorn<'b, State>,
-    regions: &'a [Region],
-}
-
-impl Memory for GuestMem<'_, '_> {
-    /// `copyin`: only the prefix that lies in readable regions.
+impl<D> Memory for UcMem<'_, '_, D> {
     fn read(&self, addr: u64, buf: &mut [u8]) -> usize {
         let mut n = 0usize;
         while n < buf.len() {
             let a = addr.wrapping_add(n as u64);
-            let Some(r) = self.regions.iter().find(|r| r.readable && a >= r.start && a < r.end) else { break };
-            n += ((r.end - a) as usize).min(buf.len() - n);
+            let Some(&(_, end)) = self.readable.iter().find(|r| a >= r.0 && a < r.1) else { break };
+            n += ((end - a) as usize).min(buf.len() - n);
         }
         if n > 0 && self.uc.mem_read(addr, &mut buf[..n]).is_err() {
             return 0;
@@ -80,191 +44,17 @@ impl Memory for GuestMem<'_, '_> {
     }
 }
 
-fn xreg(n: usize) -> i32 {
-    match n {
-        29 => RegisterARM64::X29 as i32,
-        30 => RegisterARM64::X30 as i32,
-        _ => RegisterARM64::X0 as i32 + n as i32,
-    }
-}
-
-fn read_regs(uc: &Unicorn<State>) -> Regs {
-    let mut r = Regs::default();
-    for (i, x) in r.x.iter_mut().enumerate() {
-        *x = uc.reg_read(xreg(i)).unwrap_or(0);
-    }
-    r.sp = uc.reg_read(RegisterARM64::SP).unwrap_or(0);
-    r.pc = uc.reg_read(RegisterARM64::PC).unwrap_or(0);
-    r.cpsr = uc.reg_read(RegisterARM64::NZCV).unwrap_or(0);
-    r
-}
-
-fn write_result(uc: &mut Unicorn<State>, r: &Regs) {
-    let _ = uc.reg_write(xreg(0), r.x[0]);
-    let _ = uc.reg_write(xreg(1), r.x[1]);
-    let _ = uc.reg_write(RegisterARM64::NZCV, r.cpsr);
-    let _ = uc.reg_write(RegisterARM64::PC, r.pc);
-}
-
-fn stop(uc: &mut Unicorn<State>, end: End) {
-    uc.get_data_mut().end = Some(end);
-    let _ = uc.emu_stop();
-}
-
-/// `svc`: the call is answered in the hook, before the next instruction.
-fn on_svc(uc: &mut Unicorn<State>) {
-    let regs = read_regs(uc);
-    if uc.get_data().trace {
-        trace::line(&xnu_arm64::regs_line(&regs));
-    }
-    let next = match xnu_arm64::decode(&regs) {
-        xnu_arm64::Entry::Bsd { code, args } => {
-            let (Some(mut calls), regions) = (uc.get_data_mut().calls.take(), uc.get_data().regions.clone()) else { return };
-            let next = calls.bsd_call(&GuestMem { uc, regions: &regions }, code, &args);
-            uc.get_data_mut().calls = Some(calls);
-            next
-        }
-        xnu_arm64::Entry::MachTrap { number } => Next::Stop(
-            format!("the guest made Mach trap {number} (x16 = -{number}): a real XNU call that xnurun does not implement"),
-            EXIT_UNIMPLEMENTED,
-        ),
-        xnu_arm64::Entry::Platform => Next::Stop("the guest made a platform call (x16 = 0x80000000): a real XNU call that xnurun does not implement".into(), EXIT_UNIMPLEMENTED),
-    };
-    match next {
-        Next::Resume(o) => write_result(uc, &xnu_arm64::finish(&regs, &o)),
-        Next::ResumeThenKill(o, sig) => {
-            write_result(uc, &xnu_arm64::finish(&regs, &o));
-            stop(uc, End::Killed { sig, pc: regs.pc - 4, why: "signal posted by the system call".into() });
-        }
-        Next::Exit(status) => stop(uc, End::Exit(status)),
-        Next::Stop(msg, status) => stop(uc, End::Stop(msg, status)),
-    }
-}
-
-fn setup(image: &Image, read_at: crate::ReadAt, stack: &InitialStack, state: State) -> Result<Unicorn<'static, State>, String> {
-    let uc_err = |what: &str, e: uc_error| format!("unicorn: {what}: {e:?}");
-    let mut uc = Unicorn::new_with_data(UcArch::ARM64, Mode::ARM, state).map_err(|e| uc_err("creating the CPU", e))?;
-    let mut regions = Vec::new();
-    for seg in &image.segments {
-        let start = seg.vmaddr + SLIDE;
-        let len = seg.vmsize.next_multiple_of(crate::loader_arm64::PAGE16K);
-        let mut prot = Prot::NONE;
-        if seg.initprot & 1 != 0 {
-            prot |= Prot::READ;
-        }
-        if seg.initprot & 2 != 0 {
-            prot |= Prot::WRITE;
-        }
-        if seg.initprot & 4 != 0 {
-            prot |= Prot::EXEC;
-        }
-        uc.mem_map(start, len, Prot::ALL).map_err(|e| uc_err(&format!("mapping {}", seg.name), e))?;
-        let mut data = vec![0u8; seg.filesize.min(len) as usize];
-        read_at(seg.fileoff, &mut data)?;
-        uc.mem_write(start, &data).map_err(|e| uc_err("writing the image", e))?;
-        uc.mem_protect(start, len, prot).map_err(|e| uc_err("protecting the image", e))?;
-        regions.push(Region { start, end: start + len, readable: seg.initprot & 1 != 0 });
-    }
-    let top = image.user_stack;
-    uc.mem_map(top - STACK_SIZE, STACK_SIZE, Prot::READ | Prot::WRITE).map_err(|e| uc_err("mapping the stack", e))?;
-    uc.mem_write(stack.sp, &stack.bytes).map_err(|e| uc_err("writing the stack", e))?;
-    regions.push(Region { start: top - STACK_SIZE, end: top, readable: true });
-    uc.get_data_mut().regions = Rc::new(regions);
-
-    // What dyld hands `main`: the kernel's argc, argv, envp and apple
-    // arrays, which sit one above the other from the stack pointer.
-    let word = |i: u64| stack.sp + 8 * i;
-    let argc = u64::from_le_bytes(stack.bytes[..8].try_into().expect("argc"));
-    let envp = word(argc + 2);
-    let mut apple = envp;
-    while stack.bytes.get((apple - stack.sp) as usize..(apple - stack.sp) as usize + 8).is_some_and(|w| w != [0; 8]) {
-        apple += 8;
-    }
-    apple += 8;
-    for (i, v) in [argc, word(1), envp, apple].into_iter().enumerate() {
-        uc.reg_write(xreg(i), v).map_err(|e| uc_err("registers", e))?;
-    }
-    uc.reg_write(RegisterARM64::SP, (stack.sp - 64) & !15).map_err(|e| uc_err("registers", e))?;
-    uc.reg_write(RegisterARM64::X30, DYLD_RETURN).map_err(|e| uc_err("registers", e))?;
-    uc.add_intr_hook(|uc, intno| match intno {
-        EXCP_SWI => on_svc(uc),
-        EXCP_BKPT => {
-            let pc = uc.reg_read(RegisterARM64::PC).unwrap_or(0);
-            stop(uc, End::Killed { sig: xnu::SIGTRAP, pc, why: "brk: EXC_BREAKPOINT".into() })
-        }
-        n => {
-            let pc = uc.reg_read(RegisterARM64::PC).unwrap_or(0);
-            let why = if n == EXCP_UDEF { "undefined instruction: EXC_BAD_INSTRUCTION".to_string() } else { format!("CPU exception {n}") };
-            stop(uc, End::Killed { sig: xnu::SIGILL, pc, why })
-        }
+/// XNU's signal for a memory error unicorn reported at `addr`:
+/// `mapped` says whether XNU would have mapped that address for the task,
+/// `stack_zone` whether it lies in the stack's MAXSSIZ zone.
+pub fn memory_signal(err: uc_error, mapped: bool, stack_zone: bool) -> Option<(i32, &'static str)> {
+    use uc_error::*;
+    Some(match err {
+        READ_UNMAPPED | WRITE_UNMAPPED | FETCH_UNMAPPED if stack_zone => (xnu::SIGSEGV, "stack overflow"),
+        READ_UNMAPPED | WRITE_UNMAPPED | FETCH_UNMAPPED => (xnu::SIGSEGV, ""),
+        READ_PROT | WRITE_PROT | FETCH_PROT => xnu::protection_fault(mapped, stack_zone),
+        READ_UNALIGNED | WRITE_UNALIGNED | FETCH_UNALIGNED => (xnu::SIGBUS, "alignment"),
+        INSN_INVALID => (xnu::SIGILL, "undefined instruction"),
+        _ => return None,
     })
-    .map_err(|e| uc_err("hook", e))?;
-    uc.add_mem_hook(HookType::MEM_INVALID, 1, 0, |uc, ty, addr, _size, _value| {
-        uc.get_data_mut().fault = Some((ty, addr));
-        false
-    })
-    .map_err(|e| uc_err("hook", e))?;
-    Ok(uc)
-}
-
-/// Runs an arm64 image to its end and returns xnurun's exit status.
-pub fn run(image: &Image, read_at: crate::ReadAt, stack: &InitialStack, calls: Calls, max_steps: Option<u64>) -> i32 {
-    if let Some(work) = &image.dyld_work {
-        trace::line(&format!("xnurun: the image needs {work} before main, which xnurun does not apply"));
-        return EXIT_UNIMPLEMENTED;
-    }
-    let trace_on = calls.trace;
-    let state = State { calls: Some(calls), regions: Rc::new(Vec::new()), trace: trace_on, end: None, fault: None };
-    let mut uc = match setup(image, read_at, stack, state) {
-        Ok(u) => u,
-        Err(e) => {
-            trace::line(&format!("xnurun: {e}"));
-            return EXIT_RUNNER;
-        }
-    };
-    let count = max_steps.unwrap_or(0) as usize;
-    let result = uc.emu_start(image.entry + SLIDE, DYLD_RETURN, 0, count);
-    let pc = uc.reg_read(RegisterARM64::PC).unwrap_or(0);
-    let state = uc.get_data_mut();
-    let killed = |sig: i32, pc: u64, why: &str| trace::death(trace_on, sig, ("pc", pc), None, why, &[]);
-    match (state.end.take(), result) {
-        (Some(End::Exit(s)), _) => s,
-        (Some(End::Stop(msg, s)), _) => {
-            trace::line(&format!("xnurun: {msg}"));
-            s
-        }
-        (Some(End::Killed { sig, pc, why }), _) => killed(sig, pc, &why),
-        (None, Ok(())) if pc == DYLD_RETURN => {
-            // main returned: dyld's `start` passes its result to exit().
-            let status = (uc.reg_read(xreg(0)).unwrap_or(0) as i32) & 0xff;
-            if trace_on {
-                trace::line(&format!("exit({status}) (main returned; dyld calls exit)"));
-            }
-            status
-        }
-        (None, Ok(())) => {
-            trace::line(&format!("xnurun: step limit reached: the guest ran {count} instructions without exiting (at pc 0x{pc:x}; raise it with --max-steps)"));
-            EXIT_STEP_LIMIT
-        }
-        (None, Err(e)) => {
-            let (ty, addr) = state.fault.unwrap_or((MemType::READ, pc));
-            let fault = format!("fault address 0x{addr:x}");
-            match e {
-                uc_error::READ_UNMAPPED | uc_error::WRITE_UNMAPPED | uc_error::FETCH_UNMAPPED => killed(xnu::SIGSEGV, pc, &fault),
-                uc_error::READ_PROT | uc_error::WRITE_PROT | uc_error::FETCH_PROT => {
-                    // KERN_PROTECTION_FAILURE is SIGBUS, except in the
-                    // stack's zone (handle_ux_exception).
-                    let in_stack = addr < image.user_stack && addr >= image.user_stack.saturating_sub(MAXSSIZ);
-                    let _ = ty;
-                    if in_stack { killed(xnu::SIGSEGV, pc, &format!("{fault}, stack overflow")) } else { killed(xnu::SIGBUS, pc, &fault) }
-                }
-                uc_error::INSN_INVALID | uc_error::EXCEPTION => killed(xnu::SIGILL, pc, "undefined instruction"),
-                uc_error::READ_UNALIGNED | uc_error::WRITE_UNALIGNED | uc_error::FETCH_UNALIGNED => killed(xnu::SIGBUS, pc, &format!("{fault}, alignment")),
-                other => {
-                    trace::line(&format!("xnurun: the emulated CPU stopped: {other:?} at pc 0x{pc:x}"));
-                    EXIT_RUNNER
-                }
-            }
-        }
-    }
 }

@@ -23,7 +23,8 @@
 //! can unmap. Calling into it enters Linux's vsyscall emulation, which
 //! seccomp stops like any other call; reading it faults.
 
-use crate::loader::{Arch, Image, DFLSSIZ, MAXSSIZ, PAGE};
+use crate::address_space::{self, Layout, Mapping, Region};
+use crate::loader::{Arch, Image, MAXSSIZ, PAGE};
 use crate::stack::InitialStack;
 use crate::stub;
 use crate::ReadAt;
@@ -46,26 +47,6 @@ const USER_DS: u64 = 0x2b;
 /// The vsyscall page (arch/x86/entry/vsyscall): the one Linux mapping no
 /// process can remove.
 pub const VSYSCALL: u64 = 0xffff_ffff_ff60_0000;
-
-/// One range of the guest's address space, for telling a fault on memory
-/// XNU would have mapped (protection failure: SIGBUS) from one on memory
-/// it would not have (invalid address: SIGSEGV).
-#[derive(Debug, Clone, Copy)]
-struct Region {
-    start: u64,
-    end: u64,
-}
-
-/// One anonymous mapping of the guest, prepared before fork.
-struct Mapping {
-    start: u64,
-    len: u64,
-    prot: i32,
-    /// Bytes to write at `start + at`.
-    data: Vec<u8>,
-    at: u64,
-    name: String,
-}
 
 pub struct Guest {
     pub pid: Pid,
@@ -106,60 +87,6 @@ fn prot_of(vmprot: u32) -> i32 {
     p
 }
 
-/// What to map: the segments, then the stack, as `load_machfile` and
-/// `create_unix_stack` would. `read_at` reads file bytes.
-fn plan(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<(Vec<Mapping>, Vec<Region>), String> {
-    let mut maps = Vec::new();
-    let mut regions = Vec::new();
-    for seg in &image.segments {
-        let (start, end) = seg.vm_range();
-        // map_segment (mach_loader.c) maps the file's pages, from
-        // trunc_page(fileoff) to round_page(fileoff + filesize), at
-        // trunc_page(vmaddr): whole pages, not just filesize bytes. The
-        // loader refused file pages past the segment's own.
-        let want = crate::loader::round_page(seg.filesize).min(image.file_len.saturating_sub(seg.fileoff)).min(end - start);
-        let mut data = vec![0u8; want as usize];
-        read_at(seg.fileoff, &mut data)?;
-        maps.push(Mapping { start, len: end - start, prot: prot_of(seg.initprot), data, at: 0, name: seg.name.clone() });
-        regions.push(Region { start, end });
-    }
-    if image.custom_stack {
-        // The strings go into the segment that holds the stack pointer.
-        let m = maps
-            .iter_mut()
-            .find(|m| {
-                m.prot & libc::PROT_WRITE != 0
-                    && stack.sp >= m.start
-                    && stack.sp.checked_add(stack.bytes.len() as u64).is_some_and(|end| end <= m.start + m.len)
-            })
-            .ok_or_else(|| "the initial stack does not fit below the custom stack pointer in its segment: exec_copyout_strings would fail".to_string())?;
-        let off = (stack.sp - m.start) as usize;
-        if m.data.len() < off + stack.bytes.len() {
-            m.data.resize(off + stack.bytes.len(), 0);
-        }
-        m.data[off..off + stack.bytes.len()].copy_from_slice(&stack.bytes);
-    } else {
-        // create_unix_stack: MAXSSIZ reserved below the top, only the
-        // RLIMIT_STACK part (DFLSSIZ) accessible.
-        if stack.bytes.len() as u64 > DFLSSIZ {
-            return Err("the initial stack is larger than the stack".into());
-        }
-        let top = image.user_stack;
-        let base = top - MAXSSIZ;
-        maps.push(Mapping { start: base, len: MAXSSIZ - DFLSSIZ, prot: libc::PROT_NONE, data: Vec::new(), at: 0, name: "stack guard".into() });
-        maps.push(Mapping {
-            start: top - DFLSSIZ,
-            len: DFLSSIZ,
-            prot: libc::PROT_READ | libc::PROT_WRITE,
-            at: stack.sp - (top - DFLSSIZ),
-            data: stack.bytes.clone(),
-            name: "stack".into(),
-        });
-        regions.push(Region { start: base, end: top });
-    }
-    Ok((maps, regions))
-}
-
 /// Linux's x86_64 system call numbers used during set-up.
 const SYS_MMAP: i64 = 9;
 const SYS_MUNMAP: i64 = 11;
@@ -170,7 +97,7 @@ const SYS_SECCOMP: i64 = 317;
 /// Forks the guest, maps it and stops it at its entry point with the
 /// registers XNU would give it. Errors are one line for the user.
 pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Guest, String> {
-    let (maps, regions) = plan(image, read_at, stack)?;
+    let Layout { maps, regions } = address_space::plan(image, read_at, stack)?;
     let elf = stub::elf();
     // SAFETY: plain memfd_create with a NUL-terminated name.
     let memfd = unsafe { libc::memfd_create(c"xnurun-guest".as_ptr(), libc::MFD_CLOEXEC) };
@@ -307,7 +234,7 @@ impl Guest {
             .map_err(|e| format!("opening the guest's memory: {e}"))?;
         let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE | libc::MAP_NORESERVE) as u64;
         for m in maps {
-            let r = self.call(&base, SYS_MMAP, [m.start, m.len, m.prot as u64, flags, u64::MAX, 0]);
+            let r = self.call(&base, SYS_MMAP, [m.start, m.len, prot_of(m.prot) as u64, flags, u64::MAX, 0]);
             match r {
                 Ok(at) if at == m.start => {}
                 Ok(at) => return Err(format!("cannot map {} at 0x{:x}: the kernel chose 0x{at:x}", m.name, m.start)),

@@ -32,11 +32,14 @@
 //! On a macOS x86_64 host the file is simply executed natively: XNU itself
 //! is the reference there (`--trace`/`--fault`/`--max-steps` are refused).
 
+pub mod address_space;
 pub mod bsd;
 pub mod calls;
 pub mod cli;
 pub mod codesign;
 pub mod emulated;
+pub mod emulated_arm64;
+pub mod emulated_x86;
 pub mod fault;
 pub mod image_file;
 pub mod loader;
@@ -102,10 +105,17 @@ pub fn main_with(args: Vec<OsString>, sigpipe_was_ignored: bool) -> i32 {
                 sigpipe_ignored: sigpipe_was_ignored,
             };
             let read_at = |off: u64, buf: &mut [u8]| file.read_at(off, buf);
-            if image.arch == loader::Arch::Arm64 {
-                return emulated::run(&image, &read_at, &stack, calls, cli.max_steps);
+            let real_x86 = cfg!(all(target_os = "linux", target_arch = "x86_64"));
+            let cpu = cli.cpu.unwrap_or(if real_x86 && image.arch != loader::Arch::Arm64 { cli::Cpu::Real } else { cli::Cpu::Emulated });
+            match (image.arch, cpu) {
+                (loader::Arch::Arm64, cli::Cpu::Emulated) => emulated_arm64::run(&image, &read_at, &stack, calls, cli.max_steps),
+                (loader::Arch::Arm64, cli::Cpu::Real) => {
+                    trace::line("xnurun: --cpu real: no arm64 CPU runs XNU images here; use --cpu emulated");
+                    EXIT_USAGE
+                }
+                (_, cli::Cpu::Emulated) => emulated_x86::run(&image, &read_at, &stack, calls, cli.max_steps),
+                (_, cli::Cpu::Real) => run_x86(&image, &read_at, &stack, calls, cli.max_steps),
             }
-            run_x86(&cli, &image, &read_at, &stack, calls)
         }
         Err(status) => status,
     }
@@ -154,12 +164,12 @@ fn prepare(cli: &cli::Cli) -> Result<(image_file::ImageFile, loader::Image, stac
 }
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-fn run_x86(cli: &cli::Cli, image: &loader::Image, read_at: ReadAt, stack: &stack::InitialStack, calls: calls::Calls) -> i32 {
-    run::run(image, read_at, stack, calls, cli.max_steps)
+fn run_x86(image: &loader::Image, read_at: ReadAt, stack: &stack::InitialStack, calls: calls::Calls, max_steps: Option<u64>) -> i32 {
+    run::run(image, read_at, stack, calls, max_steps)
 }
 
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-fn run_x86(_cli: &cli::Cli, _image: &loader::Image, _read_at: ReadAt, _stack: &stack::InitialStack, _calls: calls::Calls) -> i32 {
-    trace::line("xnurun: x86 XNU images run on the real CPU of a Linux x86_64 host only (so far)");
+fn run_x86(_image: &loader::Image, _read_at: ReadAt, _stack: &stack::InitialStack, _calls: calls::Calls, _max_steps: Option<u64>) -> i32 {
+    trace::line("xnurun: --cpu real: the real-CPU backend needs a Linux x86_64 host; use --cpu emulated");
     EXIT_USAGE
 }

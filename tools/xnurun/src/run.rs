@@ -225,8 +225,12 @@ impl Runner {
                     // faults on itself: #BR, T_OUT_OF_BOUNDS, EXC_SOFTWARE
                     // EXC_I386_BOUND: SIGTRAP (user_trap, osfmk/i386/
                     // trap.c; machine_exception, bsd/dev/i386/unix_signal.c).
-                    let before = self.guest.code_at(regs.rip.wrapping_sub(1));
-                    if before.first() == Some(&0xce) && regs.eflags & EFLAGS_OF != 0 {
+                    let before = self.guest.code_at(regs.rip.wrapping_sub(2));
+                    if before.get(..2) == Some(&[0xcd, 0x04]) {
+                        // `int 4`: the same vector, raised by hand.
+                        return self.guest_killed(&regs, xnu::SIGFPE, None, &code, "into with OF set");
+                    }
+                    if before.get(1) == Some(&0xce) && regs.eflags & EFLAGS_OF != 0 {
                         return self.guest_killed(&regs, xnu::SIGFPE, None, &code, "into with OF set");
                     }
                     if code.iter().find(|b| !matches!(b, 0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf2 | 0xf3)) == Some(&0x62) {
@@ -236,18 +240,13 @@ impl Runner {
                 self.guest_killed(&regs, xnu::SIGSEGV, None, &code, "general protection")
             }
             libc::SIGSEGV => {
-                // A page fault. XNU: KERN_INVALID_ADDRESS is SIGSEGV,
-                // KERN_PROTECTION_FAILURE SIGBUS (ux_exception), except in
-                // the stack's MAXSSIZ zone, where handle_ux_exception calls
-                // it a stack overflow: SIGSEGV.
-                let sig = if si_code == SEGV_ACCERR && self.guest.in_stack_zone(addr) {
-                    return self.guest_killed(&regs, xnu::SIGSEGV, Some(&fault), &code, "stack overflow");
-                } else if si_code == SEGV_ACCERR && self.guest.xnu_mapped(addr) {
-                    xnu::SIGBUS
+                // A page fault: SEGV_ACCERR is a protection failure.
+                let (sig, why) = if si_code == SEGV_ACCERR {
+                    xnu::protection_fault(self.guest.xnu_mapped(addr), self.guest.in_stack_zone(addr))
                 } else {
-                    xnu::SIGSEGV
+                    (xnu::SIGSEGV, "")
                 };
-                self.guest_killed(&regs, sig, Some(&fault), &code, "")
+                self.guest_killed(&regs, sig, Some(&fault), &code, why)
             }
             libc::SIGBUS => self.guest_killed(&regs, xnu::SIGBUS, Some(&fault), &code, ""),
             libc::SIGFPE => self.guest_killed(&regs, xnu::SIGFPE, Some(&fault), &code, ""),

@@ -64,6 +64,19 @@ pub fn errno_from_linux(e: i32) -> i32 {
     }
 }
 
+/// The signal for a protection failure (a fault on memory the task has
+/// mapped, with the wrong access): KERN_PROTECTION_FAILURE is SIGBUS in
+/// `ux_exception` (bsd/uxkern/ux_exception.c), except that
+/// `handle_ux_exception` calls one in the stack's MAXSSIZ zone a stack
+/// overflow, SIGSEGV. A fault where nothing is mapped is SIGSEGV.
+pub fn protection_fault(mapped: bool, stack_zone: bool) -> (i32, &'static str) {
+    match (mapped, stack_zone) {
+        (_, true) => (SIGSEGV, "stack overflow"),
+        (true, false) => (SIGBUS, ""),
+        (false, false) => (SIGSEGV, ""),
+    }
+}
+
 pub const SIGILL: i32 = 4;
 pub const SIGTRAP: i32 = 5;
 pub const SIGFPE: i32 = 8;

@@ -163,7 +163,7 @@ fn segment(b: &[u8], name: &str) -> usize {
 #[test]
 fn every_loader_rule_refuses_with_126() {
     let good = std::fs::read(hello("aarch64-apple-darwin")).unwrap();
-    let o = run("a64good", &good, &[]);
+    let o = run_on("emulated", "a64good", &good, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let cmd_at = |b: &[u8], cmd: u32| commands(b).into_iter().find(|&(c, _)| c == cmd).expect("command").1;
     let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![];

@@ -232,9 +232,31 @@ pub fn write_image(name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
+/// Runs the image on both CPUs, real and emulated, asserts that they
+/// agree on stdout, stderr and status, and returns the output.
 pub fn run(name: &str, bytes: &[u8], opts: &[&str]) -> Output {
     let p = write_image(name, bytes);
-    xnurun().args(opts).arg(&p).output().unwrap()
+    both(xnurun().args(opts).arg(&p))
+}
+
+/// Runs `cmd` (an xnurun command with no --cpu yet) with `--cpu real` and
+/// `--cpu emulated`; they must agree exactly.
+pub fn both(cmd: &mut Command) -> Output {
+    let args: Vec<std::ffi::OsString> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let on = |cpu: &str| xnurun().args(["--cpu", cpu]).args(&args).output().unwrap();
+    let (real, emulated) = (on("real"), on("emulated"));
+    assert_eq!(
+        (real.status.code(), String::from_utf8_lossy(&real.stdout), stderr(&real)),
+        (emulated.status.code(), String::from_utf8_lossy(&emulated.stdout), stderr(&emulated)),
+        "{args:?}: the real and the emulated CPU differ (left real, right emulated)"
+    );
+    real
+}
+
+/// Runs the image on one CPU only.
+pub fn run_on(cpu: &str, name: &str, bytes: &[u8], opts: &[&str]) -> Output {
+    let p = write_image(name, bytes);
+    xnurun().args(["--cpu", cpu]).args(opts).arg(&p).output().unwrap()
 }
 
 pub fn stderr(o: &Output) -> String {

@@ -1,0 +1,312 @@
+//! The emulated-CPU backend for x86 images: unicorn runs the guest in
+//! 64-bit mode (x86_64 images) or 32-bit protected mode (i386 images), with
+//! the same address space ([`address_space`]) and the same XNU answers
+//! ([`x86_kernel`]) as the real CPU. Only how the CPU reaches the kernel
+//! differs: unicorn reports `syscall` and `sysenter` to hooks, and `int n`
+//! and CPU exceptions as interrupt numbers.
+//!
+//! Where unicorn is not the real CPU, XNU's rules are applied by hand:
+//! `syscall` outside 64-bit mode is Intel's #UD (SIGILL), and `int n` is
+//! allowed only for XNU's user gates (3, 4, 0x80-0x83) as its IDT's DPLs
+//! say; any other is #GP (SIGSEGV). Unicorn has no GDT here, so a far jump
+//! to another code selector faults instead of switching modes.
+
+use crate::address_space::{self, Layout};
+use crate::calls::Calls;
+use crate::emulated::{memory_signal, End, UcMem, EXIT_RUNNER, EXIT_STEP_LIMIT};
+use crate::loader::{Arch, Image, MAXSSIZ};
+use crate::stack::InitialStack;
+use crate::trace;
+use crate::trap::{self, Gate, Insn, Mode as CpuMode};
+use crate::x86_kernel::{self, Answer};
+use crate::x86_state::X86State;
+use crate::xnu;
+use crate::ReadAt;
+use unicorn_engine::unicorn_const::{uc_error, Arch as UcArch, HookType, Mode, Prot};
+use unicorn_engine::{RegisterX86, Unicorn, X86Insn};
+
+struct State {
+    task: Arch,
+    calls: Option<Calls>,
+    readable: Vec<(u64, u64)>,
+    regions: Vec<(u64, u64)>,
+    stack_zone: (u64, u64),
+    end: Option<End>,
+    fault: Option<u64>,
+}
+
+const REGS64: [RegisterX86; 18] = [
+    RegisterX86::RAX,
+    RegisterX86::RBX,
+    RegisterX86::RCX,
+    RegisterX86::RDX,
+    RegisterX86::RSI,
+    RegisterX86::RDI,
+    RegisterX86::RBP,
+    RegisterX86::RSP,
+    RegisterX86::R8,
+    RegisterX86::R9,
+    RegisterX86::R10,
+    RegisterX86::R11,
+    RegisterX86::R12,
+    RegisterX86::R13,
+    RegisterX86::R14,
+    RegisterX86::R15,
+    RegisterX86::RIP,
+    RegisterX86::EFLAGS,
+];
+const REGS32: [RegisterX86; 10] = [
+    RegisterX86::EAX,
+    RegisterX86::EBX,
+    RegisterX86::ECX,
+    RegisterX86::EDX,
+    RegisterX86::ESI,
+    RegisterX86::EDI,
+    RegisterX86::EBP,
+    RegisterX86::ESP,
+    RegisterX86::EIP,
+    RegisterX86::EFLAGS,
+];
+
+fn is64(uc: &Unicorn<State>) -> bool {
+    uc.get_data().task == Arch::X86_64
+}
+
+fn read_state(uc: &Unicorn<State>) -> X86State {
+    let r = |reg: RegisterX86| uc.reg_read(reg).unwrap_or(0);
+    if is64(uc) {
+        let v: Vec<u64> = REGS64.iter().map(|&g| r(g)).collect();
+        X86State {
+            rax: v[0], rbx: v[1], rcx: v[2], rdx: v[3], rsi: v[4], rdi: v[5], rbp: v[6], rsp: v[7],
+            r8: v[8], r9: v[9], r10: v[10], r11: v[11], r12: v[12], r13: v[13], r14: v[14], r15: v[15],
+            rip: v[16], eflags: v[17],
+        }
+    } else {
+        let v: Vec<u64> = REGS32.iter().map(|&g| r(g)).collect();
+        X86State { rax: v[0], rbx: v[1], rcx: v[2], rdx: v[3], rsi: v[4], rdi: v[5], rbp: v[6], rsp: v[7], rip: v[8], eflags: v[9], ..X86State::default() }
+    }
+}
+
+fn write_state(uc: &mut Unicorn<State>, s: &X86State) {
+    let wide = uc.get_data().task == Arch::X86_64;
+    let mut w = |reg: RegisterX86, v: u64| {
+        let _ = uc.reg_write(reg, v);
+    };
+    if wide {
+        let v = [s.rax, s.rbx, s.rcx, s.rdx, s.rsi, s.rdi, s.rbp, s.rsp, s.r8, s.r9, s.r10, s.r11, s.r12, s.r13, s.r14, s.r15, s.rip, s.eflags];
+        for (g, x) in REGS64.iter().zip(v) {
+            w(*g, x);
+        }
+    } else {
+        let v = [s.rax, s.rbx, s.rcx, s.rdx, s.rsi, s.rdi, s.rbp, s.rsp, s.rip, s.eflags];
+        for (g, x) in REGS32.iter().zip(v) {
+            w(*g, x & 0xffff_ffff);
+        }
+    }
+}
+
+fn stop(uc: &mut Unicorn<State>, end: End) {
+    uc.get_data_mut().end = Some(end);
+    let _ = uc.emu_stop();
+}
+
+/// The guest dies of `sig` at `pc`, reported with the bytes there, as the
+/// real-CPU backend reports a fault.
+fn kill(uc: &mut Unicorn<State>, sig: i32, pc: u64, why: &str, detail: Option<String>) {
+    let code = uc.mem_read_as_vec(pc, 15).unwrap_or_default();
+    stop(uc, End::Killed { sig, pc, why: why.into(), detail, code });
+}
+
+/// A kernel entry: answered as on the real CPU; `entry` are the registers
+/// as the trap instruction saw them. Returns the registers to resume with.
+fn on_gate(uc: &mut Unicorn<State>, gate: Gate, entry: X86State, next: u64) -> Option<X86State> {
+    let task = uc.get_data().task;
+    let mut calls = uc.get_data_mut().calls.take()?;
+    let readable = uc.get_data().readable.clone();
+    let answer = x86_kernel::answer(task, gate, &entry, next, &mut calls, &UcMem { uc, readable: &readable });
+    uc.get_data_mut().calls = Some(calls);
+    match answer {
+        Answer::Resume(s) => Some(s),
+        Answer::Kill { resume, sig, why } => {
+            if let Some(s) = resume {
+                write_state(uc, &s);
+            }
+            let code = if sig == xnu::SIGILL { uc.mem_read_as_vec(entry.rip, 15).unwrap_or_default() } else { Vec::new() };
+            stop(uc, End::Killed { sig, pc: entry.rip, why, detail: None, code });
+            None
+        }
+        Answer::Exit(status) => {
+            stop(uc, End::Exit(status));
+            None
+        }
+        Answer::Stop(msg, status) => {
+            stop(uc, End::Stop(msg, status));
+            None
+        }
+    }
+}
+
+/// `syscall` and `sysenter`: unicorn calls the hook with `rip` on the
+/// instruction and adds the instruction's length after the hook returns,
+/// so the resume address is written that much short.
+fn on_sys(uc: &mut Unicorn<State>, sysenter: bool) {
+    let mut entry = read_state(uc);
+    let at = entry.rip;
+    let code = uc.mem_read_as_vec(at, 16).unwrap_or_default();
+    let mode = if is64(uc) { CpuMode::Long } else { CpuMode::Compat };
+    let len = match trap::decode(mode, &code) {
+        Insn::Syscall(l) | Insn::Sysenter(l) => l,
+        _ => 2,
+    };
+    let gate = match (sysenter, mode) {
+        (true, _) => Gate::Sysenter,
+        (false, CpuMode::Long) => {
+            // What the `syscall` instruction itself does before any kernel
+            // sees it: the return address in rcx, the flags in r11.
+            entry.rcx = at + len;
+            entry.r11 = entry.eflags;
+            Gate::Syscall64
+        }
+        (false, CpuMode::Compat) => Gate::SyscallCompat,
+    };
+    if let Some(s) = on_gate(uc, gate, entry, at + len) {
+        write_state(uc, &X86State { rip: s.rip.wrapping_sub(len), ..s });
+    } else {
+        // Stopped: leave rip on the instruction for the report.
+        let _ = uc.reg_write(if is64(uc) { RegisterX86::RIP } else { RegisterX86::EIP }, at.wrapping_sub(len));
+    }
+}
+
+/// `int n` and CPU exceptions, numbered by vector. A trap (`int n`,
+/// `int3`, `into`) reports `rip` after the instruction, a fault on it.
+fn on_interrupt(uc: &mut Unicorn<State>, vector: u32) {
+    let entry = read_state(uc);
+    let rip = entry.rip;
+    let before = |n: u64| uc.mem_read_as_vec(rip.wrapping_sub(n), n as usize).unwrap_or_default();
+    // `cd n` just before rip: the guest's own `int n`.
+    if vector <= 0xff && before(2) == [0xcd, vector as u8] {
+        return match vector {
+            0x80..=0x83 => {
+                let mut e = entry;
+                e.rip = rip - 2;
+                if let Some(s) = on_gate(uc, Gate::Int(vector as u8), e, rip) {
+                    write_state(uc, &s);
+                }
+            }
+            // XNU's IDT lets user code raise only its gates and the
+            // breakpoint and overflow traps (DPL 3); any other vector is
+            // #GP: SIGSEGV.
+            3 => kill(uc, xnu::SIGTRAP, rip, "breakpoint trap", None),
+            4 => kill(uc, xnu::SIGFPE, rip, "into with OF set", None),
+            _ => kill(uc, xnu::SIGSEGV, rip - 2, "general protection", None),
+        };
+    }
+    // user_trap (osfmk/i386/trap.c) and ux_exception: each vector's signal.
+    let (sig, why) = match vector {
+        0 => (xnu::SIGFPE, "divide error"),
+        1 | 3 => (xnu::SIGTRAP, "breakpoint trap"),
+        4 => (xnu::SIGFPE, "into with OF set"),
+        5 => (xnu::SIGTRAP, "bound range exceeded"),
+        6 => (xnu::SIGILL, "invalid opcode"),
+        13 => (xnu::SIGSEGV, "general protection"),
+        16 | 19 => (xnu::SIGFPE, "floating-point exception"),
+        _ => (xnu::SIGSEGV, "CPU exception"),
+    };
+    kill(uc, sig, rip, why, None);
+}
+
+fn setup(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls) -> Result<Unicorn<'static, State>, String> {
+    let uc_err = |what: &str, e: uc_error| format!("unicorn: {what}: {e:?}");
+    let Layout { maps, regions } = address_space::plan(image, read_at, stack)?;
+    let mode = if image.arch == Arch::X86_64 { Mode::MODE_64 } else { Mode::MODE_32 };
+    let state = State {
+        task: image.arch,
+        calls: Some(calls),
+        readable: maps.iter().filter(|m| m.prot & 1 != 0).map(|m| (m.start, m.start + m.len)).collect(),
+        regions: regions.iter().map(|r| (r.start, r.end)).collect(),
+        stack_zone: (image.user_stack.saturating_sub(MAXSSIZ), image.user_stack),
+        end: None,
+        fault: None,
+    };
+    let mut uc = Unicorn::new_with_data(UcArch::X86, mode, state).map_err(|e| uc_err("creating the CPU", e))?;
+    for m in &maps {
+        uc.mem_map(m.start, m.len, Prot::ALL).map_err(|e| uc_err(&format!("mapping {} at 0x{:x}", m.name, m.start), e))?;
+        uc.mem_write(m.start + m.at, &m.data).map_err(|e| uc_err("writing the image", e))?;
+        let mut prot = Prot::NONE;
+        for (bit, p) in [(1, Prot::READ), (2, Prot::WRITE), (4, Prot::EXEC)] {
+            if m.prot & bit != 0 {
+                prot |= p;
+            }
+        }
+        uc.mem_protect(m.start, m.len, prot).map_err(|e| uc_err("protecting", e))?;
+    }
+    let t = &image.thread;
+    let s = X86State {
+        rax: t.rax, rbx: t.rbx, rcx: t.rcx, rdx: t.rdx, rsi: t.rsi, rdi: t.rdi, rbp: t.rbp, rsp: stack.sp,
+        r8: t.r8, r9: t.r9, r10: t.r10, r11: t.r11, r12: t.r12, r13: t.r13, r14: t.r14, r15: t.r15,
+        rip: image.entry,
+        // set_thread_state (osfmk/i386/pcb.c): only user flags, IF and bit 1.
+        eflags: (t.rflags & 0x3f_ffff & !(0x3000 | 0x4000 | 0x10000 | 0x20000 | 0x80000 | 0x100000)) | 0x202,
+    };
+    write_state(&mut uc, &s);
+    uc.add_insn_sys_hook(X86Insn::SYSCALL, 1, 0, |uc| on_sys(uc, false)).map_err(|e| uc_err("hook", e))?;
+    uc.add_insn_sys_hook(X86Insn::SYSENTER, 1, 0, |uc| on_sys(uc, true)).map_err(|e| uc_err("hook", e))?;
+    if image.arch == Arch::I386 {
+        // unicorn leaves EIP at the start of the translated block when it
+        // calls the sysenter hook; a code hook makes it keep EIP exact.
+        uc.add_code_hook(1, 0, |_, _, _| {}).map_err(|e| uc_err("hook", e))?;
+    }
+    uc.add_intr_hook(on_interrupt).map_err(|e| uc_err("hook", e))?;
+    uc.add_mem_hook(HookType::MEM_INVALID, 1, 0, |uc, _ty, addr, _size, _value| {
+        uc.get_data_mut().fault = Some(addr);
+        false
+    })
+    .map_err(|e| uc_err("hook", e))?;
+    Ok(uc)
+}
+
+/// Runs an x86 image on the emulated CPU; returns xnurun's exit status.
+pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls, max_steps: Option<u64>) -> i32 {
+    let tracing = calls.trace;
+    let pc_name = if image.arch == Arch::X86_64 { "rip" } else { "eip" };
+    let mut uc = match setup(image, read_at, stack, calls) {
+        Ok(u) => u,
+        Err(e) => {
+            trace::line(&format!("xnurun: {e}"));
+            return EXIT_RUNNER;
+        }
+    };
+    let count = max_steps.unwrap_or(0) as usize;
+    // No address ends the run by itself: only exit, a death or the count.
+    let result = uc.emu_start(image.entry, u64::MAX, 0, count);
+    let pc = read_state(&uc).rip;
+    let code = uc.mem_read_as_vec(pc, 15).unwrap_or_default();
+    let st = uc.get_data_mut();
+    match (st.end.take(), result) {
+        (Some(End::Exit(s)), _) => s,
+        (Some(End::Stop(msg, s)), _) => {
+            trace::line(&format!("xnurun: {msg}"));
+            s
+        }
+        (Some(End::Killed { sig, pc, why, detail, code }), _) => trace::death(tracing, sig, (pc_name, pc), detail.as_deref(), &why, &code),
+        (None, Ok(())) => {
+            trace::line(&format!("xnurun: step limit reached: the guest ran {count} instructions without exiting (at {pc_name} 0x{pc:x}; raise it with --max-steps)"));
+            EXIT_STEP_LIMIT
+        }
+        (None, Err(e)) => {
+            let addr = st.fault.unwrap_or(pc);
+            let mapped = st.regions.iter().any(|r| addr >= r.0 && addr < r.1);
+            let zone = addr >= st.stack_zone.0 && addr < st.stack_zone.1;
+            match memory_signal(e, mapped, zone) {
+                Some((sig, why)) => {
+                    let detail = format!("fault address 0x{addr:x}");
+                    trace::death(tracing, sig, (pc_name, pc), Some(&detail), why, &code)
+                }
+                None => {
+                    trace::line(&format!("xnurun: the emulated CPU stopped: {e:?} at {pc_name} 0x{pc:x}"));
+                    EXIT_RUNNER
+                }
+            }
+        }
+    }
+}
