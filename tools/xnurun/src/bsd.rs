@@ -9,7 +9,7 @@
 //!   whose default action kills the process. Numbers past the table are
 //!   sent to `SYS_invalid` (63), which is `nosys` too.
 //! - `enosys`: returns ENOSYS, no signal.
-//! - a real call: xnurun implements `exit` (1) and `write` (4); any other is
+//! - a real call: xnurun implements `exit` (1), `read` (3) and `write` (4); any other is
 //!   reported and the run stops, never answered with a fake result.
 
 /// `nsysent`: numbers at or past it dispatch to `SYS_invalid`.
@@ -122,6 +122,7 @@ pub enum Kind {
     /// `enosys`: ENOSYS only.
     Enosys,
     Exit,
+    Read,
     Write,
     /// A real XNU call that xnurun does not implement.
     Unimplemented(&'static str),
@@ -135,6 +136,7 @@ pub fn classify(code: u32) -> Kind {
         Some("enosys") => Kind::Enosys,
         Some("exit") => Kind::Exit,
         Some("write") => Kind::Write,
+        Some("read") => Kind::Read,
         Some(name) => Kind::Unimplemented(name),
     }
 }
@@ -147,7 +149,7 @@ mod tests {
     fn table_matches_syscalls_master() {
         assert_eq!(classify(0), Kind::Nosys, "indirect slot itself is nosys");
         assert_eq!(classify(1), Kind::Exit);
-        assert_eq!(classify(3), Kind::Unimplemented("read"));
+        assert_eq!(classify(3), Kind::Read);
         assert_eq!(classify(4), Kind::Write);
         assert_eq!(classify(6), Kind::Unimplemented("close"));
         assert_eq!(classify(8), Kind::Enosys, "old creat");

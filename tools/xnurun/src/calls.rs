@@ -1,6 +1,7 @@
 //! The BSD calls xnurun answers, as XNU's kernel would: `exit` (`exit1`,
-//! bsd/kern/kern_exit.c), `write` (`write_nocancel` → `dofilewrite`,
-//! bsd/kern/sys_generic.c), and the `nosys` / `enosys` slots. They see the
+//! bsd/kern/kern_exit.c), `read` and `write` (`read_nocancel` →
+//! `dofileread`, `write_nocancel` → `dofilewrite`, bsd/kern/sys_generic.c),
+//! and the `nosys` / `enosys` slots. They see the
 //! guest only through [`Memory`], so every CPU backend shares them.
 
 use crate::bsd::{self, Kind};
@@ -8,11 +9,17 @@ use crate::fault::{Decision, Injector};
 use crate::trace;
 use crate::xnu::{self, Outcome};
 
-/// The guest's memory as `copyin` sees it: page protections honoured.
+/// The guest's memory as `copyin` and `copyout` see it: page protections
+/// honoured.
 pub trait Memory {
     /// Copies from `addr` into `buf`; returns how many bytes, from the
     /// start, were readable.
     fn read(&self, addr: u64, buf: &mut [u8]) -> usize;
+    /// Copies `data` to `addr`; returns how many bytes, from the start,
+    /// were writable and written.
+    fn write(&mut self, addr: u64, data: &[u8]) -> usize;
+    /// How many bytes from `addr` on, up to `len`, are writable.
+    fn writable(&self, addr: u64, len: u64) -> u64;
 }
 
 /// What the runner does after a call.
@@ -41,14 +48,14 @@ pub struct Calls {
 /// which copy them in from the user stack (`unix_syscall`).
 pub fn arg_words(code: u32) -> usize {
     match bsd::classify(code) {
-        Kind::Write => 3,
+        Kind::Write | Kind::Read => 3,
         Kind::Exit => 1,
         _ => 0,
     }
 }
 
 impl Calls {
-    pub fn bsd_call(&mut self, mem: &dyn Memory, code: u32, args: &[u64; 6]) -> Next {
+    pub fn bsd_call(&mut self, mem: &mut dyn Memory, code: u32, args: &[u64; 6]) -> Next {
         let t = self.trace;
         match bsd::classify(code) {
             Kind::Exit => {
@@ -60,6 +67,7 @@ impl Calls {
                 Next::Exit(rval & 0xff)
             }
             Kind::Write => self.write(mem, args[0] as i32, args[1], args[2]),
+            Kind::Read => self.read(mem, args[0] as i32, args[1], args[2]),
             Kind::Nosys => {
                 if t {
                     trace::line(&format!("nosys[{code}]() {}", trace::result_err(xnu::ENOSYS)));
@@ -87,7 +95,7 @@ impl Calls {
         Next::Resume(Outcome::Err(xnu::EFAULT))
     }
 
-    fn write(&mut self, mem: &dyn Memory, fd: i32, buf: u64, nbyte: u64) -> Next {
+    fn write(&mut self, mem: &mut dyn Memory, fd: i32, buf: u64, nbyte: u64) -> Next {
         let shown = {
             let mut b = vec![0u8; (nbyte.min(trace::STRING_LIMIT as u64)) as usize];
             let n = mem.read(buf, &mut b);
@@ -122,6 +130,51 @@ impl Calls {
         self.traced(&call, outcome)
     }
 
+    /// `dofileread`: one read of the host descriptor the guest inherited,
+    /// copied out to the guest. The read is never larger than the guest's
+    /// writable buffer, so no byte is taken from the descriptor that
+    /// `copyout` would then drop; with none writable it is EFAULT.
+    fn read(&mut self, mem: &mut dyn Memory, fd: i32, buf: u64, nbyte: u64) -> Next {
+        let call = format!("read({fd}, 0x{buf:x}, {nbyte})");
+        if nbyte > i32::MAX as u64 {
+            return self.traced(&call, Outcome::Err(xnu::EINVAL));
+        }
+        let want = match self.injector.on_read(nbyte) {
+            Decision::Restart => {
+                if self.trace {
+                    trace::line(&format!("{call} {}", trace::RESULT_RESTART));
+                }
+                return Next::Resume(Outcome::Restart);
+            }
+            Decision::Fail(e) => return self.traced(&call, Outcome::Err(e)),
+            Decision::Perform(n) => n,
+        };
+        let room = mem.writable(buf, want).min(1 << 20);
+        if want > 0 && room == 0 {
+            return self.traced(&call, Outcome::Err(xnu::EFAULT));
+        }
+        let mut data = vec![0u8; room as usize];
+        let rc = loop {
+            // SAFETY: reading into a local buffer of `room` bytes.
+            let rc = unsafe { nix::libc::read(fd, data.as_mut_ptr().cast(), data.len()) };
+            if rc < 0 && last_errno() == EINTR_HOST {
+                continue;
+            }
+            break rc;
+        };
+        if rc < 0 {
+            return self.traced(&call, Outcome::Err(xnu::errno_from_linux(last_errno())));
+        }
+        let got = rc as usize;
+        if mem.write(buf, &data[..got]) < got {
+            return self.traced(&call, Outcome::Err(xnu::EFAULT));
+        }
+        if self.trace {
+            trace::line(&format!("read({fd}, {}, {nbyte}) {}", trace::escape(&data[..got], got as u64), trace::result_ok(got as u64)));
+        }
+        Next::Resume(Outcome::Ok(got as u64, 0))
+    }
+
     fn traced(&self, call: &str, o: Outcome) -> Next {
         if self.trace {
             let res = match o {
@@ -142,7 +195,7 @@ impl Calls {
 /// a partial transfer into success only for ERESTART, EINTR and
 /// EWOULDBLOCK. The bytes before the fault are written, as a file system or
 /// pipe that copies in chunks would have taken them.
-fn host_write(mem: &dyn Memory, fd: i32, buf: u64, n: u64) -> Result<u64, i32> {
+fn host_write(mem: &mut dyn Memory, fd: i32, buf: u64, n: u64) -> Result<u64, i32> {
     const CHUNK: u64 = 1 << 16;
     let mut done = 0u64;
     let mut chunk = vec![0u8; CHUNK.min(n) as usize];
@@ -206,6 +259,12 @@ mod tests {
             buf[..n].copy_from_slice(&avail[..n]);
             n
         }
+        fn write(&mut self, _addr: u64, _data: &[u8]) -> usize {
+            0
+        }
+        fn writable(&self, _addr: u64, _len: u64) -> u64 {
+            0
+        }
     }
 
     fn pipe() -> (i32, i32) {
@@ -226,14 +285,14 @@ mod tests {
     #[test]
     fn a_buffer_unmapped_part_way_is_efault_after_the_readable_bytes() {
         let (r, w) = pipe();
-        let mem = Mem(0x1000, b"abcdef".to_vec());
-        assert_eq!(host_write(&mem, w, 0x1000, 10), Err(xnu::EFAULT));
+        let mut mem = Mem(0x1000, b"abcdef".to_vec());
+        assert_eq!(host_write(&mut mem, w, 0x1000, 10), Err(xnu::EFAULT));
         // SAFETY: closing our own descriptor.
         unsafe { nix::libc::close(w) };
         assert_eq!(drain(r), b"abcdef");
         let (r, w) = pipe();
-        assert_eq!(host_write(&mem, w, 0x1000, 6), Ok(6));
-        assert_eq!(host_write(&mem, w, 0x9000, 6), Err(xnu::EFAULT));
+        assert_eq!(host_write(&mut mem, w, 0x1000, 6), Ok(6));
+        assert_eq!(host_write(&mut mem, w, 0x9000, 6), Err(xnu::EFAULT));
         // SAFETY: closing our own descriptor.
         unsafe { nix::libc::close(w) };
         assert_eq!(drain(r), b"abcdef");

@@ -24,23 +24,40 @@ pub enum End {
 /// The guest's memory through unicorn, honouring the guest's read
 /// permission as `copyin` does (unicorn's own reads ignore it).
 pub struct UcMem<'a, 'b, D> {
-    pub uc: &'a Unicorn<'b, D>,
-    /// Readable ranges, `[start, end)`.
+    pub uc: &'a mut Unicorn<'b, D>,
+    /// Readable and writable ranges, `[start, end)`.
     pub readable: &'a [(u64, u64)],
+    pub writable: &'a [(u64, u64)],
+}
+
+/// How many bytes from `addr`, up to `len`, lie in `ranges`.
+fn span(ranges: &[(u64, u64)], addr: u64, len: u64) -> u64 {
+    let mut n = 0u64;
+    while n < len {
+        let a = addr.wrapping_add(n);
+        let Some(&(_, end)) = ranges.iter().find(|r| a >= r.0 && a < r.1) else { break };
+        n += (end - a).min(len - n);
+    }
+    n
 }
 
 impl<D> Memory for UcMem<'_, '_, D> {
     fn read(&self, addr: u64, buf: &mut [u8]) -> usize {
-        let mut n = 0usize;
-        while n < buf.len() {
-            let a = addr.wrapping_add(n as u64);
-            let Some(&(_, end)) = self.readable.iter().find(|r| a >= r.0 && a < r.1) else { break };
-            n += ((end - a) as usize).min(buf.len() - n);
-        }
+        let n = span(self.readable, addr, buf.len() as u64) as usize;
         if n > 0 && self.uc.mem_read(addr, &mut buf[..n]).is_err() {
             return 0;
         }
         n
+    }
+    fn write(&mut self, addr: u64, data: &[u8]) -> usize {
+        let n = span(self.writable, addr, data.len() as u64) as usize;
+        if n > 0 && self.uc.mem_write(addr, &data[..n]).is_err() {
+            return 0;
+        }
+        n
+    }
+    fn writable(&self, addr: u64, len: u64) -> u64 {
+        span(self.writable, addr, len)
     }
 }
 

@@ -38,6 +38,7 @@ const EXCP_BKPT: u32 = 7;
 struct State {
     calls: Option<Calls>,
     readable: Rc<Vec<(u64, u64)>>,
+    writable: Rc<Vec<(u64, u64)>>,
     trace: bool,
     end: Option<End>,
     /// The address of the last invalid access.
@@ -83,8 +84,8 @@ fn on_svc(uc: &mut Unicorn<State>) {
     }
     let next = match xnu_arm64::decode(&regs) {
         xnu_arm64::Entry::Bsd { code, args } => {
-            let (Some(mut calls), readable) = (uc.get_data_mut().calls.take(), uc.get_data().readable.clone()) else { return };
-            let next = calls.bsd_call(&UcMem { uc, readable: &readable }, code, &args);
+            let (Some(mut calls), readable, writable) = (uc.get_data_mut().calls.take(), uc.get_data().readable.clone(), uc.get_data().writable.clone()) else { return };
+            let next = calls.bsd_call(&mut UcMem { uc, readable: &readable, writable: &writable }, code, &args);
             uc.get_data_mut().calls = Some(calls);
             next
         }
@@ -108,7 +109,7 @@ fn on_svc(uc: &mut Unicorn<State>) {
 fn setup(image: &Image, read_at: crate::ReadAt, stack: &InitialStack, state: State) -> Result<Unicorn<'static, State>, String> {
     let uc_err = |what: &str, e: uc_error| format!("unicorn: {what}: {e:?}");
     let mut uc = Unicorn::new_with_data(UcArch::ARM64, Mode::ARM, state).map_err(|e| uc_err("creating the CPU", e))?;
-    let mut readable = Vec::new();
+    let (mut readable, mut writable) = (Vec::new(), Vec::new());
     for seg in &image.segments {
         let start = seg.vmaddr + SLIDE;
         let len = seg.vmsize.next_multiple_of(crate::loader_arm64::PAGE16K);
@@ -130,12 +131,17 @@ fn setup(image: &Image, read_at: crate::ReadAt, stack: &InitialStack, state: Sta
         if seg.initprot & 1 != 0 {
             readable.push((start, start + len));
         }
+        if seg.initprot & 2 != 0 {
+            writable.push((start, start + len));
+        }
     }
     let top = image.user_stack;
     uc.mem_map(top - STACK_SIZE, STACK_SIZE, Prot::READ | Prot::WRITE).map_err(|e| uc_err("mapping the stack", e))?;
     uc.mem_write(stack.sp, &stack.bytes).map_err(|e| uc_err("writing the stack", e))?;
     readable.push((top - STACK_SIZE, top));
+    writable.push((top - STACK_SIZE, top));
     uc.get_data_mut().readable = Rc::new(readable);
+    uc.get_data_mut().writable = Rc::new(writable);
 
     // What dyld hands `main`: the kernel's argc, argv, envp and apple
     // arrays, which sit one above the other from the stack pointer.
@@ -180,7 +186,7 @@ pub fn run(image: &Image, read_at: crate::ReadAt, stack: &InitialStack, calls: C
         return EXIT_UNIMPLEMENTED;
     }
     let trace_on = calls.trace;
-    let state = State { calls: Some(calls), readable: Rc::new(Vec::new()), trace: trace_on, end: None, fault: None };
+    let state = State { calls: Some(calls), readable: Rc::new(Vec::new()), writable: Rc::new(Vec::new()), trace: trace_on, end: None, fault: None };
     let mut uc = match setup(image, read_at, stack, state) {
         Ok(u) => u,
         Err(e) => {

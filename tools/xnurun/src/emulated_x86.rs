@@ -29,6 +29,7 @@ struct State {
     task: Arch,
     calls: Option<Calls>,
     readable: Vec<(u64, u64)>,
+    writable: Vec<(u64, u64)>,
     regions: Vec<(u64, u64)>,
     stack_zone: (u64, u64),
     end: Option<End>,
@@ -122,8 +123,8 @@ fn kill(uc: &mut Unicorn<State>, sig: i32, pc: u64, why: &str, detail: Option<St
 fn on_gate(uc: &mut Unicorn<State>, gate: Gate, entry: X86State, next: u64) -> Option<X86State> {
     let task = uc.get_data().task;
     let mut calls = uc.get_data_mut().calls.take()?;
-    let readable = uc.get_data().readable.clone();
-    let answer = x86_kernel::answer(task, gate, &entry, next, &mut calls, &UcMem { uc, readable: &readable });
+    let (readable, writable) = (uc.get_data().readable.clone(), uc.get_data().writable.clone());
+    let answer = x86_kernel::answer(task, gate, &entry, next, &mut calls, &mut UcMem { uc, readable: &readable, writable: &writable });
     uc.get_data_mut().calls = Some(calls);
     match answer {
         Answer::Resume(s) => Some(s),
@@ -223,6 +224,7 @@ fn setup(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls) -> 
         task: image.arch,
         calls: Some(calls),
         readable: maps.iter().filter(|m| m.prot & 1 != 0).map(|m| (m.start, m.start + m.len)).collect(),
+        writable: maps.iter().filter(|m| m.prot & 2 != 0).map(|m| (m.start, m.start + m.len)).collect(),
         regions: regions.iter().map(|r| (r.start, r.end)).collect(),
         stack_zone: (image.user_stack.saturating_sub(MAXSSIZ), image.user_stack),
         end: None,

@@ -1,5 +1,6 @@
-//! `--fault KIND`: outcomes injected into the guest's `write` calls, so the
-//! caller's error and restart paths run on XNU's conventions.
+//! `--fault KIND`: outcomes injected into the guest's `write` and `read`
+//! calls, so the caller's error and restart paths run on XNU's
+//! conventions. One-shot kinds fire once for each of the two calls.
 
 use crate::xnu;
 use std::str::FromStr;
@@ -57,11 +58,12 @@ pub enum Decision {
 pub struct Injector {
     fault: Option<Fault>,
     fired: bool,
+    fired_read: bool,
 }
 
 impl Injector {
     pub fn new(fault: Option<Fault>) -> Self {
-        Injector { fault, fired: false }
+        Injector { fault, fired: false, fired_read: false }
     }
 
     pub fn on_write(&mut self, count: u64) -> Decision {
@@ -81,6 +83,19 @@ impl Injector {
             Some(Fault::Enospc) => Decision::Fail(xnu::ENOSPC),
             Some(Fault::Ebadf) => Decision::Fail(xnu::EBADF),
             Some(Fault::Epipe) => Decision::Fail(xnu::EPIPE),
+        }
+    }
+
+    /// The same for a read of `count` bytes. ENOSPC and EPIPE are write
+    /// errors (`dofileread` never returns them): reads run normally.
+    pub fn on_read(&mut self, count: u64) -> Decision {
+        let first = !std::mem::replace(&mut self.fired_read, true);
+        match self.fault {
+            Some(Fault::EintrOnce) if first => Decision::Fail(xnu::EINTR),
+            Some(Fault::Restart) if first => Decision::Restart,
+            Some(Fault::Short(n)) => Decision::Perform(count.min(n)),
+            Some(Fault::Ebadf) => Decision::Fail(xnu::EBADF),
+            _ => Decision::Perform(count),
         }
     }
 }

@@ -389,6 +389,39 @@ impl Guest {
         process_vm_readv(self.pid, &mut local, &remote).unwrap_or_default()
     }
 
+    /// Writes guest memory as `copyout` would: honouring the guest's page
+    /// protections (process_vm_writev does). Returns how many bytes, from
+    /// the start, were written.
+    pub fn write_mem(&self, addr: u64, data: &[u8]) -> usize {
+        if data.is_empty() || (self.arch == Arch::I386 && addr.checked_add(data.len() as u64).is_none_or(|e| e > 1 << 32)) {
+            return 0;
+        }
+        let remote = [RemoteIoVec { base: addr as usize, len: data.len() }];
+        nix::sys::uio::process_vm_writev(self.pid, &[std::io::IoSlice::new(data)], &remote).unwrap_or_default()
+    }
+
+    /// How many bytes from `addr`, up to `len`, the guest can write, from
+    /// its own mappings as /proc/PID/maps lists them.
+    pub fn writable_len(&self, addr: u64, len: u64) -> u64 {
+        let maps = std::fs::read_to_string(format!("/proc/{}/maps", self.pid)).unwrap_or_default();
+        let ranges: Vec<(u64, u64)> = maps
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let (a, b) = f.next()?.split_once('-')?;
+                f.next()?.contains('w').then_some(())?;
+                Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?))
+            })
+            .collect();
+        let mut n = 0u64;
+        while n < len {
+            let a = addr.wrapping_add(n);
+            let Some(&(_, end)) = ranges.iter().find(|r| a >= r.0 && a < r.1) else { break };
+            n += (end - a).min(len - n);
+        }
+        n
+    }
+
     /// Lets the guest run, natively or for one instruction, and reports
     /// why it stopped. Any signal that stopped it before is not delivered:
     /// xnurun decides what every signal does.

@@ -39,6 +39,12 @@ impl Memory for Guest {
     fn read(&self, addr: u64, buf: &mut [u8]) -> usize {
         self.read_mem(addr, buf)
     }
+    fn write(&mut self, addr: u64, data: &[u8]) -> usize {
+        self.write_mem(addr, data)
+    }
+    fn writable(&self, addr: u64, len: u64) -> u64 {
+        self.writable_len(addr, len)
+    }
 }
 
 fn mode_of(r: &user_regs_struct) -> Mode {
@@ -276,7 +282,7 @@ impl Runner {
     /// instruction saw them, `next` the address after it.
     fn gate(&mut self, gate: Gate, entry: &user_regs_struct, next: u64) -> Result<(), i32> {
         let state = to_state(entry);
-        match x86_kernel::answer(self.guest.arch, gate, &state, next, &mut self.calls, &self.guest) {
+        match x86_kernel::answer(self.guest.arch, gate, &state, next, &mut self.calls, &mut self.guest) {
             Answer::Resume(s) => self.resume_with(entry, &s),
             Answer::Kill { resume, sig, why } => {
                 if let Some(s) = resume {

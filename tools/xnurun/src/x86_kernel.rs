@@ -31,7 +31,7 @@ fn read_u32(mem: &dyn Memory, addr: u64) -> Option<u32> {
 
 /// Answers `gate`, entered by a task of `task`'s bitness: `entry` are the
 /// registers as the trap instruction saw them, `next` the address after it.
-pub fn answer(task: Arch, gate: Gate, entry: &X86State, next: u64, calls: &mut Calls, mem: &dyn Memory) -> Answer {
+pub fn answer(task: Arch, gate: Gate, entry: &X86State, next: u64, calls: &mut Calls, mem: &mut dyn Memory) -> Answer {
     match trap::handling(task, gate) {
         Handling::X86_64 => x86_64(entry, next, calls, mem),
         Handling::I386(g) => i386(g, entry, next, calls, mem),
@@ -45,7 +45,7 @@ pub fn answer(task: Arch, gate: Gate, entry: &X86State, next: u64, calls: &mut C
     }
 }
 
-fn x86_64(r: &X86State, next: u64, calls: &mut Calls, mem: &dyn Memory) -> Answer {
+fn x86_64(r: &X86State, next: u64, calls: &mut Calls, mem: &mut dyn Memory) -> Answer {
     if calls.trace {
         trace::line(&xnu_x86_64::regs_line(r));
     }
@@ -73,11 +73,11 @@ fn x86_64(r: &X86State, next: u64, calls: &mut Calls, mem: &dyn Memory) -> Answe
     conclude(n, |o| xnu_x86_64::finish(r, next, o))
 }
 
-fn i386(gate: xnu_i386::Gate, r: &X86State, next: u64, calls: &mut Calls, mem: &dyn Memory) -> Answer {
+fn i386(gate: xnu_i386::Gate, r: &X86State, next: u64, calls: &mut Calls, mem: &mut dyn Memory) -> Answer {
     if calls.trace {
         trace::line(&xnu_i386::regs_line(r));
     }
-    let n = match xnu_i386::decode(gate, r, |a| read_u32(mem, a)) {
+    let n = match xnu_i386::decode(gate, r, |a| read_u32(&*mem, a)) {
         xnu_i386::Entry::MachTrap { number } => Next::Stop(
             format!("the guest made Mach trap {number} (sysenter with eax 0x{:x}): a real XNU call that xnurun does not implement", r.rax as u32),
             EXIT_UNIMPLEMENTED,
@@ -87,7 +87,7 @@ fn i386(gate: xnu_i386::Gate, r: &X86State, next: u64, calls: &mut Calls, mem: &
             let mut args = [0u64; 6];
             let mut fault = false;
             for (i, a) in args.iter_mut().enumerate().take(calls::arg_words(code)) {
-                match read_u32(mem, params + 4 * i as u64) {
+                match read_u32(&*mem, params + 4 * i as u64) {
                     Some(v) => *a = u64::from(v),
                     None => fault = true,
                 }

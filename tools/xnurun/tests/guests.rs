@@ -300,3 +300,57 @@ fn i386_unaligned_segment_maps_whole_file_pages() {
     let o = run("unaligned", &bytes, &[]);
     assert_eq!(o.status.code(), Some(42), "{}", stderr(&o));
 }
+
+/// read(0, rsp-64, 64), then write(1, that, rax), then exit(rax or errno):
+/// read as `dofileread` answers it, on both CPUs.
+fn echo64() -> Vec<u8> {
+    let mut a = Asm::new(X64_CODE);
+    a.raw(&[0x48, 0x8d, 0x74, 0x24, 0xc0]) // lea rsi, [rsp-64]
+        .raw(&[0x31, 0xff]) // xor edi, edi (stdin)
+        .raw(&[0xba, 64, 0, 0, 0]) // mov edx, 64
+        .raw(&[0xb8]).raw(&imm(0x200_0003)) // read
+        .raw(&[0x0f, 0x05])
+        .rel(&[0x0f, 0x82], "err") // jc err
+        .raw(&[0x48, 0x89, 0xc2]) // mov rdx, rax
+        .raw(&[0xbf, 1, 0, 0, 0]) // mov edi, 1
+        .raw(&[0xb8]).raw(&imm(0x200_0004)) // write
+        .raw(&[0x0f, 0x05])
+        .raw(&[0x31, 0xff]); // exit(0)
+    exit64(&mut a);
+    a.label("err").raw(&[0x89, 0xc7]); // mov edi, eax: exit(errno)
+    exit64(&mut a);
+    Image::new64(a.finish()).bytes()
+}
+
+#[test]
+fn read_copies_out_to_the_guest_and_reports_errors_as_xnu() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let path = write_image("echo64", &echo64());
+    for opts in [&[][..], &["--fault", "short:3"], &["--fault", "eintr-once"], &["--fault", "ebadf"]] {
+        let mut outs = vec![];
+        for cpu in ["real", "emulated"] {
+            let mut c = xnurun().args(["--cpu", cpu]).args(opts).arg(&path).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+            c.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+            let o = c.wait_with_output().unwrap();
+            outs.push((o.status.code(), o.stdout.clone(), stderr(&o)));
+        }
+        assert_eq!(outs[0], outs[1], "{opts:?}: the CPUs differ");
+        let want: (Option<i32>, &[u8]) = match opts.get(1) {
+            None => (Some(0), b"hello\n"),
+            Some(&"short:3") => (Some(0), b"hel"),
+            Some(&"eintr-once") => (Some(4), b""),
+            _ => (Some(9), b""),
+        };
+        assert_eq!((outs[0].0, outs[0].1.as_slice()), want, "{opts:?}: {}", outs[0].2);
+    }
+    // A buffer in __TEXT is not writable: EFAULT (14), nothing consumed.
+    let mut code = echo64();
+    // lea rsi, [rip-12]: the code itself.
+    code[0x400..0x405].copy_from_slice(&[0x48, 0x8d, 0x35, 0xf4, 0xff]);
+    code.splice(0x405..0x405, [0xff, 0xff]);
+    code.truncate(4096);
+    let path = write_image("readtext", &code);
+    let o = both(xnurun().arg(&path).stdin(Stdio::null()));
+    assert_eq!(o.status.code(), Some(14), "{}", stderr(&o));
+}
