@@ -13,8 +13,9 @@
 //! arch/arm64/kernel/entry.S), so the pointer in `x1` and the count in `x2`
 //! survive the call; only the fd in `x0` has to be put back each time.
 //!
-//! A call the kernel restarts after a signal handler (`-ERESTARTSYS` and
-//! friends) is wound back in `do_signal` (arch/arm64/kernel/signal.c): `x0`
+//! A call a signal interrupted and the kernel restarts (`-ERESTARTSYS` and
+//! friends) is wound back in `arch_do_signal_or_restart`
+//! (arch/arm64/kernel/signal.c; `do_signal` in older kernels): `x0`
 //! gets its entry value back (`orig_x0`, saved by `el0_svc_common`) and the
 //! pc moves back 4 bytes to the `svc`. Nothing here depends on that.
 
