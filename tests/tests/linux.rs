@@ -234,6 +234,36 @@ fn aarch64_elf_is_small_and_static() {
     check_objdump(&bin);
 }
 
+/// Off aarch64 the linker script stands in for an aarch64 `cc` it does not
+/// have: an option it cannot hand to rust-lld is an error naming it, never
+/// silently dropped.
+#[cfg(not(target_arch = "aarch64"))]
+#[test]
+fn aarch64_linker_script_names_an_option_it_cannot_pass() {
+    let out = Command::new(root().join(".cargo/linux-aarch64-linker"))
+        .args(["-Wl,--gc-sections", "-fsanitize=address", "-o", "/dev/null"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("-fsanitize=address is not a linker option rust-lld can take"), "{err}");
+}
+
+/// Off aarch64 the runner script needs qemu-aarch64, and says how to get it.
+#[cfg(not(target_arch = "aarch64"))]
+#[test]
+fn aarch64_runner_script_says_how_to_get_qemu() {
+    let out = Command::new("/bin/sh")
+        .arg(root().join(".cargo/linux-aarch64-run"))
+        .arg(hello(LINUX_AARCH64))
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(127));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("qemu-aarch64 is needed") && err.contains("apt-get install qemu-user"), "{err}");
+}
+
 /// On any host but aarch64: qemu-user runs the guest, translating its code
 /// and making each of its system calls on the host. `qemu-aarch64 -strace`
 /// prints the guest's own calls, as the guest sees them
