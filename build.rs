@@ -11,7 +11,9 @@ fn main() {
     println!("cargo:rerun-if-changed=link.ld");
     println!("cargo:rerun-if-changed=.cargo/MacOSX.sdk/usr/lib/libSystem.tbd");
     let args: Vec<String> = match os.as_str() {
-        // rustc drives the link through `cc`, hence the `-Wl,` forms.
+        // rustc drives the link through `cc`, hence the `-Wl,` forms. For
+        // aarch64 on another host, .cargo/linux-aarch64-linker stands in
+        // for `cc` and hands the same arguments to rust-lld.
         "linux" => vec![
             // No crt1.o, no libc, no libgcc: `_start` is ours.
             "-nostartfiles".into(),

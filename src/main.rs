@@ -5,15 +5,16 @@
 //!
 //! Each convention lives in a file of its own, chosen by target:
 //!
-//! | target                   | file              | instruction |
-//! |--------------------------|-------------------|-------------|
-//! | `x86_64-apple-darwin`    | `xnu_x86_64.rs`   | `syscall`   |
-//! | `i686-apple-darwin`      | `xnu_i386.rs`     | `sysenter`  |
-//! | `aarch64-apple-darwin`   | `xnu_arm64.rs`    | `svc #0x80` |
-//! | `x86_64-unknown-linux-*` | `linux_x86_64.rs` | `syscall`   |
-//! | `i686-unknown-linux-*`   | `linux_i386.rs`   | `int 0x80`  |
+//! | target                    | file               | instruction |
+//! |---------------------------|--------------------|-------------|
+//! | `x86_64-apple-darwin`     | `xnu_x86_64.rs`    | `syscall`   |
+//! | `i686-apple-darwin`       | `xnu_i386.rs`      | `sysenter`  |
+//! | `aarch64-apple-darwin`    | `xnu_arm64.rs`     | `svc #0x80` |
+//! | `x86_64-unknown-linux-*`  | `linux_x86_64.rs`  | `syscall`   |
+//! | `i686-unknown-linux-*`    | `linux_i386.rs`    | `int 0x80`  |
+//! | `aarch64-unknown-linux-*` | `linux_aarch64.rs` | `svc #0`    |
 //!
-//! All five run the same algorithm, so a reader can compare them line by line:
+//! All six run the same algorithm, so a reader can compare them line by line:
 //!
 //! 1. `write(1, MESSAGE, 14)`.
 //! 2. Interrupted (`EINTR`): issue the same write again.
@@ -40,11 +41,14 @@ mod linux_x86_64;
 #[cfg(all(target_os = "linux", target_arch = "x86"))]
 mod linux_i386;
 
+#[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+mod linux_aarch64;
+
 #[cfg(not(any(
     all(target_os = "macos", any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")),
-    all(target_os = "linux", any(target_arch = "x86_64", target_arch = "x86")),
+    all(target_os = "linux", any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")),
 )))]
-compile_error!("hello speaks only XNU (x86_64, i386, arm64) and Linux (x86_64, i386)");
+compile_error!("hello speaks only XNU (x86_64, i386, arm64) and Linux (x86_64, i386, aarch64)");
 
 /// The 14 bytes the program exists to write. An immutable `static` lands in
 /// read-only memory (`__TEXT` on Mach-O, the single `r-x` segment on Linux),

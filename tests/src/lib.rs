@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
 
-/// The five conventions, by the target triple that selects each.
+/// The six conventions, by the target triple that selects each.
 pub const LINUX_X86_64: &str = "x86_64-unknown-linux-gnu";
 pub const LINUX_I386: &str = "i686-unknown-linux-gnu";
+pub const LINUX_AARCH64: &str = "aarch64-unknown-linux-gnu";
 pub const XNU_X86_64: &str = "x86_64-apple-darwin";
 pub const XNU_I386: &str = "i686-apple-darwin";
 pub const XNU_ARM64: &str = "aarch64-apple-darwin";
@@ -87,13 +88,29 @@ pub fn strace() -> PathBuf {
     tool("strace", "apt-get install strace")
 }
 
+/// qemu-user's aarch64 emulator, which runs the Linux aarch64 flavor on a
+/// host of another architecture.
+pub fn qemu_aarch64() -> PathBuf {
+    tool("qemu-aarch64", "apt-get install qemu-user")
+}
+
+/// The triple rustc builds for when given no `--target`: the host's.
+pub fn host_triple() -> String {
+    let out = Command::new("rustc").arg("-vV").output().expect("run rustc -vV");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("rustc -vV names its host")
+        .trim()
+        .to_string()
+}
+
 /// llvm-objdump: Debian's, or the one the `llvm-tools` rustup component
 /// ships inside the toolchain (which cargo-binutils runs).
 pub fn llvm_objdump() -> PathBuf {
     if let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() {
         let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        let host = "x86_64-unknown-linux-gnu";
-        let p = Path::new(&sysroot).join(format!("lib/rustlib/{host}/bin/llvm-objdump"));
+        let p = Path::new(&sysroot).join(format!("lib/rustlib/{}/bin/llvm-objdump", host_triple()));
         if p.is_file() {
             return p;
         }

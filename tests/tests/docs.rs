@@ -9,6 +9,7 @@ use std::process::Command;
 fn generated_docs_match_the_build() {
     strace();
     tool("python3", "apt-get install python3");
+    qemu_aarch64(); // docs/runs/linux_aarch64.txt is qemu-aarch64 -strace
     let out = Command::new(root().join("docs/generate"))
         .arg("--check")
         .args(std::env::var("DOCS_ONLY").ok().as_deref().map(str::split_whitespace).into_iter().flatten())

@@ -19,6 +19,17 @@ pub fn explain(data: &[u8]) -> R<String> {
     }
 }
 
+/// e_machine: the instruction set, which `load_elf_binary` checks against
+/// the kernel's own (`elf_check_arch`) before anything else.
+fn machine(m: u16) -> &'static str {
+    match m {
+        EM_X86_64 => "EM_X86_64",
+        EM_386 => "EM_386",
+        EM_AARCH64 => "EM_AARCH64",
+        _ => "another machine",
+    }
+}
+
 fn phdr_type(t: u32) -> &'static str {
     match t {
         PT_LOAD => "PT_LOAD: map this range of the file into memory",
@@ -53,7 +64,7 @@ struct Region {
 }
 
 macro_rules! explainer {
-    ($fn:ident, $Hdr:ident, $Phdr:ident, $Shdr:ident, $bits:expr, $machine:expr) => {
+    ($fn:ident, $Hdr:ident, $Phdr:ident, $Shdr:ident, $bits:expr) => {
         fn $fn(data: &[u8]) -> R<String> {
             let mut t = Table::default();
             let h: &$Hdr<LE> = at(data, 0, "the ELF header")?;
@@ -68,7 +79,7 @@ macro_rules! explainer {
             t.field(base + offset_of!(Ident, abi_version), 1, "ei_abiversion", id.abi_version, "");
             t.field(base + offset_of!(Ident, padding), 7, "ei_pad", "0", "");
             f!(t, 0, $Hdr<LE>, h, e_type, if h.e_type.get(LE) == ET_EXEC { "ET_EXEC: loaded at its own addresses, no relocation" } else { "not ET_EXEC" });
-            f!(t, 0, $Hdr<LE>, h, e_machine, $machine);
+            f!(t, 0, $Hdr<LE>, h, e_machine, machine(h.e_machine.get(LE)));
             f!(t, 0, $Hdr<LE>, h, e_version, "EV_CURRENT");
             f!(t, 0, $Hdr<LE>, h, e_entry, "the entry point: first instruction of _start");
             f!(t, 0, $Hdr<LE>, h, e_phoff, "program headers: what load_elf_binary maps");
@@ -145,8 +156,8 @@ macro_rules! explainer {
     };
 }
 
-explainer!(explain64, FileHeader64, ProgramHeader64, SectionHeader64, "64", "EM_X86_64");
-explainer!(explain32, FileHeader32, ProgramHeader32, SectionHeader32, "32", "EM_386");
+explainer!(explain64, FileHeader64, ProgramHeader64, SectionHeader64, "64");
+explainer!(explain32, FileHeader32, ProgramHeader32, SectionHeader32, "32");
 
 /// The whole file in order: headers, code, message, names, padding.
 fn layout(t: &mut Table, data: &[u8], mut regions: Vec<Region>) {

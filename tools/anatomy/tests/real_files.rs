@@ -59,6 +59,16 @@ fn elf(target: &str) {
         _ => u32::from_le_bytes(data[24..28].try_into().unwrap()).into(),
     };
     assert_eq!(value(&text, "ELF header", "e_entry"), entry);
+    let machine = u16::from_le_bytes(data[18..20].try_into().unwrap());
+    assert_eq!(value(&text, "ELF header", "e_machine"), machine.into());
+    let named = match machine {
+        62 => "EM_X86_64",
+        3 => "EM_386",
+        183 => "EM_AARCH64",
+        other => panic!("a machine hello is not built for: {other}"),
+    };
+    let row = block(&text, "ELF header").into_iter().find(|r| r.2 == "e_machine").unwrap();
+    assert!(row.3.ends_with(named), "e_machine {machine} is named {named}: {row:?}");
     let msg = block(&text, "the file in order").into_iter().find(|r| r.2 == "message").unwrap();
     assert_eq!(&data[msg.0..msg.0 + msg.1], MESSAGE, "the row called message holds the message");
     assert_eq!(msg.3, r#""Hello, world!\n""#);
@@ -72,6 +82,11 @@ fn linux_x86_64_elf() {
 #[test]
 fn linux_i386_elf() {
     elf(LINUX_I386);
+}
+
+#[test]
+fn linux_aarch64_elf() {
+    elf(LINUX_AARCH64);
 }
 
 /// A Mach-O image: the bytes after the load commands are covered exactly
