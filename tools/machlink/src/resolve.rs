@@ -1,14 +1,18 @@
 //! Symbol resolution: every loaded object's external definitions in one
 //! table, and archive members loaded for as long as they define something
-//! still undefined (the entry symbol included), as ld64 does.
+//! still undefined (the entry symbol included), as ld64 does. What no input
+//! defines but the linker must, common symbols and `__mh_execute_header`,
+//! comes from [`crate::synthetic`] as objects of its own.
 
 use std::collections::{BTreeSet, HashMap};
 
 use crate::arch::Arch;
 use crate::error::{Error, Result};
-use crate::input::{self, Def, Inputs, Object};
+use crate::input::{self, Inputs};
+use crate::model::{Def, Object};
+use crate::synthetic;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SymRef {
     pub obj: usize,
     pub sym: usize,
@@ -32,6 +36,12 @@ pub fn resolve<'a>(inputs: Inputs<'a>, entry: &str) -> Result<Resolution<'a>> {
     let mut res = Resolution { arch, objects: Vec::new(), globals: HashMap::new() };
     for object in objects {
         res.add(object)?;
+    }
+    // ld64 defines these in its own internal file, before any archive is
+    // searched; an input that defines one itself keeps its own.
+    let defined = |name: &[u8]| res.globals.contains_key(name);
+    if let Some(linker) = synthetic::linker_symbols(arch, defined) {
+        res.add(linker)?;
     }
     let mut states: Vec<Vec<MemberState<'a>>> =
         archives.iter().map(|a| a.members.iter().map(|_| MemberState::Unparsed).collect()).collect();
@@ -62,6 +72,10 @@ pub fn resolve<'a>(inputs: Inputs<'a>, entry: &str) -> Result<Resolution<'a>> {
         if !loaded {
             break;
         }
+    }
+    let commons = synthetic::commons(&res.objects, |name| res.globals.contains_key(name));
+    if let Some(commons) = commons {
+        res.add(commons)?;
     }
     Ok(res)
 }
@@ -96,14 +110,14 @@ impl<'a> Resolution<'a> {
                         }
                         (_, true) => {}
                         (false, false) => {
-                            return Err(Error::new(
-                                &object.name,
-                                format!(
-                                    "duplicate symbol {} (also defined in {})",
-                                    symbol.display(),
-                                    self.objects[old.obj].name
-                                ),
-                            ));
+                            // `old` may be in this very object, which is not
+                            // in `objects` yet.
+                            let elsewhere = self.objects.get(old.obj).map(|o| o.name.as_str());
+                            let what = match elsewhere {
+                                Some(other) => format!("duplicate symbol {} (also defined in {other})", symbol.display()),
+                                None => format!("duplicate symbol {} (defined twice in this file)", symbol.display()),
+                            };
+                            return Err(Error::new(&object.name, what));
                         }
                     }
                 }
