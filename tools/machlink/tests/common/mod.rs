@@ -89,3 +89,125 @@ pub fn scratch(name: &str) -> PathBuf {
 pub fn objdump() -> PathBuf {
     hello_tests::llvm_objdump()
 }
+
+/// The workspace's XNU runner, built once per test process into a target
+/// directory of the tests' own: it refuses (exit 126) an image XNU's
+/// loader would refuse, and runs the rest, answering write and exit.
+pub fn xnurun() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = root().join("target/machlink-tests/xnurun");
+            let out = hello_tests::cargo(&dir, &["build", "--release", "-q", "-p", "xnurun"]);
+            assert!(out.status.success(), "building xnurun failed:\n{}", String::from_utf8_lossy(&out.stderr));
+            dir.join("release/xnurun")
+        })
+        .clone()
+}
+
+/// Runs `image` under xnurun: (exit status, stdout, stderr). A guest
+/// that loops is stopped (status 124) rather than hanging the test.
+pub fn run(image: &Path) -> (Option<i32>, String, String) {
+    let out = Command::new(xnurun()).args(["--max-steps", "20000000"]).arg(image).output().expect("run xnurun");
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The sysroot holding `core` for `target`: rustup's, or for the tier-3
+/// i686-apple-darwin the one `.ci/setup` builds (see README).
+pub fn sysroot(target: &str) -> PathBuf {
+    if target == I686 {
+        root().join("target/sysroot")
+    } else {
+        let out = Command::new("rustc").args(["--print", "sysroot"]).output().expect("rustc --print sysroot");
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    }
+}
+
+/// `core` and `compiler_builtins`, the rlibs rustc puts on a no_std link
+/// line.
+pub fn core_rlibs(target: &str) -> Vec<PathBuf> {
+    let lib = sysroot(target).join("lib/rustlib").join(target).join("lib");
+    let find = |prefix: &str| {
+        std::fs::read_dir(&lib)
+            .unwrap_or_else(|e| panic!("{}: {e}", lib.display()))
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                name.starts_with(prefix) && name.ends_with(".rlib")
+            })
+            .unwrap_or_else(|| panic!("{prefix}*.rlib in {}", lib.display()))
+    };
+    vec![find("libcore-"), find("libcompiler_builtins-")]
+}
+
+/// `rustc --emit=obj` of a no_std source, as a user compiling a program by
+/// hand would; `opt` is rustc's `-C opt-level`.
+pub fn compile(target: &str, source: &str, opt: &str, dir: &Path, name: &str) -> PathBuf {
+    let src = dir.join(format!("{name}.rs"));
+    std::fs::write(&src, source).expect("write source");
+    let obj = dir.join(format!("{name}.o"));
+    let out = Command::new("rustc")
+        .args(["--edition", "2024", "--crate-type", "bin", "--emit=obj", "-C", "panic=abort", "-C", "codegen-units=1"])
+        .arg("-C")
+        .arg(format!("opt-level={opt}"))
+        .args(["--target", target, "--sysroot"])
+        .arg(sysroot(target))
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj)
+        .env_remove("RUSTFLAGS")
+        .output()
+        .expect("run rustc");
+    assert!(out.status.success(), "rustc {name} -C opt-level={opt} --target {target}:\n{}", String::from_utf8_lossy(&out.stderr));
+    obj
+}
+
+/// Hand-written assembly (AT&T syntax), assembled by rustc's own LLVM
+/// assembler through `global_asm!`: always there, unlike a separate
+/// llvm-mc.
+pub fn assemble(target: &str, asm: &str, dir: &Path, name: &str) -> PathBuf {
+    let source = format!(
+        "#![no_std]\n#![no_main]\n#[panic_handler]\nfn panic(_: &core::panic::PanicInfo) -> ! {{ loop {{}} }}\n\
+         core::arch::global_asm!(r#\"\n{asm}\n\"#, options(att_syntax));\n"
+    );
+    compile(target, &source, "0", dir, name)
+}
+
+/// machlink `inputs... -arch A -o out -e __start [-dead_strip]`.
+pub fn link(target: &str, inputs: &[PathBuf], out: &Path, dead_strip: bool) -> Output {
+    let mut args: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+    args.extend(["-arch", arch(target), "-static", "-e", "__start", "-o"].map(String::from));
+    args.push(out.display().to_string());
+    if dead_strip {
+        args.push("-dead_strip".into());
+    }
+    machlink(&args)
+}
+
+/// Links and insists that it worked.
+pub fn link_ok(target: &str, inputs: &[PathBuf], out: &Path, dead_strip: bool) -> Vec<u8> {
+    let result = link(target, inputs, out, dead_strip);
+    assert!(result.status.success(), "machlink failed: {}", String::from_utf8_lossy(&result.stderr));
+    assert!(result.stderr.is_empty(), "machlink said: {}", String::from_utf8_lossy(&result.stderr));
+    std::fs::read(out).expect("image")
+}
+
+/// llvm-readobj: Debian's or the rustup component's; never skipped.
+pub fn readobj() -> PathBuf {
+    let p = objdump().with_file_name("llvm-readobj");
+    if p.is_file() { p } else { hello_tests::tool("llvm-readobj", "rustup component add llvm-tools") }
+}
+
+/// The independent readers agree the image is well formed: llvm-objdump's
+/// Mach-O header dump and llvm-readobj both succeed without a warning.
+pub fn check_with_llvm(image: &Path) -> String {
+    let out = Command::new(objdump()).args(["--macho", "--private-headers"]).arg(image).output().expect("llvm-objdump");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.is_empty(), "llvm-objdump on {}: {stderr}", image.display());
+    let headers = String::from_utf8_lossy(&out.stdout).into_owned();
+    let out = Command::new(readobj()).args(["--file-headers", "--sections", "--symbols"]).arg(image).output().expect("llvm-readobj");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.is_empty(), "llvm-readobj on {}: {stderr}", image.display());
+    headers
+}
