@@ -101,7 +101,10 @@ impl<'a> Resolution<'a> {
                     self.globals.insert(symbol.name, new);
                 }
                 Some(old) => {
-                    let old_symbol = &self.objects[old.obj].symbols[old.sym];
+                    // `old` may be in this very object, which is not in
+                    // `objects` yet.
+                    let old_object = self.objects.get(old.obj).unwrap_or(&object);
+                    let old_symbol = &old_object.symbols[old.sym];
                     match (old_symbol.weak, symbol.weak) {
                         // A weak definition yields to a strong one, and the
                         // first of several weak ones wins.
@@ -110,8 +113,6 @@ impl<'a> Resolution<'a> {
                         }
                         (_, true) => {}
                         (false, false) => {
-                            // `old` may be in this very object, which is not
-                            // in `objects` yet.
                             let elsewhere = self.objects.get(old.obj).map(|o| o.name.as_str());
                             let what = match elsewhere {
                                 Some(other) => format!("duplicate symbol {} (also defined in {other})", symbol.display()),

@@ -161,6 +161,26 @@ fn duplicate_symbol() {
     );
 }
 
+/// Issue 11: the second definition was looked up in the list of objects
+/// before its own object was added to it, and machlink panicked (exit
+/// 134) and left the old output in place.
+#[test]
+fn duplicate_symbol_in_one_object() {
+    for (arch, name) in [(Architecture::X86_64, "x86_64"), (Architecture::I386, "i386")] {
+        let mut obj = new_object(BinaryFormat::MachO, arch);
+        define(&mut obj, "__start", RET);
+        define(&mut obj, "_twice", RET);
+        define(&mut obj, "_twice", RET);
+        expect_error(
+            &format!("duplicate-one-{name}"),
+            name,
+            &[("twice.o", obj.write().unwrap())],
+            "twice.o",
+            "duplicate symbol _twice (defined twice in this file)",
+        );
+    }
+}
+
 #[test]
 fn unsupported_relocation() {
     let mut obj = new_object(BinaryFormat::MachO, Architecture::X86_64);
