@@ -22,6 +22,10 @@ use crate::model::{Action, Def, Target, Via};
 use crate::placement::{self, Placement, Segment};
 use crate::resolve::{Resolution, SymRef};
 
+/// Far beyond any static program, and small enough that no page rounding
+/// of an address below it can overflow.
+const MAX_IMAGE: u64 = 1 << 40;
+
 pub struct OutSection {
     pub placement: Placement,
     /// The type, and the attributes of the inputs merged.
@@ -166,6 +170,13 @@ pub fn layout(res: &Resolution<'_>, atoms: &Atoms, live: &BTreeSet<AtomId>, entr
         return Err(Error::new(image, "more than 255 output sections"));
     }
 
+    let base = arch.page_zero_size();
+    // Sizes come from the inputs (a zero-fill section's from its header
+    // alone): every step is checked against the address space, so a
+    // hostile size is an error, never an overflow.
+    let limit = if arch.is_64() { MAX_IMAGE } else { u64::from(u32::MAX) - base };
+    let too_large = || Error::new(image, "image too large");
+    let grow = |cursor: u64, by: u64| cursor.checked_add(by).filter(|&c| c <= limit).ok_or_else(too_large);
     let mut cursor = format::commands_end(arch, text, data);
     let mut placed = HashMap::with_capacity(live.len());
     let mut text_end = cursor;
@@ -174,10 +185,10 @@ pub fn layout(res: &Resolution<'_>, atoms: &Atoms, live: &BTreeSet<AtomId>, entr
     for (out, ids) in members.iter().enumerate() {
         if sections[out].placement.segment == Segment::Data && data_start.is_none() {
             text_end = cursor;
-            cursor = align_up(cursor, PAGE_SIZE);
+            cursor = grow(align_up(cursor, PAGE_SIZE), 0)?;
             data_start = Some(cursor);
         }
-        cursor = align_up(cursor, 1 << sections[out].align);
+        cursor = grow(align_up(cursor, 1 << sections[out].align), 0)?;
         sections[out].offset = cursor;
         for &id in ids {
             let s = &res.objects[id.obj].sections[id.section];
@@ -186,12 +197,12 @@ pub fn layout(res: &Resolution<'_>, atoms: &Atoms, live: &BTreeSet<AtomId>, entr
             // atom that was 16-aligned in its object is 16-aligned here.
             let align = 1u64 << s.align;
             let want = (start - s.addr) % align;
-            cursor += (want + align - cursor % align) % align;
+            cursor = grow(cursor, (want + align - cursor % align) % align)?;
             placed.insert(id, (cursor, out));
-            cursor += end - start;
+            cursor = grow(cursor, end - start)?;
         }
         if members[out].is_empty() {
-            cursor += sections[out].size;
+            cursor = grow(cursor, sections[out].size)?;
         }
         sections[out].size = cursor - sections[out].offset;
         if !sections[out].placement.is_zerofill() {
@@ -210,10 +221,8 @@ pub fn layout(res: &Resolution<'_>, atoms: &Atoms, live: &BTreeSet<AtomId>, entr
         }
     };
 
-    let base = arch.page_zero_size();
-    let limit = if arch.is_64() { u64::MAX - base } else { u64::from(u32::MAX) - base };
-    if cursor > limit || file_end > u64::from(u32::MAX) {
-        return Err(Error::new(image, "image too large"));
+    if grow(cursor, 0).is_err() || file_end > u64::from(u32::MAX) {
+        return Err(too_large());
     }
     let mut layout = Layout { arch, base, sections, members, atoms: placed, got, text_end, data, file_end, entry: 0 };
     let entry_place = res.global(entry.as_bytes()).and_then(|d| match res.objects[d.obj].symbols[d.sym].def {

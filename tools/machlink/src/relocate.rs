@@ -55,6 +55,11 @@ pub fn contents(res: &Resolution<'_>, atoms: &Atoms, layout: &Layout) -> Result<
                 }
                 (Via::Got, Target::Local { .. }) => return Err(at("GOT reference to a section address".into())),
                 (Via::GotLoadAsLea, _) => {
+                    // The opcode must be this atom's own byte, not the end
+                    // of whatever atom the image puts before it.
+                    if fixup.offset < lo + 2 {
+                        return Err(at("GOT load split from its instruction by a symbol".into()));
+                    }
                     let opcode = usize::try_from(field - 2).map_err(|_| at("image too large".into()))?;
                     image[opcode] = 0x8d;
                     address(target)?

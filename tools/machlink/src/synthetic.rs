@@ -72,7 +72,9 @@ pub fn commons<'a>(objects: &[Object<'a>], defined: impl Fn(&[u8]) -> bool) -> O
         // at most (`GET_COMM_ALIGN` is 4 bits).
         let align = align.min(12);
         max_align = max_align.max(align);
-        cursor = cursor.div_ceil(1 << align) * (1 << align);
+        // Saturating: a hostile size makes the section too large for the
+        // layout to accept, never an overflow here.
+        cursor = cursor.checked_next_multiple_of(1 << align).unwrap_or(u64::MAX);
         symbols.push(Symbol {
             name,
             def: Def::Section { section: 0, value: cursor },
