@@ -14,7 +14,7 @@ use object::{FileKind, LittleEndian as LE, macho};
 use crate::arch::{Arch, PAGE_SIZE};
 use crate::error::{Context, Error, Result};
 use crate::fixup;
-pub use crate::model::{Def, Object, Section, Symbol};
+use crate::model::{Def, Object, Section, Symbol};
 
 /// A file named on the command line, read whole.
 pub struct InputFile {
