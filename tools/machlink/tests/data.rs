@@ -303,3 +303,29 @@ fn thread_locals_are_refused() {
         "section __DATA,__thread_vars: symbol _tv is needed, but the section holds thread-local variables",
     );
 }
+
+/// Only zero-fill data: `__DATA` maps no file bytes at all (filesize 0),
+/// which XNU's `load_segment` accepts as anonymous memory.
+#[test]
+fn zero_fill_only() {
+    let asm = r#"
+.text
+.globl __start
+__start:
+    addl $9, _counter(%rip)
+    movl _counter(%rip), %edi
+    movl $0x2000001, %eax
+    syscall
+.zerofill __DATA,__bss,_counter,4,2
+"#;
+    let dir = common::scratch("bss-only");
+    let obj = common::assemble(common::X86_64, asm, &dir, "bss");
+    let out = dir.join("image");
+    common::link_ok(common::X86_64, &[obj], &out, true);
+    common::check_with_llvm(&out);
+    let image = common::Image::read(&out);
+    let data = image.segment("__DATA").expect("__DATA").clone();
+    assert_eq!((data.2, data.4), (4096, 0), "one page of memory, no file bytes");
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(9), "xnurun: {stderr}");
+}

@@ -246,3 +246,49 @@ fn i386_boundary_named_on_both_sides_is_refused() {
     let out = dir.join("image");
     common::link_fails(common::I686, &objs, &out, true, &objs[0], "is both the end of __TEXT,__a and the start of __TEXT,__b");
 }
+
+/// The same boundary reached by a scattered `GENERIC_RELOC_VANILLA`
+/// (`symbol + offset`, absolute): `_end_a + 4` moves with `__a`, and an
+/// assembler-local label there is refused.
+#[test]
+fn i386_scattered_vanilla_at_a_boundary() {
+    let asm = |label: &str, at_end: &str| {
+        format!(
+            r#"
+.text
+.globl __start
+__start:
+    movl ${label}+4, %eax
+    movl -4(%eax), %edx
+    pushl %edx
+    pushl %eax
+    movl $1, %eax
+    int $0x80
+.section __TEXT,__a
+.globl _a0
+_a0:
+    .long 0x11111111
+{at_end}
+.section __TEXT,__b
+    .long 0x22222222
+"#
+        )
+    };
+    let other = ".section __TEXT,__a\n.globl _other_a\n_other_a:\n    .long 0x33333333, 0x44444444\n";
+    let target = common::I686;
+    let dir = common::scratch("boundary-vanilla");
+    let other = common::assemble(target, other, &dir, "other");
+
+    let named = common::assemble(target, &asm("_end_a", "_end_a:"), &dir, "named");
+    let out = dir.join("image");
+    common::link_ok(target, &[named, other.clone()], &out, false);
+    let image = common::Image::read(&out);
+    let start = image.symbol("__start");
+    assert_eq!(image.at(start, 1), [0xb8], "movl $imm32, %eax");
+    assert_eq!(u64::from(image.u32_at(start + 1)), image.symbol("_end_a") + 4);
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(0x33), "xnurun: {stderr}");
+
+    let local = common::assemble(target, &asm("Lboundary", "Lboundary:"), &dir, "local");
+    common::link_fails(target, &[local.clone(), other], &out, false, &local, "is both the end of __TEXT,__a and the start of __TEXT,__b");
+}
