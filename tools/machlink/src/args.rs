@@ -53,7 +53,7 @@ pub enum Command {
 /// The path after the last `-o`, read without parsing the rest: what a
 /// failed parse should not leave behind.
 pub fn output_of(args: &[OsString]) -> Option<PathBuf> {
-    args.windows(2).filter(|w| w[0] == "-o").last().map(|w| PathBuf::from(&w[1]))
+    args.windows(2).rfind(|w| w[0] == "-o").map(|w| PathBuf::from(&w[1]))
 }
 
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {

@@ -174,10 +174,10 @@ pub fn live(res: &Resolution<'_>, atoms: &Atoms, entry: &str, dead_strip: bool, 
             }
         }
         for sym in &object.symbols {
-            if let (true, Def::Section { section, value }) = (sym.no_dead_strip, sym.def) {
-                if let Some(index) = atoms.find(obj, section, value) {
-                    roots.push(AtomId { obj, section, index });
-                }
+            if let (true, Def::Section { section, value }) = (sym.no_dead_strip, sym.def)
+                && let Some(index) = atoms.find(obj, section, value)
+            {
+                roots.push(AtomId { obj, section, index });
             }
         }
     }

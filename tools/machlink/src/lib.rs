@@ -86,10 +86,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             // A bad command line fails the link too: whatever an earlier
             // link left at `-o` must not pass for this one's output.
             // (Unless the same path is also an input.)
-            if let Some(out) = args::output_of(&args) {
-                if args.iter().filter(|a| **a == *out.as_os_str()).count() == 1 {
-                    output::remove_stale(&out);
-                }
+            if let Some(out) = args::output_of(&args)
+                && args.iter().filter(|a| **a == *out.as_os_str()).count() == 1
+            {
+                output::remove_stale(&out);
             }
             eprintln!("{e}");
             1

@@ -143,7 +143,7 @@ _unused: .quad 0x1122334455667788
     let dir = common::scratch("unused-data");
     let obj = common::assemble(common::X86_64, asm, &dir, "unused");
     let kept = dir.join("kept");
-    common::link_ok(common::X86_64, &[obj.clone()], &kept, false);
+    common::link_ok(common::X86_64, std::slice::from_ref(&obj), &kept, false);
     common::check_with_llvm(&kept);
     let image = common::Image::read(&kept);
     assert!(image.segment("__DATA").is_some(), "the unused data is kept");
@@ -290,13 +290,13 @@ fn thread_locals_are_refused() {
     let dir = common::scratch("tlv");
     let obj = common::assemble(common::X86_64, TLV, &dir, "tlv");
     let out = dir.join("image");
-    common::link_fails(common::X86_64, &[obj.clone()], &out, true, &obj, "__TEXT,__text+0x3: thread-local variable _tv needs dyld");
+    common::link_fails(common::X86_64, std::slice::from_ref(&obj), &out, true, &obj, "__TEXT,__text+0x3: thread-local variable _tv needs dyld");
 
     let unused = TLV.replace("movq _tv@TLVP(%rip), %rdi\n    callq *(%rdi)\n", "");
     let obj = common::assemble(common::X86_64, &unused, &dir, "tlv-unused");
     common::link_fails(
         common::X86_64,
-        &[obj.clone()],
+        std::slice::from_ref(&obj),
         &out,
         false,
         &obj,
