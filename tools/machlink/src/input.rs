@@ -233,7 +233,12 @@ fn parse_macho<'a, Mach: MachHeader<Endian = LE>>(name: &str, data: &'a [u8], ar
                 match n_type.typ() {
                     // The alignment is in bits 8-11 of n_desc
                     // (`GET_COMM_ALIGN`, mach-o/nlist.h).
-                    macho::N_UNDF if n_type.is_ext() && value != 0 => Def::Common { size: value, align: u32::from((desc.0 >> 8) & 0xf) },
+                    macho::N_UNDF if n_type.is_ext() && value != 0 => {
+                        if value > arch.max_image() {
+                            return Err(Error::new(name, format!("common symbol {display}: size {value:#x} does not fit in an image")));
+                        }
+                        Def::Common { size: value, align: u32::from((desc.0 >> 8) & 0xf) }
+                    }
                     macho::N_UNDF => Def::Undefined,
                     macho::N_ABS => Def::Absolute(value),
                     macho::N_SECT => {

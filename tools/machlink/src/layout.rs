@@ -22,10 +22,6 @@ use crate::model::{Action, Def, Target, Via};
 use crate::placement::{self, Placement, Segment};
 use crate::resolve::{Resolution, SymRef};
 
-/// Far beyond any static program, and small enough that no page rounding
-/// of an address below it can overflow.
-const MAX_IMAGE: u64 = 1 << 40;
-
 pub struct OutSection {
     pub placement: Placement,
     /// The type, and the attributes of the inputs merged.
@@ -174,7 +170,7 @@ pub fn layout(res: &Resolution<'_>, atoms: &Atoms, live: &BTreeSet<AtomId>, entr
     // Sizes come from the inputs (a zero-fill section's from its header
     // alone): every step is checked against the address space, so a
     // hostile size is an error, never an overflow.
-    let limit = if arch.is_64() { MAX_IMAGE } else { u64::from(u32::MAX) - base };
+    let limit = arch.max_image();
     let too_large = || Error::new(image, "image too large");
     let grow = |cursor: u64, by: u64| cursor.checked_add(by).filter(|&c| c <= limit).ok_or_else(too_large);
     let mut cursor = format::commands_end(arch, text, data);
@@ -199,7 +195,11 @@ pub fn layout(res: &Resolution<'_>, atoms: &Atoms, live: &BTreeSet<AtomId>, entr
             let want = (start - s.addr) % align;
             cursor = grow(cursor, (want + align - cursor % align) % align)?;
             placed.insert(id, (cursor, out));
-            cursor = grow(cursor, end - start)?;
+            cursor = grow(cursor, end - start).map_err(|_| {
+                let object = &res.objects[id.obj];
+                let what = format!("section {}: {:#x} bytes do not fit in the image's address space", s.full_name(), end - start);
+                Error::new(&object.name, what)
+            })?;
         }
         if members[out].is_empty() {
             cursor = grow(cursor, sections[out].size)?;
