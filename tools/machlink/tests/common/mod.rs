@@ -90,14 +90,15 @@ pub fn objdump() -> PathBuf {
     hello_tests::llvm_objdump()
 }
 
-/// The workspace's XNU runner, built once per test process into a target
-/// directory of the tests' own: it refuses (exit 126) an image XNU's
+/// The workspace's XNU runner, built once per test process exactly where
+/// cargo's runner for the darwin targets (`.cargo/xnurun`) builds it, so
+/// that it is built once for both: it refuses (exit 126) an image XNU's
 /// loader would refuse, and runs the rest, answering write and exit.
 pub fn xnurun() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let dir = root().join("target/machlink-tests/xnurun");
+            let dir = root().join("target/tools");
             let out = hello_tests::cargo(&dir, &["build", "--release", "-q", "-p", "xnurun"]);
             assert!(out.status.success(), "building xnurun failed:\n{}", String::from_utf8_lossy(&out.stderr));
             dir.join("release/xnurun")
