@@ -17,24 +17,28 @@ use crate::model::{Def, Object, Section, Symbol};
 /// `__PAGEZERO` ends.
 pub const MH_EXECUTE_HEADER: &[u8] = b"__mh_execute_header";
 
+/// The same address under the name C++ runtimes pass to `__cxa_atexit`
+/// (`DSOHandleAtom::_s_atomAll`, same file).
+pub const DSO_HANDLE: &[u8] = b"___dso_handle";
+
 pub fn linker_symbols(arch: Arch, defined: impl Fn(&[u8]) -> bool) -> Option<Object<'static>> {
-    if defined(MH_EXECUTE_HEADER) {
-        return None;
-    }
-    Some(Object {
-        name: "<linker-defined symbols>".into(),
-        sections: Vec::new(),
-        symbols: vec![Symbol {
-            name: MH_EXECUTE_HEADER,
+    let symbols: Vec<Symbol<'static>> = [MH_EXECUTE_HEADER, DSO_HANDLE]
+        .into_iter()
+        .filter(|name| !defined(name))
+        .map(|name| Symbol {
+            name,
             def: Def::Absolute(arch.page_zero_size()),
             external: true,
             private_extern: false,
             weak: false,
             no_dead_strip: false,
             alt_entry: false,
-        }],
-        subsections_via_symbols: true,
-    })
+        })
+        .collect();
+    if symbols.is_empty() {
+        return None;
+    }
+    Some(Object { name: "<linker-defined symbols>".into(), sections: Vec::new(), symbols, subsections_via_symbols: true })
 }
 
 /// One zero-fill `__DATA,__common` section holding every common symbol no

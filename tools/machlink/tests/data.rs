@@ -220,8 +220,8 @@ _real: .long 4
     assert_eq!(status, Some(7), "xnurun: {stderr}");
 }
 
-/// ld64 defines `__mh_execute_header` for executables; static programs
-/// read their own header through it. Exit status: the low byte of the
+/// ld64 defines `__mh_execute_header` (and `___dso_handle`) for
+/// executables; static programs read their own header through it. Exit status: the low byte of the
 /// magic the code reads there.
 #[test]
 fn mh_execute_header() {
@@ -234,11 +234,16 @@ __start:
     subq %rcx, %rax
     movzbl (%rcx), %edi
     addl %eax, %edi
+    movq _dso(%rip), %rdx
+    subq %rcx, %rdx
+    addl %edx, %edi
     movl $0x2000001, %eax
     syscall
 .data
 .globl _header
 _header: .quad __mh_execute_header
+.globl _dso
+_dso: .quad ___dso_handle
 "#;
     let i386 = r#"
 .text
@@ -259,6 +264,7 @@ __start:
         assert_eq!(image.segment("__TEXT").unwrap().1, base);
         if target == common::X86_64 {
             assert_eq!(image.u64_at(image.symbol("_header")), base, "__mh_execute_header = __TEXT's address");
+            assert_eq!(image.u64_at(image.symbol("_dso")), base, "___dso_handle too");
         }
         let (status, _, stderr) = common::run(&out);
         assert_eq!(status, Some(magic), "{target}: xnurun: {stderr}");
