@@ -32,16 +32,18 @@ use crate::arch::Arch;
 use crate::error::{Error, Result};
 use crate::model::{Action, Fixup, Section, Symbol, Target, Via};
 
+/// What the decoder needs to know of the object beyond one section.
+pub struct ObjectView<'s, 'a> {
+    pub file: &'s str,
+    pub sections: &'s [Section<'a>],
+    pub symbols: &'s [Symbol<'a>],
+    /// `MH_SUBSECTIONS_VIA_SYMBOLS`: see [`Decoder::section_at`].
+    pub atomized: bool,
+}
+
 /// The decoded fixups of `sections[index]`, sorted by offset.
-pub fn decode(
-    arch: Arch,
-    file: &str,
-    sections: &[Section<'_>],
-    index: usize,
-    symbols: &[Symbol<'_>],
-    relocs: &[macho::Relocation<LE>],
-) -> Result<Vec<Fixup>> {
-    let d = Decoder { file, sections, section: &sections[index], symbols };
+pub fn decode(arch: Arch, object: &ObjectView<'_, '_>, index: usize, relocs: &[macho::Relocation<LE>]) -> Result<Vec<Fixup>> {
+    let d = Decoder::new(object, index);
     let mut out = Vec::with_capacity(relocs.len());
     let mut i = 0;
     while i < relocs.len() {
@@ -66,16 +68,8 @@ pub fn decode(
 /// `INDIRECT_SYMBOL_LOCAL`, at the object address it already holds, as ld64
 /// reads it (`NonLazyPointerSection`, macho_relocatable_file.cpp). A static
 /// image has no dyld to fill the slots, so the linker does.
-pub fn pointers(
-    arch: Arch,
-    file: &str,
-    sections: &[Section<'_>],
-    index: usize,
-    symbols: &[Symbol<'_>],
-    indirect: &[u32],
-    first: u32,
-) -> Result<Vec<Fixup>> {
-    let d = Decoder { file, sections, section: &sections[index], symbols };
+pub fn pointers(arch: Arch, object: &ObjectView<'_, '_>, index: usize, indirect: &[u32], first: u32) -> Result<Vec<Fixup>> {
+    let d = Decoder::new(object, index);
     let width: u8 = if arch.is_64() { 8 } else { 4 };
     if !d.section.size.is_multiple_of(u64::from(width)) {
         return Err(d.error(0, &format!("pointer section size is not a multiple of {width}")));
@@ -125,6 +119,7 @@ struct Decoder<'s, 'a> {
     sections: &'s [Section<'a>],
     section: &'s Section<'a>,
     symbols: &'s [Symbol<'a>],
+    atomized: bool,
 }
 
 /// Where a section-less address lies, as [`Decoder::section_at`] decides.
@@ -134,7 +129,17 @@ enum Found {
     Nowhere,
 }
 
-impl Decoder<'_, '_> {
+impl<'s, 'a> Decoder<'s, 'a> {
+    fn new(object: &ObjectView<'s, 'a>, index: usize) -> Self {
+        Decoder {
+            file: object.file,
+            sections: object.sections,
+            section: &object.sections[index],
+            symbols: object.symbols,
+            atomized: object.atomized,
+        }
+    }
+
     fn error(&self, offset: u64, what: &str) -> Error {
         Error::new(self.file, format!("{}+{offset:#x}: {what}", self.section.full_name()))
     }
@@ -174,15 +179,21 @@ impl Decoder<'_, '_> {
     /// ends. An address that ends one section and starts the next is
     /// ambiguous, though: the end of a section is a real target (a label
     /// after its last byte), and once the two sections are placed apart
-    /// in the image the two readings differ by whatever lies between. The
-    /// object's own symbols settle it when one sits at that address in one
-    /// of the two sections. Without one, the address is taken as the start
-    /// of the next section only when that section is made of elements the
-    /// linker splits by content (pointer slots, literals, C strings): their
-    /// elements are routinely named by assembler-local labels that never
-    /// reach the symbol table (`L_x$non_lazy_ptr`, `L_.str`), and ld64
-    /// splits them into one atom per element, so its start is its first
-    /// element. Anything else is refused rather than guessed.
+    /// in the image the two readings differ by whatever lies between.
+    ///
+    /// The object's own symbols settle it when one sits at that address in
+    /// one of the two sections. Without one, the start of the next section
+    /// is meant when the end of the first means nothing: when either is
+    /// split by the linker into elements by content (pointer slots,
+    /// literals, C strings: ld64 makes one atom per element, and
+    /// assembler-local labels such as `L_x$non_lazy_ptr` or `L_.str`, which
+    /// never reach the symbol table, name them), or when the object is
+    /// built on `MH_SUBSECTIONS_VIA_SYMBOLS`, the promise that every
+    /// address belongs to the block that starts at or before it (LLVM's
+    /// constant-pool labels `LCPI` at the start of a `__const` are such
+    /// addresses). In an object without that promise, each section moves
+    /// as a whole and a label at the end of one is as likely as a label at
+    /// the start of the next: refused rather than guessed.
     fn section_at(&self, addr: u64) -> Found {
         let inside = self.sections.iter().position(|s| s.addr <= addr && addr < s.end());
         let ends = self.sections.iter().position(|s| s.size > 0 && s.end() == addr);
@@ -194,7 +205,11 @@ impl Decoder<'_, '_> {
                 match (named(a), named(b)) {
                     (true, false) => Found::Section(a),
                     (false, true) => Found::Section(b),
-                    (false, false) if split_by_content(&self.sections[b]) => Found::Section(b),
+                    (false, false)
+                        if self.atomized || split_by_content(&self.sections[a]) || split_by_content(&self.sections[b]) =>
+                    {
+                        Found::Section(b)
+                    }
                     _ => Found::Ambiguous(format!(
                         "relocation target {addr:#x} is both the end of {} and the start of {}, and no symbol there says which \
                          is meant (give the target a symbol)",

@@ -268,21 +268,22 @@ fn parse_macho<'a, Mach: MachHeader<Endian = LE>>(name: &str, data: &'a [u8], ar
         }
     }
 
+    let subsections_via_symbols = header.flags(endian).contains(macho::MH_SUBSECTIONS_VIA_SYMBOLS);
     let indirect: Vec<u32> = indirect.iter().map(|e| e.get(endian).0).collect();
     for (index, s) in raw_sections.iter().enumerate() {
         if sections[index].dropped {
             continue;
         }
+        let view = fixup::ObjectView { file: name, sections: &sections, symbols: &symbols, atomized: subsections_via_symbols };
         let fixups = if sections[index].flags.typ() == macho::S_NON_LAZY_SYMBOL_POINTERS {
-            fixup::pointers(arch, name, &sections, index, &symbols, &indirect, s.reserved1(endian))?
+            fixup::pointers(arch, &view, index, &indirect, s.reserved1(endian))?
         } else {
             let relocs = s.relocations(endian, data).in_file(name, malformed)?;
-            fixup::decode(arch, name, &sections, index, &symbols, relocs)?
+            fixup::decode(arch, &view, index, relocs)?
         };
         sections[index].fixups = fixups;
     }
 
-    let subsections_via_symbols = header.flags(endian).contains(macho::MH_SUBSECTIONS_VIA_SYMBOLS);
     Ok(Object { name: name.to_string(), sections, symbols, subsections_via_symbols })
 }
 

@@ -174,6 +174,17 @@ _other_a:
     vec![common::assemble(target, &asm, dir, "boundary"), common::assemble(target, other, dir, "other")]
 }
 
+/// Clears `MH_SUBSECTIONS_VIA_SYMBOLS` (rustc's assembler always sets
+/// it): the object as a plain assembler makes it, whose sections move
+/// whole, so that the end of a section is an address like any other.
+fn whole_sections(object: &std::path::Path) {
+    let mut data = std::fs::read(object).unwrap();
+    let flags = u32::from_le_bytes(data[24..28].try_into().unwrap());
+    assert_ne!(flags & object::macho::MH_SUBSECTIONS_VIA_SYMBOLS.0, 0);
+    data[24..28].copy_from_slice(&(flags & !object::macho::MH_SUBSECTIONS_VIA_SYMBOLS.0).to_le_bytes());
+    std::fs::write(object, data).unwrap();
+}
+
 /// The displacement of `leal X-1b(%eax), %ecx` read back from the image:
 /// the address it computes.
 fn lea_target(image: &common::Image) -> u64 {
@@ -217,13 +228,15 @@ fn i386_boundary_named_by_a_symbol_in_the_next_section() {
     assert_eq!(status, Some(0x22), "xnurun: {stderr}");
 }
 
-/// An assembler-local label (no symbol) at the boundary, with `__b` a
-/// plain section: nothing says which is meant, and a guess would be off
-/// by 8 bytes without a warning. Refused, naming file and section.
+/// An assembler-local label (no symbol) at the boundary, in an object
+/// whose sections move whole, `__b` a plain section: nothing says which
+/// is meant, and a guess would be off by 8 bytes without a warning.
+/// Refused, naming file and section.
 #[test]
 fn i386_boundary_without_a_symbol_is_refused() {
     let dir = common::scratch("boundary-none");
     let objs = boundary_objects("Lboundary", "Lboundary:", "", &dir);
+    whole_sections(&objs[0]);
     let out = dir.join("image");
     common::link_fails(
         common::I686,
@@ -236,6 +249,57 @@ fn i386_boundary_without_a_symbol_is_refused() {
     let result = common::link(common::I686, &objs, &out, true);
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(stderr.contains("is both the end of __TEXT,__a and the start of __TEXT,__b"), "{stderr}");
+}
+
+/// The same label in an object built on `MH_SUBSECTIONS_VIA_SYMBOLS`
+/// (as rustc's are): every address belongs to the block that starts at or
+/// before it, so a section's end is nobody's address and the label is the
+/// start of `__b`, as ld64 reads it. This is how LLVM's constant-pool
+/// labels (`LCPI`) at the start of a `__const` are reached.
+#[test]
+fn i386_boundary_label_in_an_atomized_object_is_the_next_section() {
+    let dir = common::scratch("boundary-atomized");
+    let objs = boundary_objects("Lboundary", "Lboundary:", "", &dir);
+    let out = dir.join("image");
+    common::link_ok(common::I686, &objs, &out, false);
+    let image = common::Image::read(&out);
+    let b = image.section("__TEXT", "__b").unwrap();
+    assert_eq!(lea_target(&image), b.2);
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(0x22), "xnurun: {stderr}");
+}
+
+/// A label after the last element of a literal section: a literal
+/// section has no end to speak of (ld64 splits it per element), so the
+/// label starts the next section, even in an object whose sections move
+/// whole.
+#[test]
+fn i386_boundary_after_literals_is_the_next_section() {
+    let asm = r#"
+.text
+.globl __start
+__start:
+    calll 1f
+1:  popl %eax
+    leal Lconst-1b(%eax), %ecx
+    movl (%ecx), %edx
+    addl Lfour-1b(%eax), %edx
+    pushl %edx
+    pushl %eax
+    movl $1, %eax
+    int $0x80
+.literal4
+Lfour: .long 3
+.section __TEXT,__const
+Lconst: .long 0x40
+"#;
+    let dir = common::scratch("boundary-literal");
+    let obj = common::assemble(common::I686, asm, &dir, "literal");
+    whole_sections(&obj);
+    let out = dir.join("image");
+    common::link_ok(common::I686, &[obj], &out, true);
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(0x43), "xnurun: {stderr}");
 }
 
 /// Symbols on both sides of the boundary: refused too.
@@ -290,5 +354,6 @@ _a0:
     assert_eq!(status, Some(0x33), "xnurun: {stderr}");
 
     let local = common::assemble(target, &asm("Lboundary", "Lboundary:"), &dir, "local");
+    whole_sections(&local);
     common::link_fails(target, &[local.clone(), other], &out, false, &local, "is both the end of __TEXT,__a and the start of __TEXT,__b");
 }
