@@ -94,7 +94,7 @@ fn group(res: &Resolution<'_>, live: &BTreeSet<AtomId>) -> Result<(Vec<OutSectio
         let out = *by_name.entry(key).or_insert_with(|| {
             sections.push(OutSection {
                 flags: macho::SectionFlags(0).with_type(placement.typ),
-                placement,
+                placement: placement.clone(),
                 align: 0,
                 offset: 0,
                 size: 0,
@@ -102,6 +102,13 @@ fn group(res: &Resolution<'_>, live: &BTreeSet<AtomId>) -> Result<(Vec<OutSectio
             members.push(Vec::new());
             sections.len() - 1
         });
+        // Inputs of one name must agree on where their bytes are: a
+        // zero-fill input has none to copy, and the bytes of another would
+        // be lost in a zero-fill output.
+        let first = &sections[out].placement;
+        if first.segment != placement.segment || first.is_zerofill() != placement.is_zerofill() {
+            return Err(Error::new(&object.name, format!("section {} is zero-fill in one input and not in another", s.full_name())));
+        }
         members[out].push(id);
         // Attributes merge as ld64 merges them; the relocation bits go,
         // since the image carries no relocations.

@@ -234,3 +234,21 @@ fn subtractor_without_unsigned() {
         "__TEXT,__const+0x0: X86_64_RELOC_SUBTRACTOR not followed by its X86_64_RELOC_UNSIGNED",
     );
 }
+
+/// Two inputs name the same section, one zero-fill and one not: the
+/// zero-fill one has no bytes to copy, and the other's would be dropped
+/// in a zero-fill output. Refused.
+#[test]
+fn zero_fill_and_data_under_one_name() {
+    let target = common::X86_64;
+    let dir = common::scratch("hostile-mixed-zerofill");
+    let a = common::assemble(
+        target,
+        ".text\n.globl __start\n__start:\n    addl $1, _z(%rip)\n    addl $1, _d(%rip)\n    ret\n.zerofill __DATA,__mine,_z,4,2\n",
+        &dir,
+        "a",
+    );
+    let b = common::assemble(target, ".section __DATA,__mine\n.globl _d\n_d: .long 5\n", &dir, "b");
+    let out = dir.join("image");
+    common::link_fails(target, &[a, b.clone()], &out, true, &b, "section __DATA,__mine is zero-fill in one input and not in another");
+}
