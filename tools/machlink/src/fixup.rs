@@ -30,7 +30,7 @@ use object::{LittleEndian as LE, macho};
 
 use crate::arch::Arch;
 use crate::error::{Error, Result};
-use crate::model::{Action, Fixup, Section, Symbol, Target, Via};
+use crate::model::{Action, Def, Fixup, Section, Symbol, Target, Via};
 
 /// What the decoder needs to know of the object beyond one section.
 pub struct ObjectView<'s, 'a> {
@@ -39,6 +39,28 @@ pub struct ObjectView<'s, 'a> {
     pub symbols: &'s [Symbol<'a>],
     /// `MH_SUBSECTIONS_VIA_SYMBOLS`: see [`Decoder::section_at`].
     pub atomized: bool,
+    /// `(value, section)` of every symbol defined in a section, sorted:
+    /// which sections name an address, found by binary search rather than
+    /// by a scan of the symbol table per relocation.
+    pub placed: Vec<(u64, usize)>,
+}
+
+impl<'s, 'a> ObjectView<'s, 'a> {
+    pub fn new(file: &'s str, sections: &'s [Section<'a>], symbols: &'s [Symbol<'a>], atomized: bool) -> Self {
+        let mut placed: Vec<(u64, usize)> = symbols
+            .iter()
+            .filter_map(|s| match s.def {
+                Def::Section { section, value } => Some((value, section)),
+                _ => None,
+            })
+            .collect();
+        placed.sort_unstable();
+        ObjectView { file, sections, symbols, atomized, placed }
+    }
+
+    fn names(&self, section: usize, addr: u64) -> bool {
+        self.placed.binary_search(&(addr, section)).is_ok()
+    }
 }
 
 /// The decoded fixups of `sections[index]`, sorted by offset.
@@ -114,7 +136,8 @@ fn split_by_content(section: &Section<'_>) -> bool {
     )
 }
 
-struct Decoder<'s, 'a> {
+struct Decoder<'v, 's, 'a> {
+    object: &'v ObjectView<'s, 'a>,
     file: &'s str,
     sections: &'s [Section<'a>],
     section: &'s Section<'a>,
@@ -129,9 +152,10 @@ enum Found {
     Nowhere,
 }
 
-impl<'s, 'a> Decoder<'s, 'a> {
-    fn new(object: &ObjectView<'s, 'a>, index: usize) -> Self {
+impl<'v, 's, 'a> Decoder<'v, 's, 'a> {
+    fn new(object: &'v ObjectView<'s, 'a>, index: usize) -> Self {
         Decoder {
+            object,
             file: object.file,
             sections: object.sections,
             section: &object.sections[index],
@@ -199,10 +223,7 @@ impl<'s, 'a> Decoder<'s, 'a> {
         let ends = self.sections.iter().position(|s| s.size > 0 && s.end() == addr);
         match (inside, ends) {
             (Some(b), Some(a)) if self.sections[b].addr == addr && a != b => {
-                let named = |n: usize| {
-                    self.symbols.iter().any(|s| matches!(s.def, crate::model::Def::Section { section, value } if section == n && value == addr))
-                };
-                match (named(a), named(b)) {
+                match (self.object.names(a, addr), self.object.names(b, addr)) {
                     (true, false) => Found::Section(a),
                     (false, true) => Found::Section(b),
                     (false, false)

@@ -270,17 +270,22 @@ fn parse_macho<'a, Mach: MachHeader<Endian = LE>>(name: &str, data: &'a [u8], ar
 
     let subsections_via_symbols = header.flags(endian).contains(macho::MH_SUBSECTIONS_VIA_SYMBOLS);
     let indirect: Vec<u32> = indirect.iter().map(|e| e.get(endian).0).collect();
+    let mut all_fixups = Vec::with_capacity(raw_sections.len());
+    let view = fixup::ObjectView::new(name, &sections, &symbols, subsections_via_symbols);
     for (index, s) in raw_sections.iter().enumerate() {
         if sections[index].dropped {
             continue;
         }
-        let view = fixup::ObjectView { file: name, sections: &sections, symbols: &symbols, atomized: subsections_via_symbols };
         let fixups = if sections[index].flags.typ() == macho::S_NON_LAZY_SYMBOL_POINTERS {
             fixup::pointers(arch, &view, index, &indirect, s.reserved1(endian))?
         } else {
             let relocs = s.relocations(endian, data).in_file(name, malformed)?;
             fixup::decode(arch, &view, index, relocs)?
         };
+        all_fixups.push((index, fixups));
+    }
+    drop(view);
+    for (index, fixups) in all_fixups {
         sections[index].fixups = fixups;
     }
 
