@@ -25,12 +25,6 @@ pub struct Resolution<'a> {
     globals: HashMap<&'a [u8], SymRef>,
 }
 
-enum MemberState<'a> {
-    Unparsed,
-    Parsed(Object<'a>),
-    Loaded,
-}
-
 pub fn resolve<'a>(inputs: Inputs<'a>, entry: &str) -> Result<Resolution<'a>> {
     let Inputs { arch, objects, archives } = inputs;
     let mut res = Resolution { arch, objects: Vec::new(), globals: HashMap::new() };
@@ -43,35 +37,40 @@ pub fn resolve<'a>(inputs: Inputs<'a>, entry: &str) -> Result<Resolution<'a>> {
     if let Some(linker) = synthetic::linker_symbols(arch, defined) {
         res.add(linker)?;
     }
-    let mut states: Vec<Vec<MemberState<'a>>> =
-        archives.iter().map(|a| a.members.iter().map(|_| MemberState::Unparsed).collect()).collect();
+    // Every member parsed once, and the first member (in command-line
+    // order) defining each name: asking each member about each wanted name
+    // on every round was quadratic in the archive's size.
+    let mut members: Vec<Vec<Option<Object<'a>>>> = Vec::new();
+    let mut index: HashMap<&'a [u8], (usize, usize)> = HashMap::new();
+    let mut indexed = false;
     loop {
         let wanted = res.undefined(entry);
         if wanted.is_empty() {
             break;
         }
-        let mut loaded = false;
-        'search: for name in &wanted {
-            for (archive, states) in archives.iter().zip(states.iter_mut()) {
-                for (member, state) in archive.members.iter().zip(states.iter_mut()) {
-                    if let MemberState::Unparsed = state {
-                        *state = MemberState::Parsed(input::parse_object(&member.name, member.data, arch)?);
+        if !indexed {
+            indexed = true;
+            for (a, archive) in archives.iter().enumerate() {
+                let mut parsed = Vec::with_capacity(archive.members.len());
+                for (m, member) in archive.members.iter().enumerate() {
+                    let object = input::parse_object(&member.name, member.data, arch)?;
+                    for symbol in &object.symbols {
+                        if symbol.external && is_definition(symbol.def) {
+                            index.entry(symbol.name).or_insert((a, m));
+                        }
                     }
-                    let MemberState::Parsed(object) = state else { continue };
-                    if defines(object, name) {
-                        let MemberState::Parsed(object) = std::mem::replace(state, MemberState::Loaded) else {
-                            continue;
-                        };
-                        res.add(object)?;
-                        loaded = true;
-                        break 'search;
-                    }
+                    parsed.push(Some(object));
                 }
+                members.push(parsed);
             }
         }
-        if !loaded {
+        // The first wanted name, in sorted order, that an unloaded member
+        // defines: the same members load in the same order on every run.
+        let next = wanted.iter().find_map(|name| index.get(name.as_slice()).copied().filter(|&(a, m)| members[a][m].is_some()));
+        let Some(object) = next.and_then(|(a, m)| members[a][m].take()) else {
             break;
-        }
+        };
+        res.add(object)?;
     }
     let commons = synthetic::commons(&res.objects, |name| res.globals.contains_key(name));
     if let Some(commons) = commons {
@@ -84,9 +83,6 @@ fn is_definition(def: Def) -> bool {
     matches!(def, Def::Section { .. } | Def::Absolute(_))
 }
 
-fn defines(object: &Object<'_>, name: &[u8]) -> bool {
-    object.symbols.iter().any(|s| s.external && is_definition(s.def) && s.name == name)
-}
 
 impl<'a> Resolution<'a> {
     fn add(&mut self, object: Object<'a>) -> Result<()> {
