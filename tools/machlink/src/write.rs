@@ -111,7 +111,8 @@ fn headers(layout: &Layout, seg: &Segments, symtab: &Symtab, image: &mut [u8]) {
     // `load_machfile` demands of 64-bit images.
     let none = macho::VmProt(0);
     segment(&mut out, arch, "__PAGEZERO", 0, arch.page_zero_size(), 0, 0, none, &[], layout);
-    // __TEXT maps the whole file from offset 0: `parse_machfile` requires
+    // __TEXT maps the file from offset 0 (all of it when there is no
+    // __DATA): `parse_machfile` requires
     // exactly one segment mapping offset 0 and that it be r-x, and the
     // entry point must lie in an r-x segment (`validentry`). maxprot = r-x
     // too: nothing ever needs to make this memory writable.
