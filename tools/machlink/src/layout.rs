@@ -132,6 +132,23 @@ fn group(res: &Resolution<'_>, live: &BTreeSet<AtomId>) -> Result<(Vec<OutSectio
     Ok((sorted_sections, sorted_members))
 }
 
+/// How a GOT reference is finally made. ld64 turns a GOT load into `leaq`
+/// only for a target in the image's sections; an absolute symbol keeps its
+/// slot (`gotFixup`, src/ld/passes/got.cpp), since its address need not be
+/// within reach of a 32-bit displacement.
+pub fn effective_via(res: &Resolution<'_>, obj: usize, target: &Target, via: Via) -> Via {
+    if via != Via::GotLoadAsLea {
+        return via;
+    }
+    let absolute = match *target {
+        Target::Symbol { index, .. } => {
+            res.definition(obj, index).is_some_and(|d| matches!(res.objects[d.obj].symbols[d.sym].def, Def::Absolute(_)))
+        }
+        Target::Local { .. } => false,
+    };
+    if absolute { Via::Got } else { via }
+}
+
 /// The targets of live `GOT` references, in first-use order.
 fn got_slots(res: &Resolution<'_>, atoms: &Atoms, members: &[Vec<AtomId>]) -> Result<Got> {
     let mut got = Got::default();
@@ -140,7 +157,11 @@ fn got_slots(res: &Resolution<'_>, atoms: &Atoms, members: &[Vec<AtomId>]) -> Re
         let section = &object.sections[id.section];
         let (start, end) = atoms.range(&res.objects, id);
         for fixup in atoms::fixups_in(section, start, end) {
-            let Action::Apply { target: Target::Symbol { index, .. }, via: Via::Got, .. } = fixup.action else { continue };
+            let Action::Apply { target, via, .. } = &fixup.action else { continue };
+            let Target::Symbol { index, .. } = *target else { continue };
+            if effective_via(res, id.obj, target, *via) != Via::Got {
+                continue;
+            }
             let def = res.definition(id.obj, index).ok_or_else(|| {
                 Error::new(&object.name, format!("symbol {} is undefined", object.symbols[index].display()))
             })?;

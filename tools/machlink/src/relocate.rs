@@ -5,7 +5,7 @@
 
 use crate::atoms::{self, Atoms};
 use crate::error::{Error, Result};
-use crate::layout::Layout;
+use crate::layout::{self, Layout};
 use crate::model::{Action, Target, Via};
 use crate::resolve::Resolution;
 
@@ -44,6 +44,7 @@ pub fn contents(res: &Resolution<'_>, atoms: &Atoms, layout: &Layout) -> Result<
                 layout.address(res, atoms, place, addend).ok_or_else(|| at("relocation target was dead-stripped".into()))
             };
             let field = offset + (fixup.offset - lo);
+            let via = layout::effective_via(res, id.obj, target, *via);
             let mut value = match (via, target) {
                 (Via::Got, Target::Symbol { index, addend }) => {
                     let slot = res

@@ -357,3 +357,33 @@ _a0:
     whole_sections(&local);
     common::link_fails(target, &[local.clone(), other], &out, false, &local, "is both the end of __TEXT,__a and the start of __TEXT,__b");
 }
+
+/// A GOT load of an absolute symbol stays a load, from a slot, as ld64
+/// keeps it: `__mh_execute_header` is absolute in a non-PIE image. Exit
+/// status: the low byte of the magic read through the slot.
+#[test]
+fn x86_64_got_load_of_an_absolute_symbol_keeps_its_slot() {
+    let asm = r#"
+.text
+.globl __start
+__start:
+    movq __mh_execute_header@GOTPCREL(%rip), %rax
+    movzbl (%rax), %edi
+    movl $0x2000001, %eax
+    syscall
+"#;
+    let target = common::X86_64;
+    let dir = common::scratch("x86_64-got-absolute");
+    let obj = common::assemble(target, asm, &dir, "absolute");
+    let out = dir.join("image");
+    common::link_ok(target, &[obj], &out, true);
+    let image = common::Image::read(&out);
+    let start = image.symbol("__start");
+    assert_eq!(image.at(start, 3), [0x48, 0x8b, 0x05], "movq stays movq");
+    let disp = i64::from(i32::from_le_bytes(image.at(start + 3, 4).try_into().unwrap()));
+    let got = image.section("__DATA", "__got").expect("__DATA,__got").clone();
+    assert_eq!((start as i64 + 7 + disp) as u64, got.2, "it reads the slot");
+    assert_eq!(image.u64_at(got.2), 1 << 32, "which holds the header's address");
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(0xcf), "xnurun: {stderr}");
+}
