@@ -116,20 +116,13 @@ fn group(res: &Resolution<'_>, live: &BTreeSet<AtomId>) -> Result<(Vec<OutSectio
         sections[out].flags.0 |= attrs;
         sections[out].align = sections[out].align.max(s.align);
     }
-    let mut order: Vec<usize> = (0..sections.len()).collect();
+    let mut grouped: Vec<(OutSection, Vec<AtomId>)> = sections.into_iter().zip(members).collect();
     // Stable: ties keep first-mention order.
-    order.sort_by_key(|&i| {
-        let p = &sections[i].placement;
+    grouped.sort_by_key(|(s, _)| {
+        let p = &s.placement;
         (p.segment, !(p.segname == "__TEXT" && p.sectname == "__text"), p.rank)
     });
-    let mut sorted_sections = Vec::with_capacity(sections.len());
-    let mut sorted_members = Vec::with_capacity(sections.len());
-    let mut sections: Vec<Option<OutSection>> = sections.into_iter().map(Some).collect();
-    for i in order {
-        sorted_sections.push(sections[i].take().expect("each index once"));
-        sorted_members.push(std::mem::take(&mut members[i]));
-    }
-    Ok((sorted_sections, sorted_members))
+    Ok(grouped.into_iter().unzip())
 }
 
 /// How a GOT reference is finally made. ld64 turns a GOT load into `leaq`
