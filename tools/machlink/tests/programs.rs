@@ -155,11 +155,13 @@ pub unsafe extern "C" fn bcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
 }
 "#;
 
-/// A `static mut` counter in zero-fill memory and a step in initialised
-/// data, both written at run time.
+/// A `static mut` counter in zero-fill memory, a step in initialised
+/// data, and a writable table of pointers (relocated `__DATA,__data`), all
+/// written at run time.
 const COUNTER: &str = r#"
 static mut COUNTER: u32 = 0;
 static mut STEP: u32 = 3;
+static mut ORDER: [&str; 3] = ["first ", "second ", "third "];
 
 #[inline(never)]
 fn bump() -> u32 {
@@ -179,6 +181,11 @@ pub extern "C" fn main_rs() -> ! {
         write_all(b" ");
     }
     put_u32(unsafe { STEP });
+    write_all(b"\n");
+    unsafe { ORDER.swap(0, core::hint::black_box(2)) };
+    for name in unsafe { ORDER.iter() } {
+        write_all(name.as_bytes());
+    }
     write_all(b"\n");
     exit(if last == 18 { 0 } else { 2 })
 }
@@ -317,7 +324,7 @@ fn check_with(program: &str, body: &str, expected: &str, opts: &[&str], dead_str
 
 #[test]
 fn static_mut_counter() {
-    check("counter", COUNTER, "3 7 12 18 7\n");
+    check("counter", COUNTER, "3 7 12 18 7\nthird second first \n");
 }
 
 #[test]
