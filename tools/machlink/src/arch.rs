@@ -50,6 +50,16 @@ impl Arch {
         }
     }
 
+    /// The most an image may span from `__TEXT`'s start: the 32-bit
+    /// address space above the page zero, or for x86_64 a bound far beyond
+    /// any static program, low enough that no page rounding can overflow.
+    pub fn max_image(self) -> u64 {
+        match self {
+            Arch::X86_64 => 1 << 40,
+            Arch::I386 => u64::from(u32::MAX) - self.page_zero_size(),
+        }
+    }
+
     pub fn is_64(self) -> bool {
         self == Arch::X86_64
     }

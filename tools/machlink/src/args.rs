@@ -12,9 +12,12 @@ pub const HELP: &str = "\
 usage: machlink [options] <object or archive>...
 
 A static linker for XNU (macOS) x86_64 and i386 executables. It writes an
-MH_EXECUTE image with __PAGEZERO, one r-x __TEXT segment, LC_SYMTAB and
-LC_UNIXTHREAD, and nothing for dyld. Archive members are loaded only to
-define undefined symbols.
+MH_EXECUTE image with __PAGEZERO, an r-x __TEXT segment, an rw- __DATA
+segment when the program has writable data, LC_SYMTAB and LC_UNIXTHREAD,
+and nothing for dyld: addresses are final (not PIE), GOT and non-lazy
+pointer slots are filled at link time, and what needs dyld (thread-local
+variables, initialisers, lazy binding) is refused. Archive members are
+loaded only to define undefined symbols.
 
 Options (also accepted inside -Wl,a,b and after -Xlinker):
   -o <file>                    output (default: a.out)
@@ -50,7 +53,7 @@ pub enum Command {
 /// The path after the last `-o`, read without parsing the rest: what a
 /// failed parse should not leave behind.
 pub fn output_of(args: &[OsString]) -> Option<PathBuf> {
-    args.windows(2).filter(|w| w[0] == "-o").last().map(|w| PathBuf::from(&w[1]))
+    args.windows(2).rfind(|w| w[0] == "-o").map(|w| PathBuf::from(&w[1]))
 }
 
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {

@@ -17,8 +17,8 @@ use std::collections::BTreeSet;
 use object::macho;
 
 use crate::error::{Error, Result};
-use crate::fixup::{Action, Fixup, Target};
-use crate::input::{Def, Object, Section};
+use crate::model::{Action, Def, Fixup, Object, Section, Target};
+use crate::placement;
 use crate::resolve::Resolution;
 
 /// Ordered by object, then section, then address: the input order, which
@@ -45,28 +45,26 @@ pub struct Atoms {
 }
 
 impl Atoms {
+    /// One pass over each object's symbols: linear in the input.
     pub fn new(objects: &[Object<'_>]) -> Atoms {
         let starts = objects
             .iter()
             .map(|o| {
-                o.sections
-                    .iter()
-                    .enumerate()
-                    .map(|(index, s)| {
-                        let mut starts = vec![s.addr];
-                        if o.subsections_via_symbols {
-                            for sym in &o.symbols {
-                                let Def::Section { section, value } = sym.def else { continue };
-                                if section == index && value > s.addr && value < s.end() && splits(sym.name) && !sym.alt_entry {
-                                    starts.push(value);
-                                }
-                            }
+                let mut starts: Vec<Vec<u64>> = o.sections.iter().map(|s| vec![s.addr]).collect();
+                if o.subsections_via_symbols {
+                    for sym in &o.symbols {
+                        let Def::Section { section, value } = sym.def else { continue };
+                        let s = &o.sections[section];
+                        if value > s.addr && value < s.end() && splits(sym.name) && !sym.alt_entry {
+                            starts[section].push(value);
                         }
-                        starts.sort_unstable();
-                        starts.dedup();
-                        starts
-                    })
-                    .collect()
+                    }
+                }
+                for list in &mut starts {
+                    list.sort_unstable();
+                    list.dedup();
+                }
+                starts
             })
             .collect();
         Atoms { starts }
@@ -102,12 +100,7 @@ pub fn place(res: &Resolution<'_>, atoms: &Atoms, obj: usize, target: &Target) -
         Target::Symbol { index, addend } => {
             let symbol = &object.symbols[index];
             let Some(def) = res.definition(obj, index) else {
-                let what = if matches!(symbol.def, Def::Common) {
-                    "is a common symbol, which needs zero-fill data an r-x image cannot hold"
-                } else {
-                    "is undefined"
-                };
-                return Err(Error::new(&object.name, format!("symbol {} {what}", symbol.display())));
+                return Err(Error::new(&object.name, format!("symbol {} is undefined", symbol.display())));
             };
             let defining = &res.objects[def.obj];
             match defining.symbols[def.sym].def {
@@ -130,25 +123,27 @@ pub fn place(res: &Resolution<'_>, atoms: &Atoms, obj: usize, target: &Target) -
     }
 }
 
-/// The fixups of a section that lie in `[start, end)` (object addresses).
-pub fn fixups_in<'f>(section: &'f Section<'_>, start: u64, end: u64) -> impl Iterator<Item = &'f Fixup> {
+/// The fixups of a section that lie in `[start, end)` (object addresses),
+/// found by binary search in the sorted list.
+pub fn fixups_in<'f>(section: &'f Section<'_>, start: u64, end: u64) -> &'f [Fixup] {
     let (lo, hi) = (start - section.addr, end - section.addr);
-    section.fixups.iter().filter(move |f| f.offset >= lo && f.offset < hi)
+    let from = section.fixups.partition_point(|f| f.offset < lo);
+    let to = section.fixups.partition_point(|f| f.offset < hi);
+    &section.fixups[from..to.max(from)]
 }
 
-/// Section kinds an r-x `__TEXT` can hold as they are: code and read-only
-/// data. Zero-fill, pointers for dyld, initialisers, thread-locals and
-/// writable data all need something a static r-x image does not have.
-fn fits_text(section: &Section<'_>) -> bool {
-    section.segname == "__TEXT"
-        && matches!(
-            section.flags.typ(),
-            macho::S_REGULAR
-                | macho::S_CSTRING_LITERALS
-                | macho::S_4BYTE_LITERALS
-                | macho::S_8BYTE_LITERALS
-                | macho::S_16BYTE_LITERALS
-        )
+/// The first symbol naming an atom, for errors about it.
+fn atom_name(res: &Resolution<'_>, atoms: &Atoms, id: AtomId) -> Option<String> {
+    let (start, end) = atoms.range(&res.objects, id);
+    res.objects[id.obj]
+        .symbols
+        .iter()
+        .filter(|s| matches!(s.def, Def::Section { section, value } if section == id.section && value >= start && (value < end || start == end)))
+        .min_by_key(|s| match s.def {
+            Def::Section { value, .. } => value,
+            _ => u64::MAX,
+        })
+        .map(|s| s.display())
 }
 
 pub fn live(res: &Resolution<'_>, atoms: &Atoms, entry: &str, dead_strip: bool, image: &str) -> Result<BTreeSet<AtomId>> {
@@ -179,10 +174,10 @@ pub fn live(res: &Resolution<'_>, atoms: &Atoms, entry: &str, dead_strip: bool, 
             }
         }
         for sym in &object.symbols {
-            if let (true, Def::Section { section, value }) = (sym.no_dead_strip, sym.def) {
-                if let Some(index) = atoms.find(obj, section, value) {
-                    roots.push(AtomId { obj, section, index });
-                }
+            if let (true, Def::Section { section, value }) = (sym.no_dead_strip, sym.def)
+                && let Some(index) = atoms.find(obj, section, value)
+            {
+                roots.push(AtomId { obj, section, index });
             }
         }
     }
@@ -194,15 +189,13 @@ pub fn live(res: &Resolution<'_>, atoms: &Atoms, entry: &str, dead_strip: bool, 
         }
         let object = &res.objects[id.obj];
         let section = &object.sections[id.section];
-        if section.dropped || !fits_text(section) {
-            return Err(Error::new(
-                &object.name,
-                format!(
-                    "section {} (type {:#x}) is needed but cannot go in a static r-x __TEXT image",
-                    section.full_name(),
-                    section.flags.typ().0
-                ),
-            ));
+        let placement = if section.dropped { Err("is dropped by machlink".to_string()) } else { placement::of(section) };
+        if let Err(why) = placement {
+            let what = match atom_name(res, atoms, id) {
+                Some(symbol) => format!("section {}: symbol {symbol} is needed, but the section {why}", section.full_name()),
+                None => format!("section {} is needed, but it {why}", section.full_name()),
+            };
+            return Err(Error::new(&object.name, what));
         }
         let (start, end) = atoms.range(&res.objects, id);
         for fixup in fixups_in(section, start, end) {

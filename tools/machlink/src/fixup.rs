@@ -2,97 +2,171 @@
 //! [`Fixup`] that names its target independently of the object's layout.
 //!
 //! The conventions differ per architecture; checked against what LLVM's
-//! assembler emits (`llvm-mc -triple {x86_64,i386}-apple-macosx`):
+//! assembler emits and against how ld64 reads them
+//! (`Section<A>::addRelocFixup`, src/ld/parsers/macho_relocatable_file.cpp):
 //!
 //! - x86_64 never uses scattered entries. An extern entry's field holds the
 //!   addend only. A pc-relative field is relative to the end of the 4-byte
 //!   field plus `N` bytes of immediate that follow it (`SIGNED_N`), so the
 //!   value is `S + A - (P + 4 + N)` with `A = stored + N`. A non-extern
 //!   entry's field already holds the displacement in the object's address
-//!   space, so its target is `P + 4 + N + stored` there.
+//!   space, so its target is `P + 4 + N + stored` there. `SUBTRACTOR` is
+//!   always followed by the `UNSIGNED` entry that gives the minuend; the
+//!   field holds the addend (extern minuend) or the minuend's object
+//!   address (non-extern).
 //! - i386 keeps the "as if linked at the object's addresses" convention: a
 //!   non-extern field holds the target address (absolute) or the target
 //!   minus the end of the field (pc-relative); an extern field holds the
 //!   addend, minus the end of the field when pc-relative. A scattered entry
-//!   (used for `symbol + offset` and for differences) also carries
-//!   `r_value`, the address that says which block the target belongs to.
+//!   (used for `symbol + offset` and for differences) carries `r_value`,
+//!   the address that says which block the target belongs to, but no
+//!   section number: see [`Decoder::section_at`].
 //!
 //! A relocation kind machlink does not implement is kept as
 //! [`Action::Unsupported`] and reported only if the code holding it is
 //! linked in: unreachable archive code may use anything.
 
+mod i386;
+mod x86_64;
+
 use object::{LittleEndian as LE, macho};
 
 use crate::arch::Arch;
 use crate::error::{Error, Result};
-use crate::input::{Section, Symbol};
+use crate::model::{Action, Def, Fixup, Section, Symbol, Target, Via};
 
-#[derive(Clone, Debug)]
-pub struct Fixup {
-    /// Offset of the field in its section.
-    pub offset: u64,
-    /// Width of the field in bytes: 1, 2, 4 or 8.
-    pub size: u8,
-    pub action: Action,
+/// What the decoder needs to know of the object beyond one section.
+pub struct ObjectView<'s, 'a> {
+    pub file: &'s str,
+    pub sections: &'s [Section<'a>],
+    pub symbols: &'s [Symbol<'a>],
+    /// `MH_SUBSECTIONS_VIA_SYMBOLS`: see [`Decoder::section_at`].
+    pub atomized: bool,
+    /// `(value, section)` of every symbol defined in a section, sorted:
+    /// which sections name an address, found by binary search rather than
+    /// by a scan of the symbol table per relocation.
+    pub placed: Vec<(u64, usize)>,
 }
 
-#[derive(Clone, Debug)]
-pub enum Action {
-    /// Store `target - minus`, less `P + bias` when pc-relative (`P` being
-    /// the field's final address).
-    Apply { target: Target, minus: Option<Target>, pc_bias: Option<u64> },
-    Unsupported(String),
+impl<'s, 'a> ObjectView<'s, 'a> {
+    pub fn new(file: &'s str, sections: &'s [Section<'a>], symbols: &'s [Symbol<'a>], atomized: bool) -> Self {
+        let mut placed: Vec<(u64, usize)> = symbols
+            .iter()
+            .filter_map(|s| match s.def {
+                Def::Section { section, value } => Some((value, section)),
+                _ => None,
+            })
+            .collect();
+        placed.sort_unstable();
+        ObjectView { file, sections, symbols, atomized, placed }
+    }
+
+    fn names(&self, section: usize, addr: u64) -> bool {
+        self.placed.binary_search(&(addr, section)).is_ok()
+    }
 }
 
-#[derive(Clone, Copy, Debug)]
-pub enum Target {
-    /// `symbols[index] + addend`, the symbol resolved across objects.
-    Symbol { index: usize, addend: i64 },
-    /// The final address of object address `anchor` in `sections[section]`,
-    /// plus `addend`. `anchor` picks the block the target moves with.
-    Local { section: usize, anchor: u64, addend: i64 },
-}
-
-pub fn decode(
-    arch: Arch,
-    file: &str,
-    sections: &[Section<'_>],
-    index: usize,
-    symbols: &[Symbol<'_>],
-    relocs: &[macho::Relocation<LE>],
-) -> Result<Vec<Fixup>> {
-    let d = Decoder { file, sections, section: &sections[index], symbols };
+/// The decoded fixups of `sections[index]`, sorted by offset.
+pub fn decode(arch: Arch, object: &ObjectView<'_, '_>, index: usize, relocs: &[macho::Relocation<LE>]) -> Result<Vec<Fixup>> {
+    let d = Decoder::new(object, index);
     let mut out = Vec::with_capacity(relocs.len());
     let mut i = 0;
     while i < relocs.len() {
         let r = relocs[i];
-        i += 1;
-        let fixup = match arch {
-            Arch::X86_64 => d.x86_64(r.info(LE))?,
-            Arch::I386 if r.r_scattered(LE, macho::CPU_TYPE_X86) => {
-                let s = r.scattered_info(LE);
-                let pair = matches!(s.r_type, macho::GENERIC_RELOC_SECTDIFF | macho::GENERIC_RELOC_LOCAL_SECTDIFF);
-                let next = if pair { relocs.get(i).copied() } else { None };
-                if pair {
-                    i += 1;
-                }
-                d.i386_scattered(s, next)?
-            }
-            Arch::I386 => d.i386(r.info(LE))?,
+        let next = relocs.get(i + 1).copied();
+        let (fixup, used) = match arch {
+            Arch::X86_64 => d.x86_64(r.info(LE), next.map(|n| n.info(LE)))?,
+            Arch::I386 if r.r_scattered(LE, macho::CPU_TYPE_X86) => d.i386_scattered(r.scattered_info(LE), next)?,
+            Arch::I386 => (d.i386(r.info(LE))?, 1),
         };
+        i += used;
         out.push(fixup);
+    }
+    out.sort_by_key(|f| f.offset);
+    Ok(out)
+}
+
+/// The fixups of a non-lazy pointer section (`S_NON_LAZY_SYMBOL_POINTERS`:
+/// i386's `__IMPORT,__pointers`, `__DATA,__nl_symbol_ptr`). Such a section
+/// has no relocations: slot `i` points at the symbol named by entry
+/// `reserved1 + i` of the indirect symbol table, or, for
+/// `INDIRECT_SYMBOL_LOCAL`, at the object address it already holds, as ld64
+/// reads it (`NonLazyPointerSection`, macho_relocatable_file.cpp). A static
+/// image has no dyld to fill the slots, so the linker does.
+pub fn pointers(arch: Arch, object: &ObjectView<'_, '_>, index: usize, indirect: &[u32], first: u32) -> Result<Vec<Fixup>> {
+    let d = Decoder::new(object, index);
+    let width: u8 = if arch.is_64() { 8 } else { 4 };
+    if !d.section.size.is_multiple_of(u64::from(width)) {
+        return Err(d.error(0, &format!("pointer section size is not a multiple of {width}")));
+    }
+    let mut out = Vec::new();
+    for slot in 0..d.section.size / u64::from(width) {
+        let offset = slot * u64::from(width);
+        let entry = usize::try_from(u64::from(first) + slot)
+            .ok()
+            .and_then(|i| indirect.get(i))
+            .ok_or_else(|| d.error(offset, "pointer slot past the indirect symbol table"))?;
+        let entry = macho::IndirectSymbol(*entry);
+        let target = match entry.index() {
+            Some(sym) => d.symbol(offset, sym, 0)?,
+            None if entry.is_abs() => continue,
+            None => {
+                let anchor = i128::from(d.stored(offset, width)?);
+                match d.local(offset, 0, anchor, 0)? {
+                    Ok(target) => target,
+                    Err(why) => {
+                        out.push(Fixup { offset, size: width, action: Action::Unsupported(why) });
+                        continue;
+                    }
+                }
+            }
+        };
+        out.push(Fixup { offset, size: width, action: Action::Apply { target, minus: None, pc_bias: None, via: Via::Direct } });
     }
     Ok(out)
 }
 
-struct Decoder<'s, 'a> {
+/// Sections ld64 splits into one atom per element rather than at symbols.
+fn split_by_content(section: &Section<'_>) -> bool {
+    matches!(
+        section.flags.typ(),
+        macho::S_NON_LAZY_SYMBOL_POINTERS
+            | macho::S_LITERAL_POINTERS
+            | macho::S_CSTRING_LITERALS
+            | macho::S_4BYTE_LITERALS
+            | macho::S_8BYTE_LITERALS
+            | macho::S_16BYTE_LITERALS
+    )
+}
+
+struct Decoder<'v, 's, 'a> {
+    object: &'v ObjectView<'s, 'a>,
     file: &'s str,
     sections: &'s [Section<'a>],
     section: &'s Section<'a>,
     symbols: &'s [Symbol<'a>],
+    atomized: bool,
 }
 
-impl Decoder<'_, '_> {
+/// Where a section-less address lies, as [`Decoder::section_at`] decides.
+enum Found {
+    Section(usize),
+    Ambiguous(String),
+    Nowhere,
+}
+
+impl<'v, 's, 'a> Decoder<'v, 's, 'a> {
+    fn new(object: &'v ObjectView<'s, 'a>, index: usize) -> Self {
+        Decoder {
+            object,
+            file: object.file,
+            sections: object.sections,
+            section: &object.sections[index],
+            symbols: object.symbols,
+            atomized: object.atomized,
+        }
+    }
+
     fn error(&self, offset: u64, what: &str) -> Error {
         Error::new(self.file, format!("{}+{offset:#x}: {what}", self.section.full_name()))
     }
@@ -113,26 +187,88 @@ impl Decoder<'_, '_> {
         })
     }
 
+    fn symbol_index(&self, offset: u64, index: u32) -> Result<usize> {
+        usize::try_from(index)
+            .ok()
+            .filter(|&i| i < self.symbols.len())
+            .ok_or_else(|| self.error(offset, "relocation names a symbol past the symbol table"))
+    }
+
     fn symbol(&self, offset: u64, index: u32, addend: i128) -> Result<Target> {
-        let index = usize::try_from(index).ok().filter(|&i| i < self.symbols.len());
-        let index = index.ok_or_else(|| self.error(offset, "relocation names a symbol past the symbol table"))?;
+        let index = self.symbol_index(offset, index)?;
         let addend = i64::try_from(addend).map_err(|_| self.error(offset, "addend out of range"))?;
         Ok(Target::Symbol { index, addend })
     }
 
+    /// The section an address with no section number belongs to. ld64
+    /// (`Parser::sectionForAddress`) takes the section that holds it
+    /// strictly inside, else a zero-size section at it, else a section it
+    /// ends. An address that ends one section and starts the next is
+    /// ambiguous, though: the end of a section is a real target (a label
+    /// after its last byte), and once the two sections are placed apart
+    /// in the image the two readings differ by whatever lies between.
+    ///
+    /// The object's own symbols settle it when one sits at that address in
+    /// one of the two sections. Without one, the start of the next section
+    /// is meant when the end of the first means nothing: when either is
+    /// split by the linker into elements by content (pointer slots,
+    /// literals, C strings: ld64 makes one atom per element, and
+    /// assembler-local labels such as `L_x$non_lazy_ptr` or `L_.str`, which
+    /// never reach the symbol table, name them), or when the object is
+    /// built on `MH_SUBSECTIONS_VIA_SYMBOLS`, the promise that every
+    /// address belongs to the block that starts at or before it (LLVM's
+    /// constant-pool labels `LCPI` at the start of a `__const` are such
+    /// addresses). In an object without that promise, each section moves
+    /// as a whole and a label at the end of one is as likely as a label at
+    /// the start of the next: refused rather than guessed.
+    fn section_at(&self, addr: u64) -> Found {
+        let inside = self.sections.iter().position(|s| s.addr <= addr && addr < s.end());
+        let ends = self.sections.iter().position(|s| s.size > 0 && s.end() == addr);
+        match (inside, ends) {
+            (Some(b), Some(a)) if self.sections[b].addr == addr && a != b => {
+                match (self.object.names(a, addr), self.object.names(b, addr)) {
+                    (true, false) => Found::Section(a),
+                    (false, true) => Found::Section(b),
+                    (false, false)
+                        if self.atomized || split_by_content(&self.sections[a]) || split_by_content(&self.sections[b]) =>
+                    {
+                        Found::Section(b)
+                    }
+                    _ => Found::Ambiguous(format!(
+                        "relocation target {addr:#x} is both the end of {} and the start of {}, and no symbol there says which \
+                         is meant (give the target a symbol)",
+                        self.sections[a].full_name(),
+                        self.sections[b].full_name()
+                    )),
+                }
+            }
+            (Some(b), _) => Found::Section(b),
+            (None, _) => {
+                let empty = self.sections.iter().position(|s| s.size == 0 && s.addr == addr);
+                empty.or(ends).map_or(Found::Nowhere, Found::Section)
+            }
+        }
+    }
+
     /// A target given by object address; `ordinal` is the section the
-    /// entry names, or 0 to find the section holding `anchor`.
-    fn local(&self, offset: u64, ordinal: u32, anchor: i128, addend: i128) -> Result<Target> {
+    /// entry names, or 0 when only the address says (scattered entries,
+    /// local pointer slots). The inner `Err` is an ambiguity, refused only
+    /// if the fixup is linked in.
+    fn local(&self, offset: u64, ordinal: u32, anchor: i128, addend: i128) -> Result<std::result::Result<Target, String>> {
         let anchor = u64::try_from(anchor).map_err(|_| self.error(offset, "relocation target below address 0"))?;
-        let holds = |s: &Section<'_>| anchor >= s.addr && anchor <= s.end();
         let section = if ordinal == 0 {
-            self.sections.iter().position(|s| anchor >= s.addr && anchor < s.end()).or_else(|| self.sections.iter().position(holds))
+            match self.section_at(anchor) {
+                Found::Section(s) => Some(s),
+                Found::Ambiguous(why) => return Ok(Err(why)),
+                Found::Nowhere => None,
+            }
         } else {
+            let holds = |s: &Section<'_>| anchor >= s.addr && anchor <= s.end();
             usize::try_from(ordinal - 1).ok().filter(|&i| self.sections.get(i).is_some_and(holds))
         };
         let section = section.ok_or_else(|| self.error(offset, &format!("relocation target {anchor:#x} is in no section")))?;
         let addend = i64::try_from(addend).map_err(|_| self.error(offset, "addend out of range"))?;
-        Ok(Target::Local { section, anchor, addend })
+        Ok(Ok(Target::Local { section, anchor, addend }))
     }
 
     fn unsupported(&self, offset: u64, size: u8, name: Option<&str>, r_type: u8, detail: String) -> Fixup {
@@ -140,96 +276,22 @@ impl Decoder<'_, '_> {
         Fixup { offset, size, action: Action::Unsupported(format!("unsupported relocation {name}{detail}")) }
     }
 
-    fn x86_64(&self, r: macho::RelocationInfo) -> Result<Fixup> {
-        let offset = u64::from(r.r_address);
-        let size = 1u8 << r.r_length;
-        let p = i128::from(self.section.addr) + i128::from(offset);
-        let name = macho::NAMES_X86_64_RELOC.name(r.r_type);
-        let bias = match r.r_type {
-            macho::X86_64_RELOC_SIGNED | macho::X86_64_RELOC_BRANCH => Some(4),
-            macho::X86_64_RELOC_SIGNED_1 => Some(5),
-            macho::X86_64_RELOC_SIGNED_2 => Some(6),
-            macho::X86_64_RELOC_SIGNED_4 => Some(8),
-            macho::X86_64_RELOC_UNSIGNED => None,
-            _ => return Ok(self.unsupported(offset, size, name, r.r_type.0, String::new())),
-        };
-        let shape_ok = match bias {
-            Some(_) => r.r_pcrel && r.r_length == 2,
-            None => !r.r_pcrel && (r.r_length == 2 || r.r_length == 3),
-        };
-        if !shape_ok {
-            let detail = format!(" with pcrel={} length={}", u8::from(r.r_pcrel), r.r_length);
-            return Ok(self.unsupported(offset, size, name, r.r_type.0, detail));
-        }
-        if !r.r_extern && r.r_symbolnum == 0 {
-            return Err(self.error(offset, "non-extern relocation with no section"));
-        }
-        let stored = i128::from(self.stored(offset, size)?);
-        let target = match (r.r_extern, bias) {
-            (true, Some(b)) => self.symbol(offset, r.r_symbolnum, stored + i128::from(b) - 4)?,
-            (true, None) => self.symbol(offset, r.r_symbolnum, stored)?,
-            (false, Some(b)) => self.local(offset, r.r_symbolnum, p + i128::from(b) + stored, 0)?,
-            (false, None) => self.local(offset, r.r_symbolnum, stored, 0)?,
-        };
-        Ok(Fixup { offset, size, action: Action::Apply { target, minus: None, pc_bias: bias } })
+    fn refused(offset: u64, size: u8, why: String) -> Fixup {
+        Fixup { offset, size, action: Action::Unsupported(why) }
     }
 
-    fn i386(&self, r: macho::RelocationInfo) -> Result<Fixup> {
-        let offset = u64::from(r.r_address);
-        let size = 1u8 << r.r_length;
-        let name = macho::NAMES_GENERIC_RELOC.name(r.r_type);
-        if r.r_type != macho::GENERIC_RELOC_VANILLA || r.r_length == 3 {
-            return Ok(self.unsupported(offset, size, name, r.r_type.0, String::new()));
-        }
-        let stored = i128::from(self.stored(offset, size)?);
-        let end_of_field = i128::from(self.section.addr) + i128::from(offset) + i128::from(size);
-        let pc_bias = r.r_pcrel.then_some(u64::from(size));
-        let target = match (r.r_extern, r.r_pcrel) {
-            (true, true) => self.symbol(offset, r.r_symbolnum, stored + end_of_field)?,
-            (true, false) => self.symbol(offset, r.r_symbolnum, stored)?,
-            (false, _) if r.r_symbolnum == macho::R_ABS => {
-                return Ok(self.unsupported(offset, size, name, r.r_type.0, " against an absolute value".into()));
-            }
-            (false, true) => self.local(offset, r.r_symbolnum, stored + end_of_field, 0)?,
-            (false, false) => self.local(offset, r.r_symbolnum, stored, 0)?,
-        };
-        Ok(Fixup { offset, size, action: Action::Apply { target, minus: None, pc_bias } })
+    /// A reference to a thread-local variable: its storage is made per
+    /// thread by dyld (`tlv_get_addr`, reached through the variable's
+    /// descriptor), which a static image does not have.
+    fn thread_local(&self, offset: u64, size: u8, symbol: u32) -> Fixup {
+        let name = usize::try_from(symbol)
+            .ok()
+            .and_then(|i| self.symbols.get(i))
+            .map_or_else(|| format!("#{symbol}"), Symbol::display);
+        Self::refused(offset, size, format!("thread-local variable {name} needs dyld, which a static image does not have"))
     }
 
-    fn i386_scattered(&self, s: macho::ScatteredRelocationInfo, next: Option<macho::Relocation<LE>>) -> Result<Fixup> {
-        let offset = u64::from(s.r_address);
-        let size = 1u8 << s.r_length;
-        let name = macho::NAMES_GENERIC_RELOC.name(s.r_type);
-        let value = i128::from(s.r_value);
-        match s.r_type {
-            macho::GENERIC_RELOC_VANILLA if s.r_length != 3 => {
-                let stored = i128::from(self.stored(offset, size)?);
-                let end_of_field = i128::from(self.section.addr) + i128::from(offset) + i128::from(size);
-                let target_address = if s.r_pcrel { stored + end_of_field } else { stored };
-                let target = self.local(offset, 0, value, target_address - value)?;
-                let pc_bias = s.r_pcrel.then_some(u64::from(size));
-                Ok(Fixup { offset, size, action: Action::Apply { target, minus: None, pc_bias } })
-            }
-            macho::GENERIC_RELOC_SECTDIFF | macho::GENERIC_RELOC_LOCAL_SECTDIFF => {
-                let pair = next
-                    .filter(|p| p.r_scattered(LE, macho::CPU_TYPE_X86))
-                    .map(|p| p.scattered_info(LE))
-                    .filter(|p| p.r_type == macho::GENERIC_RELOC_PAIR);
-                let Some(pair) = pair else {
-                    return Err(self.error(offset, "SECTDIFF relocation without its PAIR"));
-                };
-                if s.r_pcrel || !(s.r_length == 1 || s.r_length == 2) {
-                    let detail = format!(" with pcrel={} length={}", u8::from(s.r_pcrel), s.r_length);
-                    return Ok(self.unsupported(offset, size, name, s.r_type.0, detail));
-                }
-                let stored = i128::from(self.stored(offset, size)?);
-                let from = i128::from(pair.r_value);
-                // stored = (value + k) - from, so the minuend is value + k.
-                let target = self.local(offset, 0, value, stored + from - value)?;
-                let minus = self.local(offset, 0, from, 0)?;
-                Ok(Fixup { offset, size, action: Action::Apply { target, minus: Some(minus), pc_bias: None } })
-            }
-            _ => Ok(self.unsupported(offset, size, name, s.r_type.0, " (scattered)".into())),
-        }
+    fn apply(offset: u64, size: u8, target: Target, pc_bias: Option<u64>) -> Fixup {
+        Fixup { offset, size, action: Action::Apply { target, minus: None, pc_bias, via: Via::Direct } }
     }
 }

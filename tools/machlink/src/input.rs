@@ -13,82 +13,13 @@ use object::{FileKind, LittleEndian as LE, macho};
 
 use crate::arch::{Arch, PAGE_SIZE};
 use crate::error::{Context, Error, Result};
-use crate::fixup::{self, Fixup};
+use crate::fixup;
+use crate::model::{Def, Object, Section, Symbol};
 
 /// A file named on the command line, read whole.
 pub struct InputFile {
     pub name: String,
     pub data: Vec<u8>,
-}
-
-pub struct Object<'a> {
-    /// `path`, or `path(member)` for an archive member: the name errors use.
-    pub name: String,
-    /// In load-command order: section ordinal `n` is `sections[n - 1]`.
-    pub sections: Vec<Section<'a>>,
-    /// In symbol-table order, so relocation symbol numbers index it.
-    pub symbols: Vec<Symbol<'a>>,
-    /// `MH_SUBSECTIONS_VIA_SYMBOLS`: the compiler promises that every symbol
-    /// starts a block that can be moved or dropped on its own.
-    pub subsections_via_symbols: bool,
-}
-
-pub struct Section<'a> {
-    pub segname: String,
-    pub sectname: String,
-    /// The section's address in the object's own address space, in which
-    /// symbol values and non-extern relocation targets are expressed.
-    pub addr: u64,
-    pub size: u64,
-    /// log2 of the alignment.
-    pub align: u32,
-    pub flags: macho::SectionFlags,
-    pub data: &'a [u8],
-    pub fixups: Vec<Fixup>,
-    /// Never part of the image: see [`is_dropped`].
-    pub dropped: bool,
-}
-
-impl Section<'_> {
-    pub fn full_name(&self) -> String {
-        format!("{},{}", self.segname, self.sectname)
-    }
-
-    pub fn end(&self) -> u64 {
-        self.addr + self.size
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Def {
-    Undefined,
-    /// A tentative definition (`N_UNDF | N_EXT` with a size): it needs
-    /// zero-fill data, which an r-x image cannot hold.
-    Common,
-    Absolute(u64),
-    /// Defined at object address `value` in `sections[section]`.
-    Section { section: usize, value: u64 },
-    /// Debugging entries, and `N_INDR`/`N_PBUD`: never resolved against.
-    Other,
-}
-
-pub struct Symbol<'a> {
-    pub name: &'a [u8],
-    pub def: Def,
-    pub external: bool,
-    /// `N_PEXT`: global within this link, local in the image.
-    pub private_extern: bool,
-    pub weak: bool,
-    pub no_dead_strip: bool,
-    /// `N_ALT_ENTRY`: a second name inside the block of the symbol before
-    /// it, not the start of a block of its own.
-    pub alt_entry: bool,
-}
-
-impl Symbol<'_> {
-    pub fn display(&self) -> String {
-        String::from_utf8_lossy(self.name).into_owned()
-    }
 }
 
 /// An archive with its Mach-O members located but not yet parsed.
@@ -233,6 +164,7 @@ fn parse_macho<'a, Mach: MachHeader<Endian = LE>>(name: &str, data: &'a [u8], ar
     let mut commands = header.load_commands(endian, data, 0).in_file(name, malformed)?;
     let mut raw_sections: Vec<&'a Mach::Section> = Vec::new();
     let mut symtab = None;
+    let mut indirect: &[object::U32<LE, macho::IndirectSymbol>] = &[];
     while let Some(command) = commands.next().in_file(name, malformed)? {
         if let Some((segment, section_data)) = Mach::Segment::from_command(command).in_file(name, malformed)? {
             raw_sections.extend(segment.sections(endian, section_data).in_file(name, malformed)?);
@@ -241,6 +173,8 @@ fn parse_macho<'a, Mach: MachHeader<Endian = LE>>(name: &str, data: &'a [u8], ar
                 return Err(Error::new(name, "more than one LC_SYMTAB"));
             }
             symtab = Some(cmd.symbols::<Mach, _>(endian, data).in_file(name, malformed)?);
+        } else if let Some(cmd) = command.dysymtab().in_file(name, malformed)? {
+            indirect = cmd.indirect_symbols(endian, data).in_file(name, malformed)?;
         }
     }
     if raw_sections.len() > usize::from(macho::MAX_SECT) {
@@ -264,8 +198,14 @@ fn parse_macho<'a, Mach: MachHeader<Endian = LE>>(name: &str, data: &'a [u8], ar
         if u64::checked_shl(1, align).is_none_or(|a| a > PAGE_SIZE) {
             return Err(what(&format!("alignment 2^{align} is more than a page")));
         }
-        let sdata = s.data(endian, data, s.offset(endian).into()).in_file(name, malformed)?;
         let flags = s.flags(endian);
+        // A zero-fill section has no bytes in the file, whatever its
+        // offset says.
+        let sdata = if crate::model::is_zerofill(flags.typ()) {
+            &[][..]
+        } else {
+            s.data(endian, data, s.offset(endian).into()).in_file(name, malformed)?
+        };
         sections.push(Section {
             dropped: is_dropped(&segname, &sectname, flags),
             segname,
@@ -291,7 +231,14 @@ fn parse_macho<'a, Mach: MachHeader<Endian = LE>>(name: &str, data: &'a [u8], ar
                 Def::Other
             } else {
                 match n_type.typ() {
-                    macho::N_UNDF if n_type.is_ext() && value != 0 => Def::Common,
+                    // The alignment is in bits 8-11 of n_desc
+                    // (`GET_COMM_ALIGN`, mach-o/nlist.h).
+                    macho::N_UNDF if n_type.is_ext() && value != 0 => {
+                        if value > arch.max_image() {
+                            return Err(Error::new(name, format!("common symbol {display}: size {value:#x} does not fit in an image")));
+                        }
+                        Def::Common { size: value, align: u32::from((desc.0 >> 8) & 0xf) }
+                    }
                     macho::N_UNDF => Def::Undefined,
                     macho::N_ABS => Def::Absolute(value),
                     macho::N_SECT => {
@@ -321,26 +268,40 @@ fn parse_macho<'a, Mach: MachHeader<Endian = LE>>(name: &str, data: &'a [u8], ar
         }
     }
 
+    let subsections_via_symbols = header.flags(endian).contains(macho::MH_SUBSECTIONS_VIA_SYMBOLS);
+    let indirect: Vec<u32> = indirect.iter().map(|e| e.get(endian).0).collect();
+    let mut all_fixups = Vec::with_capacity(raw_sections.len());
+    let view = fixup::ObjectView::new(name, &sections, &symbols, subsections_via_symbols);
     for (index, s) in raw_sections.iter().enumerate() {
         if sections[index].dropped {
             continue;
         }
-        let relocs = s.relocations(endian, data).in_file(name, malformed)?;
-        let fixups = fixup::decode(arch, name, &sections, index, &symbols, relocs)?;
+        let fixups = if sections[index].flags.typ() == macho::S_NON_LAZY_SYMBOL_POINTERS {
+            fixup::pointers(arch, &view, index, &indirect, s.reserved1(endian))?
+        } else {
+            let relocs = s.relocations(endian, data).in_file(name, malformed)?;
+            fixup::decode(arch, &view, index, relocs)?
+        };
+        all_fixups.push((index, fixups));
+    }
+    drop(view);
+    for (index, fixups) in all_fixups {
         sections[index].fixups = fixups;
     }
 
-    let subsections_via_symbols = header.flags(endian).contains(macho::MH_SUBSECTIONS_VIA_SYMBOLS);
     Ok(Object { name: name.to_string(), sections, symbols, subsections_via_symbols })
 }
 
 /// Sections a static image without unwinding or debug info has no use for.
 /// Debug sections are for dsymutil; `__compact_unwind` and `__eh_frame` feed
 /// ld64's `__unwind_info`, which only an unwinder reads, and hello is built
-/// with `panic = "abort"`. Their relocations are not even decoded.
+/// with `panic = "abort"`. `__LLVM` holds embedded bitcode and the command
+/// line that made it (`-Zbuild-std` objects carry them), for ld64's bitcode
+/// bundle only. Their relocations are not even decoded.
 fn is_dropped(segname: &str, sectname: &str, flags: macho::SectionFlags) -> bool {
     flags.contains(macho::S_ATTR_DEBUG)
         || segname == "__DWARF"
+        || segname == "__LLVM"
         || (segname == "__LD" && sectname == "__compact_unwind")
         || (segname == "__TEXT" && sectname == "__eh_frame")
 }

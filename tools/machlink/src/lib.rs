@@ -1,24 +1,36 @@
 //! machlink: a small, strict static linker for XNU (macOS) x86_64 and i386
 //! executables, enough to link a freestanding program on any host.
 //!
-//! The stages, one module each: [`args`] reads the command line, [`input`]
-//! reads objects and archives (decoding relocations with [`fixup`]),
-//! [`resolve`] binds symbols and pulls archive members, [`atoms`] splits
-//! sections and dead-strips, [`layout`] assigns addresses (with [`symtab`]),
-//! [`relocate`] copies and patches the code, [`write`] adds the Mach-O
-//! headers, and [`output`] puts the file in place.
+//! The stages form layers, data flowing one way (read -> resolve -> lay
+//! out -> write); a module uses only the ones listed before it:
+//!
+//! - foundations: [`arch`], [`error`], [`format`] (Mach-O sizes),
+//!   [`model`] (sections, symbols, decoded relocations);
+//! - read: [`args`] (the command line), [`fixup`] (relocation entries),
+//!   [`input`] (objects and archives);
+//! - resolve: [`synthetic`] (linker-made objects), [`resolve`] (symbols,
+//!   archive members), [`placement`] (which segment a section goes to),
+//!   [`atoms`] (splitting, dead-stripping);
+//! - lay out: [`layout`] (addresses, GOT), [`relocate`] (section bytes),
+//!   [`symtab`];
+//! - write: [`write`] (headers and file), [`output`] (the file put in
+//!   place).
 
 pub mod arch;
 pub mod args;
 pub mod atoms;
 pub mod error;
 pub mod fixup;
+pub mod format;
 pub mod input;
 pub mod layout;
+pub mod model;
 pub mod output;
+pub mod placement;
 pub mod relocate;
 pub mod resolve;
 pub mod symtab;
+pub mod synthetic;
 pub mod write;
 
 use std::ffi::OsString;
@@ -35,11 +47,9 @@ pub fn link(files: &[InputFile], arch: Option<Arch>, entry: &str, dead_strip: bo
     let atoms = atoms::Atoms::new(&res.objects);
     let live = atoms::live(&res, &atoms, entry, dead_strip, image)?;
     let layout = layout::layout(&res, &atoms, &live, entry, image)?;
-    let size = usize::try_from(layout.file_size).map_err(|_| Error::new(image, "image too large"))?;
-    let mut bytes = vec![0; size];
-    relocate::apply(&res, &atoms, &layout, &mut bytes)?;
-    write::headers(&layout, &mut bytes);
-    Ok(bytes)
+    let contents = relocate::contents(&res, &atoms, &layout)?;
+    let symtab = symtab::collect(&res, &atoms, &layout);
+    write::image(&layout, contents, &symtab, image)
 }
 
 fn link_options(opts: &args::Options) -> Result<()> {
@@ -76,10 +86,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> i32 {
             // A bad command line fails the link too: whatever an earlier
             // link left at `-o` must not pass for this one's output.
             // (Unless the same path is also an input.)
-            if let Some(out) = args::output_of(&args) {
-                if args.iter().filter(|a| **a == *out.as_os_str()).count() == 1 {
-                    output::remove_stale(&out);
-                }
+            if let Some(out) = args::output_of(&args)
+                && args.iter().filter(|a| **a == *out.as_os_str()).count() == 1
+            {
+                output::remove_stale(&out);
             }
             eprintln!("{e}");
             1

@@ -1,14 +1,18 @@
 //! Symbol resolution: every loaded object's external definitions in one
 //! table, and archive members loaded for as long as they define something
-//! still undefined (the entry symbol included), as ld64 does.
+//! still undefined (the entry symbol included), as ld64 does. What no input
+//! defines but the linker must, common symbols and `__mh_execute_header`,
+//! comes from [`crate::synthetic`] as objects of its own.
 
 use std::collections::{BTreeSet, HashMap};
 
 use crate::arch::Arch;
 use crate::error::{Error, Result};
-use crate::input::{self, Def, Inputs, Object};
+use crate::input::{self, Inputs};
+use crate::model::{Def, Object};
+use crate::synthetic;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SymRef {
     pub obj: usize,
     pub sym: usize,
@@ -21,47 +25,56 @@ pub struct Resolution<'a> {
     globals: HashMap<&'a [u8], SymRef>,
 }
 
-enum MemberState<'a> {
-    Unparsed,
-    Parsed(Object<'a>),
-    Loaded,
-}
-
 pub fn resolve<'a>(inputs: Inputs<'a>, entry: &str) -> Result<Resolution<'a>> {
     let Inputs { arch, objects, archives } = inputs;
     let mut res = Resolution { arch, objects: Vec::new(), globals: HashMap::new() };
     for object in objects {
         res.add(object)?;
     }
-    let mut states: Vec<Vec<MemberState<'a>>> =
-        archives.iter().map(|a| a.members.iter().map(|_| MemberState::Unparsed).collect()).collect();
+    // ld64 defines these in its own internal file, before any archive is
+    // searched; an input that defines one itself keeps its own.
+    let defined = |name: &[u8]| res.globals.contains_key(name);
+    if let Some(linker) = synthetic::linker_symbols(arch, defined) {
+        res.add(linker)?;
+    }
+    // Every member parsed once, and the first member (in command-line
+    // order) defining each name: asking each member about each wanted name
+    // on every round was quadratic in the archive's size.
+    let mut members: Vec<Vec<Option<Object<'a>>>> = Vec::new();
+    let mut index: HashMap<&'a [u8], (usize, usize)> = HashMap::new();
+    let mut indexed = false;
     loop {
         let wanted = res.undefined(entry);
         if wanted.is_empty() {
             break;
         }
-        let mut loaded = false;
-        'search: for name in &wanted {
-            for (archive, states) in archives.iter().zip(states.iter_mut()) {
-                for (member, state) in archive.members.iter().zip(states.iter_mut()) {
-                    if let MemberState::Unparsed = state {
-                        *state = MemberState::Parsed(input::parse_object(&member.name, member.data, arch)?);
+        if !indexed {
+            indexed = true;
+            for (a, archive) in archives.iter().enumerate() {
+                let mut parsed = Vec::with_capacity(archive.members.len());
+                for (m, member) in archive.members.iter().enumerate() {
+                    let object = input::parse_object(&member.name, member.data, arch)?;
+                    for symbol in &object.symbols {
+                        if symbol.external && is_definition(symbol.def) {
+                            index.entry(symbol.name).or_insert((a, m));
+                        }
                     }
-                    let MemberState::Parsed(object) = state else { continue };
-                    if defines(object, name) {
-                        let MemberState::Parsed(object) = std::mem::replace(state, MemberState::Loaded) else {
-                            continue;
-                        };
-                        res.add(object)?;
-                        loaded = true;
-                        break 'search;
-                    }
+                    parsed.push(Some(object));
                 }
+                members.push(parsed);
             }
         }
-        if !loaded {
+        // The first wanted name, in sorted order, that an unloaded member
+        // defines: the same members load in the same order on every run.
+        let next = wanted.iter().find_map(|name| index.get(name.as_slice()).copied().filter(|&(a, m)| members[a][m].is_some()));
+        let Some(object) = next.and_then(|(a, m)| members[a][m].take()) else {
             break;
-        }
+        };
+        res.add(object)?;
+    }
+    let commons = synthetic::commons(&res.objects, |name| res.globals.contains_key(name));
+    if let Some(commons) = commons {
+        res.add(commons)?;
     }
     Ok(res)
 }
@@ -70,9 +83,6 @@ fn is_definition(def: Def) -> bool {
     matches!(def, Def::Section { .. } | Def::Absolute(_))
 }
 
-fn defines(object: &Object<'_>, name: &[u8]) -> bool {
-    object.symbols.iter().any(|s| s.external && is_definition(s.def) && s.name == name)
-}
 
 impl<'a> Resolution<'a> {
     fn add(&mut self, object: Object<'a>) -> Result<()> {
@@ -87,7 +97,10 @@ impl<'a> Resolution<'a> {
                     self.globals.insert(symbol.name, new);
                 }
                 Some(old) => {
-                    let old_symbol = &self.objects[old.obj].symbols[old.sym];
+                    // `old` may be in this very object, which is not in
+                    // `objects` yet.
+                    let old_object = self.objects.get(old.obj).unwrap_or(&object);
+                    let old_symbol = &old_object.symbols[old.sym];
                     match (old_symbol.weak, symbol.weak) {
                         // A weak definition yields to a strong one, and the
                         // first of several weak ones wins.
@@ -96,14 +109,12 @@ impl<'a> Resolution<'a> {
                         }
                         (_, true) => {}
                         (false, false) => {
-                            return Err(Error::new(
-                                &object.name,
-                                format!(
-                                    "duplicate symbol {} (also defined in {})",
-                                    symbol.display(),
-                                    self.objects[old.obj].name
-                                ),
-                            ));
+                            let elsewhere = self.objects.get(old.obj).map(|o| o.name.as_str());
+                            let what = match elsewhere {
+                                Some(other) => format!("duplicate symbol {} (also defined in {other})", symbol.display()),
+                                None => format!("duplicate symbol {} (defined twice in this file)", symbol.display()),
+                            };
+                            return Err(Error::new(&object.name, what));
                         }
                     }
                 }

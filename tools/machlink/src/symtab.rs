@@ -2,9 +2,9 @@
 //! in, so a disassembler shows `_start` and friends. Nothing at run time
 //! reads it; XNU's loader ignores `LC_SYMTAB` for a static image.
 
-use crate::atoms::Atoms;
-use crate::input::Def;
+use crate::atoms::{Atoms, Place};
 use crate::layout::Layout;
+use crate::model::Def;
 use crate::resolve::{Resolution, SymRef};
 
 pub struct OutSymbol {
@@ -28,23 +28,27 @@ fn kept_name(name: &[u8]) -> bool {
     !(name.is_empty() || name.starts_with(b"L") || name.starts_with(b"l") || name.starts_with(b".L"))
 }
 
+/// One pass over every object's symbols (a pass per atom made links
+/// quadratic), each kept if its atom is in the image.
 pub fn collect(res: &Resolution<'_>, atoms: &Atoms, layout: &Layout) -> Symtab {
     let mut locals = Vec::new();
     let mut externals = Vec::new();
-    for (&id, &(_, out)) in &layout.atoms {
-        let object = &res.objects[id.obj];
+    for (obj, object) in res.objects.iter().enumerate() {
         for (sym, symbol) in object.symbols.iter().enumerate() {
             let Def::Section { section, value } = symbol.def else { continue };
-            if section != id.section || atoms.find(id.obj, section, value) != Some(id.index) || !kept_name(symbol.name) {
+            if !kept_name(symbol.name) {
                 continue;
             }
-            if symbol.external && res.global(symbol.name) != Some(SymRef { obj: id.obj, sym }) {
+            let Some(index) = atoms.find(obj, section, value) else { continue };
+            let id = crate::atoms::AtomId { obj, section, index };
+            let Some(&(_, out)) = layout.atoms.get(&id) else { continue };
+            if symbol.external && res.global(symbol.name) != Some(SymRef { obj, sym }) {
                 continue;
             }
-            let Some(address) = layout.address(res, atoms, crate::atoms::Place::Atom(id, value), 0) else {
+            let Some(address) = layout.address(res, atoms, Place::Atom(id, value), 0) else {
                 continue;
             };
-            let entry = (symbol.name, out, u64::try_from(address).unwrap_or(0));
+            let entry = (id, symbol.name, out, u64::try_from(address).unwrap_or(0));
             if symbol.external && !symbol.private_extern {
                 externals.push(entry);
             } else {
@@ -52,9 +56,13 @@ pub fn collect(res: &Resolution<'_>, atoms: &Atoms, layout: &Layout) -> Symtab {
             }
         }
     }
+    // By atom, then by position in the input's symbol table (the sort is
+    // stable): the same order on every run.
+    locals.sort_by_key(|e| e.0);
+    externals.sort_by_key(|e| e.0);
     let mut table = Symtab { symbols: Vec::new(), strings: vec![0] };
     for (list, external) in [(locals, false), (externals, true)] {
-        for (name, out, value) in list {
+        for (_, name, out, value) in list {
             let strx = u32::try_from(table.strings.len()).unwrap_or(0);
             table.strings.extend_from_slice(name);
             table.strings.push(0);

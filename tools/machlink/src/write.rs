@@ -1,66 +1,31 @@
-//! The Mach-O header and load commands, and the symbol table, written over
-//! the image whose section contents are already in place.
+//! The file: the Mach-O header and load commands written over the bytes
+//! the segments map, then the symbol table after them.
 //!
 //! The load commands are exactly what XNU's exec path needs for a static
 //! executable (`parse_machfile`, bsd/kern/mach_loader.c), and nothing that
 //! would call for dyld: no `LC_MAIN`, `LC_LOAD_DYLINKER`, `LC_LOAD_DYLIB`
 //! or `LC_DYLD_INFO`.
-
-use std::mem::size_of;
+//!
+//! Without `__DATA`, `__TEXT` maps the whole file, symbol table included,
+//! padded to a page: a hello is one 4096-byte page. With `__DATA`, the
+//! symbol table follows `__DATA`'s file bytes and no segment maps it
+//! (XNU's loader never reads `LC_SYMTAB` of a static image).
 
 use object::pod::bytes_of;
 use object::{LittleEndian as LE, U32, U64, macho};
 
-use crate::arch::Arch;
+use crate::arch::{Arch, PAGE_SIZE};
+use crate::error::{Error, Result};
+use crate::format::{self, align_up};
 use crate::layout::{Layout, OutSection};
+use crate::symtab::Symtab;
 
-/// `x86_THREAD_STATE32` and `x86_THREAD_STATE64` with their counts in
-/// 32-bit words (osfmk/mach/i386/thread_status.h), the only flavors
-/// `thread_userstack` and `thread_entrypoint` (osfmk/i386/bsd_i386.c)
-/// accept from `load_unixthread` for an Intel image.
-const THREAD_STATE32: (u32, u32) = (1, 16);
-const THREAD_STATE64: (u32, u32) = (4, 42);
 /// Index of `eip` in `x86_thread_state32_t` (eax ebx ecx edx edi esi ebp
 /// esp ss eflags eip ...), in 32-bit words.
 const EIP_WORD: usize = 10;
 /// Index of `rip` in `x86_thread_state64_t` (rax rbx rcx rdx rdi rsi rbp
 /// rsp r8..r15 rip ...), in 32-bit words.
 const RIP_WORD: usize = 16 * 2;
-
-const NCMDS: u32 = 4;
-
-fn thread_state(arch: Arch) -> (u32, u32) {
-    if arch.is_64() { THREAD_STATE64 } else { THREAD_STATE32 }
-}
-
-fn thread_command_size(arch: Arch) -> usize {
-    size_of::<macho::ThreadCommand<LE>>() + 8 + 4 * thread_state(arch).1 as usize
-}
-
-fn segment_size(arch: Arch, nsects: usize) -> usize {
-    if arch.is_64() {
-        size_of::<macho::SegmentCommand64<LE>>() + nsects * size_of::<macho::Section64<LE>>()
-    } else {
-        size_of::<macho::SegmentCommand32<LE>>() + nsects * size_of::<macho::Section32<LE>>()
-    }
-}
-
-fn header_size(arch: Arch) -> usize {
-    if arch.is_64() { size_of::<macho::MachHeader64<LE>>() } else { size_of::<macho::MachHeader32<LE>>() }
-}
-
-fn commands_size(arch: Arch, nsects: usize) -> usize {
-    segment_size(arch, 0) + segment_size(arch, nsects) + size_of::<macho::SymtabCommand<LE>>() + thread_command_size(arch)
-}
-
-/// Where the load commands end and the sections may begin.
-pub fn commands_end(arch: Arch, nsects: usize) -> u64 {
-    (header_size(arch) + commands_size(arch, nsects)) as u64
-}
-
-pub fn nlist_size(arch: Arch) -> u64 {
-    if arch.is_64() { size_of::<macho::Nlist64<LE>>() as u64 } else { size_of::<macho::Nlist32<LE>>() as u64 }
-}
 
 fn name16(name: &str) -> [u8; 16] {
     let mut out = [0; 16];
@@ -70,13 +35,48 @@ fn name16(name: &str) -> [u8; 16] {
     out
 }
 
-/// Fills in everything but the section contents. `image` is `file_size`
-/// bytes long, zero outside the sections.
-pub fn headers(layout: &Layout, image: &mut [u8]) {
+struct Segments {
+    text_size: u64,
+    symoff: u64,
+    stroff: u64,
+    file_size: u64,
+}
+
+fn arrange(layout: &Layout, symtab: &Symtab, image: &str) -> Result<Segments> {
+    let arch = layout.arch;
+    let word = if arch.is_64() { 8 } else { 4 };
+    let symoff = align_up(layout.file_end, word);
+    let stroff = symoff + symtab.symbols.len() as u64 * format::nlist_size(arch);
+    let file_size = align_up(stroff + symtab.strings.len() as u64, PAGE_SIZE);
+    let text_size = match &layout.data {
+        Some(data) => data.offset,
+        None => file_size,
+    };
+    let limit = if arch.is_64() { u64::MAX - layout.base } else { u64::from(u32::MAX) - layout.base };
+    if file_size > u64::from(u32::MAX) || text_size > limit {
+        return Err(Error::new(image, "image too large"));
+    }
+    Ok(Segments { text_size, symoff, stroff, file_size })
+}
+
+/// The whole file, from the segments' bytes (`contents`, `layout.file_end`
+/// long, zero where the header goes) and the symbol table.
+pub fn image(layout: &Layout, mut contents: Vec<u8>, symtab: &Symtab, image: &str) -> Result<Vec<u8>> {
+    let seg = arrange(layout, symtab, image)?;
+    let size = usize::try_from(seg.file_size).map_err(|_| Error::new(image, "image too large"))?;
+    contents.resize(size, 0);
+    headers(layout, &seg, symtab, &mut contents);
+    Ok(contents)
+}
+
+fn headers(layout: &Layout, seg: &Segments, symtab: &Symtab, image: &mut [u8]) {
     let arch = layout.arch;
     let e = LE;
     let mut out: Vec<u8> = Vec::new();
-    let sizeofcmds = commands_size(arch, layout.sections.len()) as u32;
+    let text = layout.text_sections();
+    let (text_sections, data_sections) = layout.sections.split_at(text);
+    let sizeofcmds = format::commands_size(arch, text, data_sections.len()) as u32;
+    let ncmds = if layout.data.is_some() { 5 } else { 4 };
     // Flags: MH_NOUNDEFS only. Without MH_DYLDLINK, `parse_machfile` runs
     // no dynamic linker (and accepts the static image only for x86_64 on
     // release kernels; i386 static images ran up to macOS 10.14). Without
@@ -89,7 +89,7 @@ pub fn headers(layout: &Layout, image: &mut [u8]) {
             cputype: U32::new(e, arch.cputype()),
             cpusubtype: U32::new(e, arch.cpusubtype()),
             filetype: U32::new(e, macho::MH_EXECUTE),
-            ncmds: U32::new(e, NCMDS),
+            ncmds: U32::new(e, ncmds),
             sizeofcmds: U32::new(e, sizeofcmds),
             flags: U32::new(e, flags),
             reserved: U32::new(e, 0),
@@ -100,7 +100,7 @@ pub fn headers(layout: &Layout, image: &mut [u8]) {
             cputype: U32::new(e, arch.cputype()),
             cpusubtype: U32::new(e, arch.cpusubtype()),
             filetype: U32::new(e, macho::MH_EXECUTE),
-            ncmds: U32::new(e, NCMDS),
+            ncmds: U32::new(e, ncmds),
             sizeofcmds: U32::new(e, sizeofcmds),
             flags: U32::new(e, flags),
         }));
@@ -111,20 +111,29 @@ pub fn headers(layout: &Layout, image: &mut [u8]) {
     // `load_machfile` demands of 64-bit images.
     let none = macho::VmProt(0);
     segment(&mut out, arch, "__PAGEZERO", 0, arch.page_zero_size(), 0, 0, none, &[], layout);
-    // __TEXT maps the whole file from offset 0: `parse_machfile` requires
+    // __TEXT maps the file from offset 0 (all of it when there is no
+    // __DATA): `parse_machfile` requires
     // exactly one segment mapping offset 0 and that it be r-x, and the
     // entry point must lie in an r-x segment (`validentry`). maxprot = r-x
     // too: nothing ever needs to make this memory writable.
     let rx = macho::VmProt(macho::VM_PROT_READ.0 | macho::VM_PROT_EXECUTE.0);
-    segment(&mut out, arch, "__TEXT", layout.base, layout.file_size, 0, layout.file_size, rx, &layout.sections, layout);
+    segment(&mut out, arch, "__TEXT", layout.base, seg.text_size, 0, seg.text_size, rx, text_sections, layout);
+    if let Some(data) = &layout.data {
+        // __DATA: rw-, after __TEXT in memory and in the file alike. Its
+        // zero-fill tail is vmsize beyond filesize, which `load_segment`
+        // maps as anonymous zeroed memory.
+        let rw = macho::VmProt(macho::VM_PROT_READ.0 | macho::VM_PROT_WRITE.0);
+        let vmaddr = layout.base + data.offset;
+        segment(&mut out, arch, "__DATA", vmaddr, data.vm_size, data.offset, data.file_size, rw, data_sections, layout);
+    }
 
     out.extend_from_slice(bytes_of(&macho::SymtabCommand {
         cmd: U32::new(e, macho::LC_SYMTAB),
-        cmdsize: U32::new(e, size_of::<macho::SymtabCommand<LE>>() as u32),
-        symoff: U32::new(e, layout.symoff as u32),
-        nsyms: U32::new(e, layout.symtab.symbols.len() as u32),
-        stroff: U32::new(e, layout.stroff as u32),
-        strsize: U32::new(e, layout.symtab.strings.len() as u32),
+        cmdsize: U32::new(e, format::symtab_command_size() as u32),
+        symoff: U32::new(e, seg.symoff as u32),
+        nsyms: U32::new(e, symtab.symbols.len() as u32),
+        stroff: U32::new(e, seg.stroff as u32),
+        strsize: U32::new(e, symtab.strings.len() as u32),
     }));
 
     // LC_UNIXTHREAD: `load_unixthread` takes the entry from the state's
@@ -133,10 +142,10 @@ pub fn headers(layout: &Layout, image: &mut [u8]) {
     // stack (a non-zero one would be a "custom stack" it does not map), and
     // zero segment selectors are replaced by the user ones when the state
     // is set (`set_thread_state32`/`64`, osfmk/i386/pcb.c).
-    let (flavor, count) = thread_state(arch);
+    let (flavor, count) = format::thread_state(arch);
     out.extend_from_slice(bytes_of(&macho::ThreadCommand {
         cmd: U32::new(e, macho::LC_UNIXTHREAD),
-        cmdsize: U32::new(e, thread_command_size(arch) as u32),
+        cmdsize: U32::new(e, format::thread_command_size(arch) as u32),
     }));
     let mut state = vec![0u32; count as usize];
     if arch.is_64() {
@@ -152,7 +161,7 @@ pub fn headers(layout: &Layout, image: &mut [u8]) {
     image[..out.len()].copy_from_slice(&out);
 
     let mut syms: Vec<u8> = Vec::new();
-    for s in &layout.symtab.symbols {
+    for s in &symtab.symbols {
         let n_type = macho::SymbolFlags(macho::N_SECT.0 | if s.external { macho::N_EXT.0 } else { 0 });
         if arch.is_64() {
             syms.extend_from_slice(bytes_of(&macho::Nlist64 {
@@ -172,10 +181,10 @@ pub fn headers(layout: &Layout, image: &mut [u8]) {
             }));
         }
     }
-    let symoff = layout.symoff as usize;
+    let symoff = seg.symoff as usize;
     image[symoff..symoff + syms.len()].copy_from_slice(&syms);
-    let stroff = layout.stroff as usize;
-    image[stroff..stroff + layout.symtab.strings.len()].copy_from_slice(&layout.symtab.strings);
+    let stroff = seg.stroff as usize;
+    image[stroff..stroff + symtab.strings.len()].copy_from_slice(&symtab.strings);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -192,7 +201,7 @@ fn segment(
     layout: &Layout,
 ) {
     let e = LE;
-    let cmdsize = segment_size(arch, sections.len()) as u32;
+    let cmdsize = format::segment_size(arch, sections.len()) as u32;
     let nsects = sections.len() as u32;
     if arch.is_64() {
         out.extend_from_slice(bytes_of(&macho::SegmentCommand64 {
@@ -210,11 +219,11 @@ fn segment(
         }));
         for s in sections {
             out.extend_from_slice(bytes_of(&macho::Section64 {
-                sectname: name16(&s.sectname),
-                segname: name16(&s.segname),
+                sectname: name16(&s.placement.sectname),
+                segname: name16(&s.placement.segname),
                 addr: U64::new(e, layout.base + s.offset),
                 size: U64::new(e, s.size),
-                offset: U32::new(e, s.offset as u32),
+                offset: U32::new(e, file_offset(s)),
                 align: U32::new(e, s.align),
                 reloff: U32::new(e, 0),
                 nreloc: U32::new(e, 0),
@@ -240,11 +249,11 @@ fn segment(
         }));
         for s in sections {
             out.extend_from_slice(bytes_of(&macho::Section32 {
-                sectname: name16(&s.sectname),
-                segname: name16(&s.segname),
+                sectname: name16(&s.placement.sectname),
+                segname: name16(&s.placement.segname),
                 addr: U32::new(e, (layout.base + s.offset) as u32),
                 size: U32::new(e, s.size as u32),
-                offset: U32::new(e, s.offset as u32),
+                offset: U32::new(e, file_offset(s)),
                 align: U32::new(e, s.align),
                 reloff: U32::new(e, 0),
                 nreloc: U32::new(e, 0),
@@ -254,4 +263,10 @@ fn segment(
             }));
         }
     }
+}
+
+/// A zero-fill section has no bytes in the file: offset 0, as ld64 writes
+/// it and as `llvm-objdump` expects.
+fn file_offset(s: &OutSection) -> u32 {
+    if s.placement.is_zerofill() { 0 } else { s.offset as u32 }
 }

@@ -161,14 +161,35 @@ fn duplicate_symbol() {
     );
 }
 
+/// Issue 11: the second definition was looked up in the list of objects
+/// before its own object was added to it, and machlink panicked (exit
+/// 134) and left the old output in place.
+#[test]
+fn duplicate_symbol_in_one_object() {
+    for (arch, name) in [(Architecture::X86_64, "x86_64"), (Architecture::I386, "i386")] {
+        let mut obj = new_object(BinaryFormat::MachO, arch);
+        define(&mut obj, "__start", RET);
+        define(&mut obj, "_twice", RET);
+        define(&mut obj, "_twice", RET);
+        expect_error(
+            &format!("duplicate-one-{name}"),
+            name,
+            &[("twice.o", obj.write().unwrap())],
+            "twice.o",
+            "duplicate symbol _twice (defined twice in this file)",
+        );
+    }
+}
+
 #[test]
 fn unsupported_relocation() {
     let mut obj = new_object(BinaryFormat::MachO, Architecture::X86_64);
-    // mov rax, [rip + _foo@GOTPCREL]
-    define(&mut obj, "__start", &[0x48, 0x8b, 0x05, 0, 0, 0, 0, 0xc3]);
-    let foo = undefined(&mut obj, "_foo");
-    reloc(&mut obj, 3, foo, macho::X86_64_RELOC_GOT_LOAD, true);
-    expect_error("unsupported", "x86_64", &[("start.o", obj.write().unwrap())], "start.o", "unsupported relocation X86_64_RELOC_GOT_LOAD");
+    // lea rax, [rip + _foo], with a pc-relative UNSIGNED: a shape ld64
+    // refuses too ("pcrel and X86_64_RELOC_UNSIGNED not supported").
+    define(&mut obj, "__start", &[0x48, 0x8d, 0x05, 0, 0, 0, 0, 0xc3]);
+    let foo = define(&mut obj, "_foo", RET);
+    reloc(&mut obj, 3, foo, macho::X86_64_RELOC_UNSIGNED, true);
+    expect_error("unsupported", "x86_64", &[("start.o", obj.write().unwrap())], "start.o", "unsupported relocation X86_64_RELOC_UNSIGNED with pcrel=1");
 }
 
 #[test]

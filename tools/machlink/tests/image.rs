@@ -142,6 +142,7 @@ fn check_image(target: &str) {
     let konst = &f.sections[1];
     assert!(message_addr >= konst.2 && message_addr + 14 <= konst.2 + konst.3, "message is in __const");
 
+    common::check_with_llvm(&path);
     let objdump = common::objdump();
     let out = Command::new(&objdump).args(["--macho", "--private-headers", "-d"]).arg(&path).output().expect("llvm-objdump");
     assert!(out.status.success(), "llvm-objdump failed: {}", String::from_utf8_lossy(&out.stderr));

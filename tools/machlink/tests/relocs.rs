@@ -1,0 +1,389 @@
+//! Relocation kinds beyond plain branches and pointers, each checked in
+//! the image's bytes and by running it: x86_64 GOT loads (relaxed to
+//! `leaq`) and GOT slots, SUBTRACTOR pairs, i386 non-lazy pointers, and
+//! i386 section-less (scattered) addresses at a boundary between two
+//! sections.
+
+mod common;
+
+use std::path::PathBuf;
+
+/// `movq _value@GOTPCREL(%rip)` (GOT_LOAD) and `addq _value@GOTPCREL(%rip)`
+/// (GOT), then a call through a table of 32-bit offsets (SUBTRACTOR +
+/// UNSIGNED). Exit status: 3 (through the relaxed load) + 3 (through the
+/// slot) + 10 (`_f2`, found through the table) = 16.
+const X86_64_GOT: &str = r#"
+.text
+.globl __start
+__start:
+    movq _value@GOTPCREL(%rip), %rax
+    movl (%rax), %edi
+    xorl %ebx, %ebx
+    addq _value@GOTPCREL(%rip), %rbx
+    addl (%rbx), %edi
+    leaq _table(%rip), %rdx
+    movslq 4(%rdx), %rax
+    addq %rdx, %rax
+    callq *%rax
+    movl $0x2000001, %eax
+    syscall
+.globl _f1
+_f1:
+    addl $1, %edi
+    ret
+.globl _f2
+_f2:
+    addl $10, %edi
+    ret
+.section __TEXT,__const
+.globl _table
+_table:
+    .long _f1 - _table
+    .long _f2 - _table
+"#;
+
+const X86_64_VALUE: &str = r#"
+.data
+.globl _value
+_value: .long 3
+"#;
+
+#[test]
+fn x86_64_got_and_subtractor() {
+    let target = common::X86_64;
+    let dir = common::scratch("x86_64-got");
+    let objs = vec![common::assemble(target, X86_64_GOT, &dir, "got"), common::assemble(target, X86_64_VALUE, &dir, "value")];
+    let out = dir.join("image");
+    common::link_ok(target, &objs, &out, true);
+    common::check_with_llvm(&out);
+    let image = common::Image::read(&out);
+    let (start, value) = (image.symbol("__start"), image.symbol("_value"));
+
+    // movq _value@GOTPCREL(%rip), %rax became leaq _value(%rip), %rax.
+    assert_eq!(image.at(start, 3), [0x48, 0x8d, 0x05], "movq -> leaq");
+    let disp = i64::from(i32::from_le_bytes(image.at(start + 3, 4).try_into().unwrap()));
+    assert_eq!((start as i64 + 7 + disp) as u64, value, "leaq reaches _value itself");
+
+    // addq _value@GOTPCREL(%rip), %rbx (at +9 after movl and xorl) keeps
+    // its load, from a GOT slot holding _value's address.
+    let add = start + 3 + 4 + 2 + 2;
+    assert_eq!(image.at(add, 3), [0x48, 0x03, 0x1d], "addq stays addq");
+    let disp = i64::from(i32::from_le_bytes(image.at(add + 3, 4).try_into().unwrap()));
+    let slot = (add as i64 + 7 + disp) as u64;
+    let got = image.section("__DATA", "__got").expect("__DATA,__got").clone();
+    assert_eq!((slot, got.3), (got.2, 8), "one slot, the one addq reads");
+    assert_eq!(image.u64_at(slot), value, "the slot holds _value's address");
+
+    let table = image.symbol("_table");
+    for (i, f) in ["_f1", "_f2"].iter().enumerate() {
+        let stored = i64::from(i32::from_le_bytes(image.at(table + 4 * i as u64, 4).try_into().unwrap()));
+        assert_eq!(stored, image.symbol(f) as i64 - table as i64, "_table[{i}] = {f} - _table");
+    }
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(16), "xnurun: {stderr}");
+}
+
+/// Non-lazy pointers, as i386 PIC code reaches data: `_ext` is another
+/// object's (an indirect-symbol entry), `_loc` this one's local
+/// (`INDIRECT_SYMBOL_LOCAL`, the slot holding its object address). Exit
+/// status: 20 + 22 = 42.
+const I386_POINTERS: &str = r#"
+.text
+.globl __start
+__start:
+    calll 1f
+1:  popl %ebx
+    movl L_ext$non_lazy_ptr-1b(%ebx), %eax
+    movl (%eax), %edx
+    movl L_loc$non_lazy_ptr-1b(%ebx), %eax
+    addl (%eax), %edx
+    pushl %edx
+    pushl %eax
+    movl $1, %eax
+    int $0x80
+.data
+_loc: .long 22
+.section __IMPORT,__pointers,non_lazy_symbol_pointers
+L_ext$non_lazy_ptr:
+    .indirect_symbol _ext
+    .long 0
+L_loc$non_lazy_ptr:
+    .indirect_symbol _loc
+    .long _loc
+"#;
+
+const I386_EXT: &str = r#"
+.data
+.globl _ext
+_ext: .long 20
+"#;
+
+#[test]
+fn i386_non_lazy_pointers() {
+    let target = common::I686;
+    let dir = common::scratch("i386-pointers");
+    let objs = vec![common::assemble(target, I386_POINTERS, &dir, "pointers"), common::assemble(target, I386_EXT, &dir, "ext")];
+    let out = dir.join("image");
+    common::link_ok(target, &objs, &out, true);
+    common::check_with_llvm(&out);
+    let image = common::Image::read(&out);
+    let slots = image.section("__DATA", "__nl_symbol_ptr").expect("__DATA,__nl_symbol_ptr").clone();
+    assert_eq!(slots.3, 8, "two 4-byte slots");
+    assert_eq!(u64::from(image.u32_at(slots.2)), image.symbol("_ext"));
+    assert_eq!(u64::from(image.u32_at(slots.2 + 4)), image.symbol("_loc"));
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(42), "xnurun: {stderr}");
+}
+
+/// Section `__a` ends exactly where `__b` starts in the object, and the
+/// code takes the address of that boundary with a `LOCAL_SECTDIFF` (which
+/// carries the address but no section). `LABEL` is what names it. A
+/// second object's `__a` is placed between the two in the image, so the
+/// two readings differ by its 8 bytes.
+fn boundary_objects(label: &str, a_end: &str, b_start: &str, dir: &std::path::Path) -> Vec<PathBuf> {
+    let asm = format!(
+        r#"
+.text
+.globl __start
+__start:
+    calll 1f
+1:  popl %eax
+    leal {label}-1b(%eax), %ecx
+    movl (%ecx), %edx
+    pushl %edx
+    pushl %eax
+    movl $1, %eax
+    int $0x80
+.section __TEXT,__a
+.globl _a0
+_a0:
+    .long 0x11111111
+{a_end}
+.section __TEXT,__b
+{b_start}
+    .long 0x22222222
+"#
+    );
+    let other = r#"
+.section __TEXT,__a
+.globl _other_a
+_other_a:
+    .long 0x33333333, 0x44444444
+"#;
+    let target = common::I686;
+    vec![common::assemble(target, &asm, dir, "boundary"), common::assemble(target, other, dir, "other")]
+}
+
+/// Clears `MH_SUBSECTIONS_VIA_SYMBOLS` (rustc's assembler always sets
+/// it): the object as a plain assembler makes it, whose sections move
+/// whole, so that the end of a section is an address like any other.
+fn whole_sections(object: &std::path::Path) {
+    let mut data = std::fs::read(object).unwrap();
+    let flags = u32::from_le_bytes(data[24..28].try_into().unwrap());
+    assert_ne!(flags & object::macho::MH_SUBSECTIONS_VIA_SYMBOLS.0, 0);
+    data[24..28].copy_from_slice(&(flags & !object::macho::MH_SUBSECTIONS_VIA_SYMBOLS.0).to_le_bytes());
+    std::fs::write(object, data).unwrap();
+}
+
+/// The displacement of `leal X-1b(%eax), %ecx` read back from the image:
+/// the address it computes.
+fn lea_target(image: &common::Image) -> u64 {
+    let start = image.symbol("__start");
+    assert_eq!(image.at(start + 6, 2), [0x8d, 0x88], "leal disp32(%eax), %ecx");
+    let disp = i64::from(i32::from_le_bytes(image.at(start + 8, 4).try_into().unwrap()));
+    (start as i64 + 5 + disp) as u64
+}
+
+/// A symbol at the end of `__a` names the end of `__a`: not the start of
+/// `__b`, which is where ld64's rule alone would put it. Exit status: the
+/// word there, which is the other object's `__a`.
+#[test]
+fn i386_boundary_named_by_a_symbol_in_the_first_section() {
+    let dir = common::scratch("boundary-a");
+    let objs = boundary_objects("_end_a", "_end_a:", "", &dir);
+    let out = dir.join("image");
+    // No -dead_strip: __b stays, so that taking its start would show.
+    common::link_ok(common::I686, &objs, &out, false);
+    let image = common::Image::read(&out);
+    let end_a = image.symbol("_end_a");
+    assert_eq!(end_a, image.symbol("_a0") + 4, "_end_a right after _a0's word");
+    assert_eq!(lea_target(&image), end_a, "the end of this object's __a");
+    let b = image.section("__TEXT", "__b").unwrap();
+    assert_ne!(end_a, b.2, "the other object's __a lies between");
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(0x33), "xnurun: {stderr}");
+}
+
+/// A symbol at the start of `__b` names the start of `__b`.
+#[test]
+fn i386_boundary_named_by_a_symbol_in_the_next_section() {
+    let dir = common::scratch("boundary-b");
+    let objs = boundary_objects("_b0", "", "_b0:", &dir);
+    let out = dir.join("image");
+    common::link_ok(common::I686, &objs, &out, true);
+    let image = common::Image::read(&out);
+    let b = image.section("__TEXT", "__b").unwrap();
+    assert_eq!((lea_target(&image), image.symbol("_b0")), (b.2, b.2));
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(0x22), "xnurun: {stderr}");
+}
+
+/// An assembler-local label (no symbol) at the boundary, in an object
+/// whose sections move whole, `__b` a plain section: nothing says which
+/// is meant, and a guess would be off by 8 bytes without a warning.
+/// Refused, naming file and section.
+#[test]
+fn i386_boundary_without_a_symbol_is_refused() {
+    let dir = common::scratch("boundary-none");
+    let objs = boundary_objects("Lboundary", "Lboundary:", "", &dir);
+    whole_sections(&objs[0]);
+    let out = dir.join("image");
+    common::link_fails(
+        common::I686,
+        &objs,
+        &out,
+        true,
+        &objs[0],
+        "__TEXT,__text+0x8: relocation target 0x",
+    );
+    let result = common::link(common::I686, &objs, &out, true);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(stderr.contains("is both the end of __TEXT,__a and the start of __TEXT,__b"), "{stderr}");
+}
+
+/// The same label in an object built on `MH_SUBSECTIONS_VIA_SYMBOLS`
+/// (as rustc's are): every address belongs to the block that starts at or
+/// before it, so a section's end is nobody's address and the label is the
+/// start of `__b`, as ld64 reads it. This is how LLVM's constant-pool
+/// labels (`LCPI`) at the start of a `__const` are reached.
+#[test]
+fn i386_boundary_label_in_an_atomized_object_is_the_next_section() {
+    let dir = common::scratch("boundary-atomized");
+    let objs = boundary_objects("Lboundary", "Lboundary:", "", &dir);
+    let out = dir.join("image");
+    common::link_ok(common::I686, &objs, &out, false);
+    let image = common::Image::read(&out);
+    let b = image.section("__TEXT", "__b").unwrap();
+    assert_eq!(lea_target(&image), b.2);
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(0x22), "xnurun: {stderr}");
+}
+
+/// A label after the last element of a literal section: a literal
+/// section has no end to speak of (ld64 splits it per element), so the
+/// label starts the next section, even in an object whose sections move
+/// whole.
+#[test]
+fn i386_boundary_after_literals_is_the_next_section() {
+    let asm = r#"
+.text
+.globl __start
+__start:
+    calll 1f
+1:  popl %eax
+    leal Lconst-1b(%eax), %ecx
+    movl (%ecx), %edx
+    addl Lfour-1b(%eax), %edx
+    pushl %edx
+    pushl %eax
+    movl $1, %eax
+    int $0x80
+.literal4
+Lfour: .long 3
+.section __TEXT,__const
+Lconst: .long 0x40
+"#;
+    let dir = common::scratch("boundary-literal");
+    let obj = common::assemble(common::I686, asm, &dir, "literal");
+    whole_sections(&obj);
+    let out = dir.join("image");
+    common::link_ok(common::I686, &[obj], &out, true);
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(0x43), "xnurun: {stderr}");
+}
+
+/// Symbols on both sides of the boundary: refused too.
+#[test]
+fn i386_boundary_named_on_both_sides_is_refused() {
+    let dir = common::scratch("boundary-both");
+    let objs = boundary_objects("_end_a", "_end_a:", "_b0:", &dir);
+    let out = dir.join("image");
+    common::link_fails(common::I686, &objs, &out, true, &objs[0], "is both the end of __TEXT,__a and the start of __TEXT,__b");
+}
+
+/// The same boundary reached by a scattered `GENERIC_RELOC_VANILLA`
+/// (`symbol + offset`, absolute): `_end_a + 4` moves with `__a`, and an
+/// assembler-local label there is refused.
+#[test]
+fn i386_scattered_vanilla_at_a_boundary() {
+    let asm = |label: &str, at_end: &str| {
+        format!(
+            r#"
+.text
+.globl __start
+__start:
+    movl ${label}+4, %eax
+    movl -4(%eax), %edx
+    pushl %edx
+    pushl %eax
+    movl $1, %eax
+    int $0x80
+.section __TEXT,__a
+.globl _a0
+_a0:
+    .long 0x11111111
+{at_end}
+.section __TEXT,__b
+    .long 0x22222222
+"#
+        )
+    };
+    let other = ".section __TEXT,__a\n.globl _other_a\n_other_a:\n    .long 0x33333333, 0x44444444\n";
+    let target = common::I686;
+    let dir = common::scratch("boundary-vanilla");
+    let other = common::assemble(target, other, &dir, "other");
+
+    let named = common::assemble(target, &asm("_end_a", "_end_a:"), &dir, "named");
+    let out = dir.join("image");
+    common::link_ok(target, &[named, other.clone()], &out, false);
+    let image = common::Image::read(&out);
+    let start = image.symbol("__start");
+    assert_eq!(image.at(start, 1), [0xb8], "movl $imm32, %eax");
+    assert_eq!(u64::from(image.u32_at(start + 1)), image.symbol("_end_a") + 4);
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(0x33), "xnurun: {stderr}");
+
+    let local = common::assemble(target, &asm("Lboundary", "Lboundary:"), &dir, "local");
+    whole_sections(&local);
+    common::link_fails(target, &[local.clone(), other], &out, false, &local, "is both the end of __TEXT,__a and the start of __TEXT,__b");
+}
+
+/// A GOT load of an absolute symbol stays a load, from a slot, as ld64
+/// keeps it: `__mh_execute_header` is absolute in a non-PIE image. Exit
+/// status: the low byte of the magic read through the slot.
+#[test]
+fn x86_64_got_load_of_an_absolute_symbol_keeps_its_slot() {
+    let asm = r#"
+.text
+.globl __start
+__start:
+    movq __mh_execute_header@GOTPCREL(%rip), %rax
+    movzbl (%rax), %edi
+    movl $0x2000001, %eax
+    syscall
+"#;
+    let target = common::X86_64;
+    let dir = common::scratch("x86_64-got-absolute");
+    let obj = common::assemble(target, asm, &dir, "absolute");
+    let out = dir.join("image");
+    common::link_ok(target, &[obj], &out, true);
+    let image = common::Image::read(&out);
+    let start = image.symbol("__start");
+    assert_eq!(image.at(start, 3), [0x48, 0x8b, 0x05], "movq stays movq");
+    let disp = i64::from(i32::from_le_bytes(image.at(start + 3, 4).try_into().unwrap()));
+    let got = image.section("__DATA", "__got").expect("__DATA,__got").clone();
+    assert_eq!((start as i64 + 7 + disp) as u64, got.2, "it reads the slot");
+    assert_eq!(image.u64_at(got.2), 1 << 32, "which holds the header's address");
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(0xcf), "xnurun: {stderr}");
+}
