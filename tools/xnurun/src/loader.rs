@@ -180,7 +180,7 @@ fn name16(b: &[u8], off: usize) -> String {
 
 /// Whether the header is a 64-bit arm64 one (checked by `loader_arm64`).
 pub fn is_arm64(head: &[u8]) -> bool {
-    u32_at(head, 0) == Some(macho::MH_MAGIC_64) && u32_at(head, 4) == Some(macho::CPU_TYPE_ARM64)
+    u32_at(head, 0) == Some(macho::MH_MAGIC_64) && u32_at(head, 4) == Some(macho::CPU_TYPE_ARM64.0)
 }
 
 /// Checks a whole file held in memory (tests, fuzzing).
@@ -241,9 +241,9 @@ pub fn load_from(file: &[u8], file_len: u64) -> Result<Image, Refusal> {
 
     // parse_machfile compares the CPU type with the host's; exec_mach_imgact
     // derives 64-bitness from CPU_ARCH_ABI64, which must match the magic.
-    let want = if arch == Arch::X86_64 { macho::CPU_TYPE_X86_64 } else { macho::CPU_TYPE_X86 };
+    let want = if arch == Arch::X86_64 { macho::CPU_TYPE_X86_64.0 } else { macho::CPU_TYPE_X86.0 };
     if cputype != want {
-        let shown = match cputype {
+        let shown = match macho::CpuType(cputype) {
             macho::CPU_TYPE_X86_64 => "CPU_TYPE_X86_64".to_string(),
             macho::CPU_TYPE_X86 => "CPU_TYPE_I386".to_string(),
             macho::CPU_TYPE_ARM64 => "CPU_TYPE_ARM64".to_string(),
@@ -257,10 +257,10 @@ pub fn load_from(file: &[u8], file_len: u64) -> Result<Image, Refusal> {
             format!("{shown} in a {}-bit header; only CPU_TYPE_X86_64 (64-bit) or CPU_TYPE_I386 (32-bit) run on x86", arch.ptr_size() * 8),
         );
     }
-    if filetype != macho::MH_EXECUTE {
+    if filetype != macho::MH_EXECUTE.0 {
         return refuse("not MH_EXECUTE", EXEC_MACH, format!("filetype {filetype}; exec runs only MH_EXECUTE"));
     }
-    if flags & macho::MH_DYLDLINK != 0 {
+    if flags & macho::MH_DYLDLINK.0 != 0 {
         return refuse(RULE_DYLD, PARSE, "MH_DYLDLINK is set: the kernel would load dyld to finish linking");
     }
 
@@ -306,9 +306,9 @@ pub fn load_from(file: &[u8], file_len: u64) -> Result<Image, Refusal> {
             );
         }
         let lc = &file[off..next];
-        match cmd {
+        match macho::LoadCommandType(cmd) {
             macho::LC_SEGMENT_64 | macho::LC_SEGMENT => {
-                let is64 = cmd == macho::LC_SEGMENT_64;
+                let is64 = cmd == macho::LC_SEGMENT_64.0;
                 if is64 != (arch == Arch::X86_64) {
                     return refuse(
                         "segment command for the wrong ABI",
@@ -353,7 +353,7 @@ pub fn load_from(file: &[u8], file_len: u64) -> Result<Image, Refusal> {
             continue;
         }
         if seg.fileoff == 0 && seg.filesize > 0 {
-            let rx = macho::VM_PROT_READ | macho::VM_PROT_EXECUTE;
+            let rx = macho::VM_PROT_READ.0 | macho::VM_PROT_EXECUTE.0;
             if header_segment || seg.initprot & rx != rx {
                 return refuse(
                     "header segment",
@@ -399,7 +399,7 @@ pub fn load_from(file: &[u8], file_len: u64) -> Result<Image, Refusal> {
 
     // parse_machfile pass 3: the entry must lie in an r-x segment
     // (load_segment sets validentry).
-    let rx = macho::VM_PROT_READ | macho::VM_PROT_EXECUTE;
+    let rx = macho::VM_PROT_READ.0 | macho::VM_PROT_EXECUTE.0;
     let in_rx = segments.iter().any(|s| entry >= s.vmaddr && entry - s.vmaddr < s.vmsize && s.initprot & rx == rx);
     if !in_rx {
         return refuse("entry outside executable segment", PARSE, format!("entry 0x{entry:x} is not inside an r-x segment"));
@@ -412,7 +412,7 @@ pub fn load_from(file: &[u8], file_len: u64) -> Result<Image, Refusal> {
         // exec_copyout_strings writes the strings just below it; where that
         // is not writable memory the copyout fails and exec dies.
         let writable = segments.iter().any(|s| {
-            s.initprot & macho::VM_PROT_WRITE != 0 && top > s.vmaddr && top - s.vmaddr <= s.vmsize
+            s.initprot & macho::VM_PROT_WRITE.0 != 0 && top > s.vmaddr && top - s.vmaddr <= s.vmsize
         });
         if !writable {
             return refuse(

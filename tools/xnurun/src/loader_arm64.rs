@@ -40,16 +40,16 @@ pub fn load(head: &[u8], file_len: u64, read_at: crate::ReadAt) -> Result<Image,
     // grade_binary (kern_exec.c) takes arm64 (ALL/V8) everywhere; arm64e
     // needs pointer authentication, which the emulated CPU does not do.
     let sub = subtype & !macho::CPU_SUBTYPE_MASK;
-    if sub != macho::CPU_SUBTYPE_ARM64_ALL && sub != macho::CPU_SUBTYPE_ARM64_V8 {
+    if sub != macho::CPU_SUBTYPE_ARM64_ALL.0 && sub != macho::CPU_SUBTYPE_ARM64_V8.0 {
         return refuse("CPU subtype", EXEC_MACH, format!("arm64 subtype {sub}: xnurun runs plain arm64 (0 or 1), not arm64e"));
     }
-    if filetype != macho::MH_EXECUTE {
+    if filetype != macho::MH_EXECUTE.0 {
         return refuse("not MH_EXECUTE", EXEC_MACH, format!("filetype {filetype}; exec runs only MH_EXECUTE"));
     }
-    if flags & macho::MH_DYLDLINK == 0 {
+    if flags & macho::MH_DYLDLINK.0 == 0 {
         return refuse("static arm64 executable", PARSE, "no MH_DYLDLINK: XNU runs static executables only for x86_64");
     }
-    if flags & macho::MH_PIE == 0 {
+    if flags & macho::MH_PIE.0 == 0 {
         return refuse("not position-independent", PARSE, "no MH_PIE: arm64 executables must be PIE (pie_required)");
     }
     let cmds_end = 32 + u64::from(sizeofcmds);
@@ -74,7 +74,7 @@ pub fn load(head: &[u8], file_len: u64, read_at: crate::ReadAt) -> Result<Image,
         }
         let lc = &head[off..next];
         let field = |o: usize| u32_at(lc, o).unwrap_or(0);
-        match cmd {
+        match macho::LoadCommandType(cmd) {
             macho::LC_SEGMENT_64 => segs.push(parse_segment(lc, true, index)?),
             macho::LC_SEGMENT => return refuse("segment command for the wrong ABI", PARSE, format!("command {index} is LC_SEGMENT in a 64-bit image")),
             macho::LC_UNIXTHREAD => {
@@ -158,7 +158,7 @@ pub fn load(head: &[u8], file_len: u64, read_at: crate::ReadAt) -> Result<Image,
             return refuse("segment file bytes exceed vmsize", LOAD_SEGMENT, format!("{name}: filesize 0x{:x} > vmsize 0x{:x}", seg.filesize, seg.vmsize));
         }
         if seg.fileoff == 0 && seg.filesize > 0 {
-            let rx = macho::VM_PROT_READ | macho::VM_PROT_EXECUTE;
+            let rx = macho::VM_PROT_READ.0 | macho::VM_PROT_EXECUTE.0;
             if header_segment || seg.initprot & rx != rx {
                 return refuse("header segment", PARSE, format!("segment {name} maps file offset 0: exactly one segment may, and it must be r-x"));
             }
@@ -185,7 +185,7 @@ pub fn load(head: &[u8], file_len: u64, read_at: crate::ReadAt) -> Result<Image,
     // LC_MAIN's entryoff is a file offset in the segment that maps offset 0.
     let text = segments.iter().find(|s| s.fileoff == 0).expect("checked above");
     let entry = text.vmaddr.saturating_add(entryoff);
-    let rx = macho::VM_PROT_READ | macho::VM_PROT_EXECUTE;
+    let rx = macho::VM_PROT_READ.0 | macho::VM_PROT_EXECUTE.0;
     if !segments.iter().any(|s| entry >= s.vmaddr && entry - s.vmaddr < s.vmsize && s.initprot & rx == rx) {
         return refuse("entry outside executable segment", PARSE, format!("LC_MAIN entryoff 0x{entryoff:x} is not inside an r-x segment"));
     }

@@ -90,26 +90,36 @@ pub fn objdump() -> PathBuf {
     hello_tests::llvm_objdump()
 }
 
-/// The workspace's XNU runner, built once per test process exactly where
-/// cargo's runner for the darwin targets (`.cargo/xnurun`) builds it, so
+/// The workspace's XNU runner, built once per test process by the script
+/// cargo's runner for the darwin targets uses (`.cargo/build-xnurun`), so
 /// that it is built once for both: it refuses (exit 126) an image XNU's
-/// loader would refuse, and runs the rest, answering write and exit.
+/// loader would refuse, and runs the rest, answering as XNU would.
 pub fn xnurun() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let dir = root().join("target/tools");
-            let out = hello_tests::cargo(&dir, &["build", "--release", "-q", "-p", "xnurun"]);
+            let out = Command::new(root().join(".cargo/build-xnurun")).env_remove("CARGO_TARGET_DIR").output().expect("run .cargo/build-xnurun");
             assert!(out.status.success(), "building xnurun failed:\n{}", String::from_utf8_lossy(&out.stderr));
-            dir.join("release/xnurun")
+            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
         })
         .clone()
 }
 
-/// Runs `image` under xnurun: (exit status, stdout, stderr). A guest
-/// that loops is stopped (status 124) rather than hanging the test.
+/// Runs `image` under xnurun, natively: (exit status, stdout, stderr). A
+/// guest still running after a minute is killed, so a loop fails the test
+/// instead of hanging it.
 pub fn run(image: &Path) -> (Option<i32>, String, String) {
-    let out = Command::new(xnurun()).args(["--max-steps", "20000000"]).arg(image).output().expect("run xnurun");
+    use std::process::Stdio;
+    let mut child = Command::new(xnurun()).arg(image).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run xnurun");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let out = child.wait_with_output().expect("xnurun output");
     (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
