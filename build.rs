@@ -1,5 +1,6 @@
-//! Link arguments for hello, per target. They apply to the `hello` binary
-//! only (`rustc-link-arg-bins`), never to the workspace's tools.
+//! Link arguments for hello and its examples, per target. They apply to
+//! those binaries only (`rustc-link-arg-bins`, `-examples`), never to the
+//! workspace's tools.
 
 use std::env;
 
@@ -56,7 +57,17 @@ fn main() {
         ],
         _ => vec![],
     };
-    for arg in args {
+    for arg in &args {
         println!("cargo:rustc-link-arg-bins={arg}");
+    }
+    // The examples (examples/) are ordinary no_std Rust with writable data:
+    // on Linux the linker's own script lays them out (hello's link.ld keeps
+    // one read-execute segment, and no symbol table); elsewhere they link
+    // as hello does.
+    for arg in &args {
+        if os == "linux" && (arg.starts_with("-Wl,-T,") || arg == "-Wl,--strip-all") {
+            continue;
+        }
+        println!("cargo:rustc-link-arg-examples={arg}");
     }
 }

@@ -135,6 +135,13 @@ fn setup(image: &Image, read_at: crate::ReadAt, stack: &InitialStack, state: Sta
             writable.push((start, start + len));
         }
     }
+    // dyld's rebasing: each pointer moves by the slide.
+    for &at in &image.rebases {
+        let mut w = [0u8; 8];
+        uc.mem_read(at + SLIDE, &mut w).map_err(|e| uc_err("rebasing", e))?;
+        let v = u64::from_le_bytes(w).wrapping_add(SLIDE);
+        uc.mem_write(at + SLIDE, &v.to_le_bytes()).map_err(|e| uc_err("rebasing", e))?;
+    }
     let top = image.user_stack;
     uc.mem_map(top - STACK_SIZE, STACK_SIZE, Prot::READ | Prot::WRITE).map_err(|e| uc_err("mapping the stack", e))?;
     uc.mem_write(stack.sp, &stack.bytes).map_err(|e| uc_err("writing the stack", e))?;

@@ -44,6 +44,7 @@ pub mod fault;
 pub mod image_file;
 pub mod loader;
 pub mod loader_arm64;
+pub mod rebase;
 pub mod stack;
 pub mod trace;
 pub mod xnu;

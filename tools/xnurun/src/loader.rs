@@ -125,6 +125,8 @@ pub struct Image {
     /// Work dyld would do before `main` that xnurun does not (rebasing,
     /// binding): what it is. Always `None` for static images.
     pub dyld_work: Option<String>,
+    /// Link-time addresses of the pointers dyld would slide before `main`.
+    pub rebases: Vec<u64>,
 }
 
 /// A reason XNU would not run the file.
@@ -426,7 +428,7 @@ pub fn load_from(file: &[u8], file_len: u64) -> Result<Image, Refusal> {
         default_stack(arch, &segments)
     };
 
-    Ok(Image { arch, segments, pagezero_end, entry, thread, user_stack, custom_stack, file_len, dyld_work: None })
+    Ok(Image { arch, segments, pagezero_end, entry, thread, user_stack, custom_stack, file_len, dyld_work: None, rebases: Vec::new() })
 }
 
 /// `create_unix_stack` (kern_exec.c) asks for the `MAXSSIZ` bytes below

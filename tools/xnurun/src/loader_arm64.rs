@@ -63,6 +63,7 @@ pub fn load(head: &[u8], file_len: u64, read_at: crate::ReadAt) -> Result<Image,
     let mut sdk = 0u32;
     let mut signature = None;
     let mut dyld_work = None;
+    let mut rebase_ops = (0u64, 0u64);
     let mut off = 32usize;
     for index in 0..ncmds {
         let (Some(cmd), Some(size)) = (u32_at(head, off), u32_at(head, off + 4)) else {
@@ -91,8 +92,10 @@ pub fn load(head: &[u8], file_len: u64, read_at: crate::ReadAt) -> Result<Image,
             macho::LC_DYSYMTAB => dysymtab = true,
             macho::LC_DYLD_INFO | macho::LC_DYLD_INFO_ONLY => {
                 dyld_info = true;
-                // rebase, bind, weak bind, lazy bind: offset/size pairs.
-                let work: Vec<&str> = [(12, "rebase"), (20, "bind"), (28, "weak bind"), (36, "lazy bind")]
+                rebase_ops = (u64::from(field(8)), u64::from(field(12)));
+                // bind, weak bind, lazy bind: offset/size pairs. Rebases
+                // xnurun applies itself.
+                let work: Vec<&str> = [(20, "bind"), (28, "weak bind"), (36, "lazy bind")]
                     .iter()
                     .filter(|(o, _)| field(*o) != 0)
                     .map(|(_, n)| *n)
@@ -133,6 +136,8 @@ pub fn load(head: &[u8], file_len: u64, read_at: crate::ReadAt) -> Result<Image,
         return refuse("no LC_UUID", DYLD, "built with SDK 26 or later without LC_UUID");
     }
 
+    // The opcodes number segments in load-command order, page zero included.
+    let all_segments = segs.clone();
     let mut segments: Vec<Segment> = Vec::new();
     let mut pagezero_end = 0;
     let mut header_segment = false;
@@ -205,8 +210,21 @@ pub fn load(head: &[u8], file_len: u64, read_at: crate::ReadAt) -> Result<Image,
         return refuse("code signature", AMFI, format!("execSeg 0x{base:x}+0x{limit:x} flags 0x{exec_flags:x} does not describe __TEXT of a main binary"));
     }
 
+    let rebases = if rebase_ops.1 == 0 {
+        Vec::new()
+    } else {
+        let (off, size) = rebase_ops;
+        if off.checked_add(size).is_none_or(|e| e > file_len) || size > 16 << 20 {
+            return refuse("rebase opcodes outside the file", DYLD, format!("LC_DYLD_INFO rebase 0x{off:x}+0x{size:x}"));
+        }
+        let mut ops = vec![0u8; size as usize];
+        read_at(off, &mut ops).map_err(|e| Refusal { rule: "unreadable", detail: e, xnu: DYLD })?;
+        crate::rebase::addresses(&ops, &all_segments).map_err(|detail| Refusal { rule: "bad rebase opcodes", detail, xnu: DYLD })?
+    };
+
     Ok(Image {
         arch: Arch::Arm64,
+        rebases,
         segments,
         pagezero_end,
         entry,

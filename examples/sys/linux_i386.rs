@@ -1,0 +1,39 @@
+//! Linux i386: `int 0x80`, number in eax (read 3, write 4, exit 1),
+//! arguments ebx ecx edx, result or -errno in eax (`do_int80_syscall_32`,
+//! arch/x86/entry/syscall_32.c). LLVM keeps ebx for itself, so the first
+//! argument travels in edi and is swapped in around the trap (esi is
+//! LLVM's too).
+
+pub const CONVENTION: &str = "Linux i386";
+
+fn call3(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
+    let r: isize;
+    // SAFETY: a system call that reads or writes only the buffer passed;
+    // ebx is restored by the second xchg.
+    unsafe {
+        core::arch::asm!("xchg edi, ebx", "int 0x80", "xchg edi, ebx", inlateout("eax") n => r, in("edi") a, in("ecx") b, in("edx") c,
+            options(nostack));
+    }
+    if r < 0 { Err(-r as i32) } else { Ok(r as usize) }
+}
+
+pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, i32> {
+    call3(3, fd as usize, buf.as_mut_ptr() as usize, buf.len())
+}
+
+pub fn write(fd: i32, buf: &[u8]) -> Result<usize, i32> {
+    call3(4, fd as usize, buf.as_ptr() as usize, buf.len())
+}
+
+pub fn exit(status: i32) -> ! {
+    let _ = call3(1, status as usize, 0, 0);
+    unreachable!()
+}
+
+/// cdecl: the stack pointer pushed as the one argument, the stack 16-byte
+/// aligned at the call.
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn _start() -> ! {
+    core::arch::naked_asm!("mov eax, esp", "and esp, -16", "sub esp, 12", "push eax", "call {s}", "ud2", s = sym super::start_from_stack)
+}

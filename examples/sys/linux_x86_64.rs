@@ -1,0 +1,35 @@
+//! Linux x86_64: `syscall`, number in rax (read 0, write 1, exit 60),
+//! arguments rdi rsi rdx, result or -errno in rax; the instruction itself
+//! overwrites rcx and r11 (`entry_SYSCALL_64`, arch/x86/entry/entry_64.S).
+
+pub const CONVENTION: &str = "Linux x86_64";
+
+fn call3(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
+    let r: isize;
+    // SAFETY: a system call that reads or writes only the buffer passed.
+    unsafe {
+        core::arch::asm!("syscall", inlateout("rax") n => r, in("rdi") a, in("rsi") b, in("rdx") c,
+            lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    if r < 0 { Err(-r as i32) } else { Ok(r as usize) }
+}
+
+pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, i32> {
+    call3(0, fd as usize, buf.as_mut_ptr() as usize, buf.len())
+}
+
+pub fn write(fd: i32, buf: &[u8]) -> Result<usize, i32> {
+    call3(1, fd as usize, buf.as_ptr() as usize, buf.len())
+}
+
+pub fn exit(status: i32) -> ! {
+    let _ = call3(60, status as usize, 0, 0);
+    unreachable!()
+}
+
+/// The kernel's stack pointer to Rust, 16-byte aligned as the ABI wants.
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn _start() -> ! {
+    core::arch::naked_asm!("mov rdi, rsp", "and rsp, -16", "call {s}", "ud2", s = sym super::start_from_stack)
+}

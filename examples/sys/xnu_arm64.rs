@@ -1,0 +1,38 @@
+//! XNU arm64: `svc #0x80`, number in x16 (read 3, write 4, exit 1),
+//! arguments x0-x2, error = carry set with the errno in x0; x1 is
+//! overwritten on every return (`arm_prepare_u64_syscall_return`,
+//! bsd/dev/arm/systemcalls.c).
+
+pub const CONVENTION: &str = "XNU arm64";
+
+fn call3(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
+    let r: usize;
+    let failed: usize;
+    // SAFETY: a system call that reads or writes only the buffer passed.
+    unsafe {
+        core::arch::asm!("svc #0x80", "cset {f}, cs", f = lateout(reg) failed, in("x16") n, inlateout("x0") a => r,
+            inlateout("x1") b => _, in("x2") c, options(nostack));
+    }
+    if failed != 0 { Err(r as i32) } else { Ok(r) }
+}
+
+pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, i32> {
+    call3(3, fd as usize, buf.as_mut_ptr() as usize, buf.len())
+}
+
+pub fn write(fd: i32, buf: &[u8]) -> Result<usize, i32> {
+    call3(4, fd as usize, buf.as_ptr() as usize, buf.len())
+}
+
+pub fn exit(status: i32) -> ! {
+    let _ = call3(1, status as usize, 0, 0);
+    unreachable!()
+}
+
+/// dyld calls LC_MAIN's entry as `main(argc, argv, envp, apple)`: the four
+/// arrays arrive in x0-x3 and go straight on.
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn _start() -> ! {
+    core::arch::naked_asm!("bl {s}", "brk #0", s = sym super::start_from_dyld)
+}
