@@ -528,22 +528,22 @@ fn check_maps_while_running(bin: &Path) {
     assert!(saw_stack && saw_image, "maps of the running hello:\n{maps}");
 }
 
-fn check_elf(bin: &Path, machine: u16) {
+fn check_elf(bin: &Path, machine: elf::Machine) {
     let data = std::fs::read(bin).unwrap();
-    match data.get(EI_CLASS) {
-        Some(&elf::ELFCLASS64) => check_elf_as::<elf::FileHeader64<object::Endianness>>(&data, machine),
-        Some(&elf::ELFCLASS32) => check_elf_as::<elf::FileHeader32<object::Endianness>>(&data, machine),
+    match data.get(EI_CLASS).copied().map(elf::FileClass) {
+        Some(elf::ELFCLASS64) => check_elf_as::<elf::FileHeader64<object::Endianness>>(&data, machine),
+        Some(elf::ELFCLASS32) => check_elf_as::<elf::FileHeader32<object::Endianness>>(&data, machine),
         other => panic!("not an ELF class: {other:?}"),
     }
 }
 
-fn check_elf_as<H: FileHeader<Endian = object::Endianness>>(data: &[u8], machine: u16) {
+fn check_elf_as<H: FileHeader<Endian = object::Endianness>>(data: &[u8], machine: elf::Machine) {
     let header = H::parse(data).unwrap();
     let e = header.endian().unwrap();
     assert_eq!(header.e_type(e), elf::ET_EXEC, "a fixed-address executable, not PIE");
     assert_eq!(header.e_machine(e), machine, "the flavor's machine");
     let phdrs = header.program_headers(e, data).unwrap();
-    let types: Vec<u32> = phdrs.iter().map(|p| p.p_type(e)).collect();
+    let types: Vec<elf::ProgramType> = phdrs.iter().map(|p| p.p_type(e)).collect();
     assert_eq!(types, [elf::PT_LOAD, elf::PT_GNU_STACK], "one LOAD, then GNU_STACK only");
     let load = &phdrs[0];
     assert_eq!(load.p_flags(e), elf::PF_R | elf::PF_X);
@@ -552,7 +552,7 @@ fn check_elf_as<H: FileHeader<Endian = object::Endianness>>(data: &[u8], machine
     assert_eq!(stack.p_flags(e), elf::PF_R | elf::PF_W, "the stack is not executable");
     for p in phdrs {
         let f = p.p_flags(e);
-        assert!(!(f & elf::PF_W != 0 && f & elf::PF_X != 0), "W+X segment");
+        assert!(!(f.intersects(elf::PF_W) && f.intersects(elf::PF_X)), "W+X segment");
     }
 
     // The entry point is the start of the section named `_start` (the
@@ -581,7 +581,7 @@ fn check_objdump(bin: &Path) {
     let label = text.lines().find(|l| l.ends_with("<_start>:")).expect("a <_start>: label");
     let addr = u64::from_str_radix(label.split_whitespace().next().unwrap(), 16).unwrap();
     let data = std::fs::read(bin).unwrap();
-    let entry = match data[EI_CLASS] {
+    let entry = match elf::FileClass(data[EI_CLASS]) {
         elf::ELFCLASS64 => u64::from_le_bytes(data[24..32].try_into().unwrap()),
         _ => u32::from_le_bytes(data[24..28].try_into().unwrap()).into(),
     };

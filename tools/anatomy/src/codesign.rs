@@ -11,22 +11,22 @@
 
 use crate::table::{R, Table, at, quoted};
 use object::BigEndian as BE;
-use object::endian::{U32Bytes, U64Bytes};
+use object::endian::{U32, U64};
 use std::mem::{offset_of, size_of, size_of_val};
 
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct SuperBlob {
-    magic: U32Bytes<BE>,
-    length: U32Bytes<BE>,
-    count: U32Bytes<BE>,
+    magic: U32<BE>,
+    length: U32<BE>,
+    count: U32<BE>,
 }
 
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct BlobIndex {
-    r#type: U32Bytes<BE>,
-    offset: U32Bytes<BE>,
+    r#type: U32<BE>,
+    offset: U32<BE>,
 }
 
 /// `CS_CodeDirectory` up to version 0x20400 (the execSeg fields).
@@ -34,27 +34,27 @@ struct BlobIndex {
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct CodeDirectory {
-    magic: U32Bytes<BE>,
-    length: U32Bytes<BE>,
-    version: U32Bytes<BE>,
-    flags: U32Bytes<BE>,
-    hashOffset: U32Bytes<BE>,
-    identOffset: U32Bytes<BE>,
-    nSpecialSlots: U32Bytes<BE>,
-    nCodeSlots: U32Bytes<BE>,
-    codeLimit: U32Bytes<BE>,
+    magic: U32<BE>,
+    length: U32<BE>,
+    version: U32<BE>,
+    flags: U32<BE>,
+    hashOffset: U32<BE>,
+    identOffset: U32<BE>,
+    nSpecialSlots: U32<BE>,
+    nCodeSlots: U32<BE>,
+    codeLimit: U32<BE>,
     hashSize: u8,
     hashType: u8,
     platform: u8,
     pageSize: u8,
-    spare2: U32Bytes<BE>,
-    scatterOffset: U32Bytes<BE>,
-    teamOffset: U32Bytes<BE>,
-    spare3: U32Bytes<BE>,
-    codeLimit64: U64Bytes<BE>,
-    execSegBase: U64Bytes<BE>,
-    execSegLimit: U64Bytes<BE>,
-    execSegFlags: U64Bytes<BE>,
+    spare2: U32<BE>,
+    scatterOffset: U32<BE>,
+    teamOffset: U32<BE>,
+    spare3: U32<BE>,
+    codeLimit64: U64<BE>,
+    execSegBase: U64<BE>,
+    execSegLimit: U64<BE>,
+    execSegFlags: U64<BE>,
 }
 
 // SAFETY: plain byte arrays and bytes in repr(C), so no padding and
@@ -67,12 +67,12 @@ unsafe impl object::Pod for CodeDirectory {}
 trait Val {
     fn val(&self) -> u64;
 }
-impl Val for U32Bytes<BE> {
+impl Val for U32<BE> {
     fn val(&self) -> u64 {
         self.get(BE).into()
     }
 }
-impl Val for U64Bytes<BE> {
+impl Val for U64<BE> {
     fn val(&self) -> u64 {
         self.get(BE)
     }

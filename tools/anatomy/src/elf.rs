@@ -12,16 +12,16 @@ use std::mem::{offset_of, size_of};
 const MESSAGE: &[u8] = b"Hello, world!\n";
 
 pub fn explain(data: &[u8]) -> R<String> {
-    match data.get(4) {
-        Some(&ELFCLASS64) => explain64(data),
-        Some(&ELFCLASS32) => explain32(data),
+    match data.get(4).copied().map(FileClass) {
+        Some(ELFCLASS64) => explain64(data),
+        Some(ELFCLASS32) => explain32(data),
         _ => Err("not an ELF file of a known class".into()),
     }
 }
 
 /// e_machine: the instruction set, which `load_elf_binary` checks against
 /// the kernel's own (`elf_check_arch`) before anything else.
-fn machine(m: u16) -> &'static str {
+fn machine(m: Machine) -> &'static str {
     match m {
         EM_X86_64 => "EM_X86_64",
         EM_386 => "EM_386",
@@ -30,7 +30,7 @@ fn machine(m: u16) -> &'static str {
     }
 }
 
-fn phdr_type(t: u32) -> &'static str {
+fn phdr_type(t: ProgramType) -> &'static str {
     match t {
         PT_LOAD => "PT_LOAD: map this range of the file into memory",
         PT_GNU_STACK => "PT_GNU_STACK: its flags set the stack's permissions; without it i386 gets READ_IMPLIES_EXEC",
@@ -40,14 +40,14 @@ fn phdr_type(t: u32) -> &'static str {
     }
 }
 
-fn pflags(f: u32) -> String {
-    let r = if f & PF_R != 0 { 'R' } else { '-' };
-    let w = if f & PF_W != 0 { 'W' } else { '-' };
-    let x = if f & PF_X != 0 { 'X' } else { '-' };
+fn pflags(f: ProgramFlags) -> String {
+    let r = if f.intersects(PF_R) { 'R' } else { '-' };
+    let w = if f.intersects(PF_W) { 'W' } else { '-' };
+    let x = if f.intersects(PF_X) { 'X' } else { '-' };
     format!("{r}{w}{x}")
 }
 
-fn shdr_type(t: u32) -> &'static str {
+fn shdr_type(t: SectionType) -> &'static str {
     match t {
         SHT_NULL => "SHT_NULL: the reserved first entry",
         SHT_PROGBITS => "SHT_PROGBITS: bytes from the file",
@@ -72,10 +72,10 @@ macro_rules! explainer {
             let id = &h.e_ident;
             let base = offset_of!($Hdr<LE>, e_ident);
             t.field(base + offset_of!(Ident, magic), 4, "ei_magic", hex(&id.magic), "\\x7fELF");
-            t.field(base + offset_of!(Ident, class), 1, "ei_class", id.class, concat!("ELFCLASS", $bits));
-            t.field(base + offset_of!(Ident, data), 1, "ei_data", id.data, "ELFDATA2LSB: little-endian");
-            t.field(base + offset_of!(Ident, version), 1, "ei_version", id.version, "EV_CURRENT");
-            t.field(base + offset_of!(Ident, os_abi), 1, "ei_osabi", id.os_abi, "ELFOSABI_NONE (System V); Linux ignores it");
+            t.field(base + offset_of!(Ident, class), 1, "ei_class", id.class.0, concat!("ELFCLASS", $bits));
+            t.field(base + offset_of!(Ident, data), 1, "ei_data", id.data.0, "ELFDATA2LSB: little-endian");
+            t.field(base + offset_of!(Ident, version), 1, "ei_version", id.version.0, "EV_CURRENT");
+            t.field(base + offset_of!(Ident, os_abi), 1, "ei_osabi", id.os_abi.0, "ELFOSABI_NONE (System V); Linux ignores it");
             t.field(base + offset_of!(Ident, abi_version), 1, "ei_abiversion", id.abi_version, "");
             t.field(base + offset_of!(Ident, padding), 7, "ei_pad", "0", "");
             f!(t, 0, $Hdr<LE>, h, e_type, if h.e_type.get(LE) == ET_EXEC { "ET_EXEC: loaded at its own addresses, no relocation" } else { "not ET_EXEC" });
@@ -114,7 +114,7 @@ macro_rules! explainer {
                 .map(|i| at(data, shoff.saturating_add(i.saturating_mul(size_of::<$Shdr<LE>>())), "a section header"))
                 .collect::<R<_>>()?;
             let names = shdrs
-                .get(h.e_shstrndx.get(LE) as usize)
+                .get(h.e_shstrndx.get(LE).0 as usize)
                 .and_then(|s| data.get(s.sh_offset.get(LE) as usize..s.sh_offset.get(LE).saturating_add(s.sh_size.get(LE)) as usize))
                 .unwrap_or_default();
             let name_of = |n: u32| -> String {
@@ -127,7 +127,10 @@ macro_rules! explainer {
                 t.heading(&format!("section header {i}: {name:?} ({} bytes at {o:#x})", size_of::<$Shdr<LE>>()));
                 f!(t, o, $Shdr<LE>, s, sh_name, format!("offset of {name:?} in the section-name table"));
                 f!(t, o, $Shdr<LE>, s, sh_type, shdr_type(s.sh_type.get(LE)));
-                f!(t, o, $Shdr<LE>, s, sh_flags, if s.sh_flags.get(LE) as u64 & u64::from(SHF_EXECINSTR) != 0 { "SHF_ALLOC|SHF_EXECINSTR: in memory, code" } else { "" });
+                // ELF32's sh_flags is 32 bits wide, ELF64's 64: read through
+                // `object`'s header trait, which widens both to one type.
+                let flags = object::read::elf::SectionHeader::sh_flags(*s, LE);
+                f!(t, o, $Shdr<LE>, s, sh_flags = flags.0, if flags.intersects(SHF_EXECINSTR) { "SHF_ALLOC|SHF_EXECINSTR: in memory, code" } else { "" });
                 f!(t, o, $Shdr<LE>, s, sh_addr, "");
                 f!(t, o, $Shdr<LE>, s, sh_offset, "");
                 f!(t, o, $Shdr<LE>, s, sh_size, "");

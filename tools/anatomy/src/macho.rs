@@ -18,7 +18,7 @@ fn name16(bytes: &[u8; 16]) -> String {
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
-fn cpu(cputype: u32) -> &'static str {
+fn cpu(cputype: CpuType) -> &'static str {
     match cputype {
         CPU_TYPE_X86_64 => "CPU_TYPE_X86_64: static images are allowed for this type only in current XNU (parse_machfile)",
         CPU_TYPE_X86 => "CPU_TYPE_I386: ran on macOS up to 10.14 (no 32-bit exec since 10.15)",
@@ -27,7 +27,7 @@ fn cpu(cputype: u32) -> &'static str {
     }
 }
 
-fn filetype(t: u32) -> &'static str {
+fn filetype(t: FileType) -> &'static str {
     match t {
         MH_EXECUTE => "MH_EXECUTE: a main program, the only type execve accepts",
         MH_OBJECT => "MH_OBJECT: a relocatable object, not runnable",
@@ -35,7 +35,7 @@ fn filetype(t: u32) -> &'static str {
     }
 }
 
-fn flags(f: u32) -> String {
+fn flags(f: FileFlags) -> String {
     let mut names = Vec::new();
     for (bit, name) in [
         (MH_NOUNDEFS, "MH_NOUNDEFS"),
@@ -43,13 +43,13 @@ fn flags(f: u32) -> String {
         (MH_PIE, "MH_PIE"),
         (MH_TWOLEVEL, "MH_TWOLEVEL"),
     ] {
-        if f & bit != 0 {
+        if f.intersects(bit) {
             names.push(name);
         }
     }
-    let why = if f & MH_DYLDLINK == 0 {
+    let why = if !f.intersects(MH_DYLDLINK) {
         "no MH_DYLDLINK: the kernel maps no dyld and jumps straight to the entry"
-    } else if f & MH_PIE != 0 {
+    } else if f.intersects(MH_PIE) {
         "MH_DYLDLINK: the kernel maps dyld and starts it; MH_PIE: loaded at a random slide"
     } else {
         "MH_DYLDLINK: the kernel maps dyld and starts it"
@@ -64,7 +64,7 @@ fn prot(p: u32) -> String {
     format!("{r}{w}{x}")
 }
 
-fn cmd_name(cmd: u32) -> &'static str {
+fn cmd_name(cmd: LoadCommandType) -> &'static str {
     match cmd {
         LC_SEGMENT => "LC_SEGMENT",
         LC_SEGMENT_64 => "LC_SEGMENT_64",
@@ -200,8 +200,8 @@ macro_rules! segment_fn {
             f!(t, off, $Seg<LE>, s, vmsize, if zero { "the whole low range, mapped with no access" } else { "bytes of address space" });
             f!(t, off, $Seg<LE>, s, fileoff, "file offset of its first byte: page-aligned, inside the file");
             f!(t, off, $Seg<LE>, s, filesize, if zero { "nothing from the file" } else { "bytes mapped from the file" });
-            f!(t, off, $Seg<LE>, s, maxprot, prot(s.maxprot.get(LE)) + ": the most its pages may ever allow");
-            f!(t, off, $Seg<LE>, s, initprot, prot(s.initprot.get(LE)) + ": what they allow at exec");
+            f!(t, off, $Seg<LE>, s, maxprot, prot(s.maxprot.get(LE).0) + ": the most its pages may ever allow");
+            f!(t, off, $Seg<LE>, s, initprot, prot(s.initprot.get(LE).0) + ": what they allow at exec");
             f!(t, off, $Seg<LE>, s, nsects, "section headers that follow");
             f!(t, off, $Seg<LE>, s, flags, "no segment flags");
             // A marker, not bytes: lets `rest` say why zeros precede it.
@@ -226,7 +226,7 @@ macro_rules! segment_fn {
                 if size_of::<$Sect<LE>>() == 80 {
                     t.field(o + 76, 4, "reserved3", u32_at(data, o + 76)?, "unused");
                 }
-                let what = if x.flags.get(LE) & S_ATTR_PURE_INSTRUCTIONS != 0 { "machine code" } else { "read-only data" };
+                let what = if x.flags.get(LE).intersects(S_ATTR_PURE_INSTRUCTIONS) { "machine code" } else { "read-only data" };
                 regions.push(Region {
                     offset: x.offset.get(LE) as usize,
                     size: x.size.get(LE) as usize,
@@ -242,15 +242,16 @@ macro_rules! segment_fn {
 segment_fn!(segment64, SegmentCommand64, Section64);
 segment_fn!(segment32, SegmentCommand32, Section32);
 
-fn section_type(flags: u32) -> String {
+fn section_type(flags: SectionFlags) -> String {
     let mut parts = Vec::new();
-    if flags & S_ATTR_PURE_INSTRUCTIONS != 0 {
+    if flags.intersects(S_ATTR_PURE_INSTRUCTIONS) {
         parts.push("S_ATTR_PURE_INSTRUCTIONS");
     }
-    if flags & S_ATTR_SOME_INSTRUCTIONS != 0 {
+    if flags.intersects(S_ATTR_SOME_INSTRUCTIONS) {
         parts.push("S_ATTR_SOME_INSTRUCTIONS");
     }
-    match flags & SECTION_TYPE {
+    // The low byte (SECTION_TYPE) of the flags.
+    match flags.typ() {
         S_REGULAR => parts.push("S_REGULAR"),
         S_CSTRING_LITERALS => parts.push("S_CSTRING_LITERALS"),
         _ => parts.push("another section type"),
@@ -274,7 +275,7 @@ fn symtab<N: object::Pod + NlistFields>(t: &mut Table, regions: &mut Vec<Region>
         let (strx, ty, sect, value) = n.fields();
         let name = strings.get(strx as usize..).and_then(|s| s.split(|&b| b == 0).next()).unwrap_or_default();
         let name = String::from_utf8_lossy(name);
-        let kind = if ty & N_EXT != 0 { "external" } else { "local" };
+        let kind = if ty.intersects(N_EXT) { "external" } else { "local" };
         names.push(format!("{name} = {value:#x} ({kind}, section {sect})"));
     }
     regions.push(Region { offset: symoff, size: nsyms.saturating_mul(size_of::<N>()), name: "symbol table".into(), what: names.join("; ") });
@@ -283,15 +284,15 @@ fn symtab<N: object::Pod + NlistFields>(t: &mut Table, regions: &mut Vec<Region>
 }
 
 trait NlistFields {
-    fn fields(&self) -> (u32, u8, u8, u64);
+    fn fields(&self) -> (u32, SymbolFlags, u8, u64);
 }
 impl NlistFields for Nlist64<LE> {
-    fn fields(&self) -> (u32, u8, u8, u64) {
+    fn fields(&self) -> (u32, SymbolFlags, u8, u64) {
         (self.n_strx.get(LE), self.n_type, self.n_sect, self.n_value.get(LE))
     }
 }
 impl NlistFields for Nlist32<LE> {
-    fn fields(&self) -> (u32, u8, u8, u64) {
+    fn fields(&self) -> (u32, SymbolFlags, u8, u64) {
         (self.n_strx.get(LE), self.n_type, self.n_sect, self.n_value.get(LE).into())
     }
 }
@@ -495,8 +496,8 @@ fn build_version(t: &mut Table, data: &[u8], off: usize, size: usize) -> R<()> {
     let b: &BuildVersionCommand<LE> = at(data, off, "LC_BUILD_VERSION")?;
     let platform = b.platform.get(LE);
     f!(t, off, BuildVersionCommand<LE>, b, platform, if platform == PLATFORM_MACOS { "PLATFORM_MACOS" } else { "not macOS" });
-    f!(t, off, BuildVersionCommand<LE>, b, minos, format!("{}: the oldest macOS it may run on", version(b.minos.get(LE))));
-    f!(t, off, BuildVersionCommand<LE>, b, sdk, format!("{}: the SDK it was built against; dyld's stricter checks follow this version", version(b.sdk.get(LE))));
+    f!(t, off, BuildVersionCommand<LE>, b, minos, format!("{}: the oldest macOS it may run on", version(b.minos.get(LE).0)));
+    f!(t, off, BuildVersionCommand<LE>, b, sdk, format!("{}: the SDK it was built against; dyld's stricter checks follow this version", version(b.sdk.get(LE).0)));
     f!(t, off, BuildVersionCommand<LE>, b, ntools, "tool entries that follow");
     let mut o = off + size_of::<BuildVersionCommand<LE>>();
     for _ in 0..b.ntools.get(LE) {
@@ -506,10 +507,10 @@ fn build_version(t: &mut Table, data: &[u8], off: usize, size: usize) -> R<()> {
             TOOL_CLANG => "TOOL_CLANG",
             TOOL_SWIFT => "TOOL_SWIFT",
             TOOL_LD => "TOOL_LD: Apple's ld64",
-            4 => "TOOL_LLD: LLVM's linker (rust-lld)",
+            Tool(4) => "TOOL_LLD: LLVM's linker (rust-lld)",
             _ => "another tool",
         });
-        f!(t, o, BuildToolVersion<LE>, tv, version, format!("{}: its version", version(tv.version.get(LE))));
+        f!(t, o, BuildToolVersion<LE>, tv, version, format!("{}: its version", version(tv.version.get(LE).0)));
         o += size_of::<BuildToolVersion<LE>>();
     }
     gap(t, data, o, off.saturating_add(size), "zeros: pad the command");
@@ -532,13 +533,13 @@ fn dylib(t: &mut Table, data: &[u8], off: usize, size: usize) -> R<()> {
     let name = d.dylib.name.offset.get(LE);
     t.field(base + offset_of!(Dylib<LE>, name), 4, "name.offset", name, "where the path starts, from the command's first byte");
     f!(t, base, Dylib<LE>, d.dylib, timestamp, "unused by dyld");
-    f!(t, base, Dylib<LE>, d.dylib, current_version, format!("{}: from the .tbd stub", version(d.dylib.current_version.get(LE))));
-    f!(t, base, Dylib<LE>, d.dylib, compatibility_version, format!("{}: dyld refuses a library older than this", version(d.dylib.compatibility_version.get(LE))));
+    f!(t, base, Dylib<LE>, d.dylib, current_version, format!("{}: from the .tbd stub", version(d.dylib.current_version.get(LE).0)));
+    f!(t, base, Dylib<LE>, d.dylib, compatibility_version, format!("{}: dyld refuses a library older than this", version(d.dylib.compatibility_version.get(LE).0)));
     lc_string(t, data, off, size, name as usize, "the library's install name; dyld refuses a main executable that names none (validSemanticsLinkedDylibs, SDK 15.4 or later)")
 }
 
 /// A command that only points into __LINKEDIT: offset and size of a blob.
-fn linkedit_data(t: &mut Table, regions: &mut Vec<Region>, data: &[u8], off: usize, cmd: u32) -> R<(usize, usize)> {
+fn linkedit_data(t: &mut Table, regions: &mut Vec<Region>, data: &[u8], off: usize, cmd: LoadCommandType) -> R<(usize, usize)> {
     let l: &LinkeditDataCommand<LE> = at(data, off, "a __LINKEDIT data command")?;
     let (dataoff, datasize) = (l.dataoff.get(LE) as usize, l.datasize.get(LE) as usize);
     let (what, name, region) = match cmd {

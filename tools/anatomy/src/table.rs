@@ -21,13 +21,20 @@ pub fn at<'a, T: object::Pod>(data: &'a [u8], offset: usize, what: &str) -> R<&'
 
 /// Writes one row for the field `$field` of the structure `$s` (of type
 /// `$S`, little-endian) found at `$base`: offset and width from the type.
+/// The value shown is the field's raw number, whichever of `object`'s typed
+/// wrappers (`CpuType`, `VmProt`, ...) the field is declared with.
+/// `$field = $value` shows `$value` instead, for a field whose wrapper is
+/// wider than the field (ELF32's `sh_flags`, a `u64` wrapper in 32 bits).
 macro_rules! f {
     ($t:expr, $base:expr, $S:ty, $s:expr, $field:ident, $meaning:expr) => {
+        $crate::table::f!($t, $base, $S, $s, $field = object::Wrap::into_inner($s.$field.get(object::LittleEndian)), $meaning)
+    };
+    ($t:expr, $base:expr, $S:ty, $s:expr, $field:ident = $value:expr, $meaning:expr) => {
         $t.field(
             $base + std::mem::offset_of!($S, $field),
             std::mem::size_of_val(&$s.$field),
             stringify!($field),
-            $s.$field.get(object::LittleEndian),
+            $value,
             &$meaning,
         )
     };

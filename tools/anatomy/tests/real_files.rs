@@ -114,9 +114,10 @@ fn macho(target: &str) {
 }
 
 /// A symbol's address from LC_SYMTAB, read with `object`'s load-command
-/// API. (`object::File::parse` 0.37 refuses any segment with no sections,
-/// such as every `__PAGEZERO`, because its empty section slice is not
-/// aligned; 0.40 fixed that.)
+/// API, which reads that one command and no segment. (It dates from
+/// `object` 0.37, whose `object::File::parse` refused any segment with no
+/// sections, such as every `__PAGEZERO`, because its empty section slice
+/// is not aligned; 0.40, which the workspace now uses, fixed that.)
 fn symbol_address<H: object::read::macho::MachHeader<Endian = object::Endianness>>(data: &[u8], name: &str) -> u64 {
     use object::read::macho::Nlist;
     let h = H::parse(data, 0).unwrap();
