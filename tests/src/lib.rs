@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 /// The six conventions, by the target triple that selects each.
@@ -193,3 +193,41 @@ pub fn tempfile(tag: &str) -> PathBuf {
         N.fetch_add(1, Ordering::Relaxed)
     ))
 }
+
+/// Whether this kernel runs i386 ELF binaries. Without IA-32 emulation
+/// (CONFIG_IA32_EMULATION off, `ia32_emulation=0` on the kernel command
+/// line, or a CPU that is not x86) `load_elf_binary` (fs/binfmt_elf.c)
+/// turns the file down at `elf_check_arch` / `compat_elf_check_arch`, no
+/// other binary handler takes it, and `execve` fails with ENOEXEC
+/// (`search_binary_handler`, fs/exec.c). Then the i386 run tests skip, and
+/// the first to find out prints one line saying why, past the test
+/// harness's output capture.
+pub fn ia32_runs(bin: &Path) -> bool {
+    match ia32_check(bin) {
+        Ok(()) => true,
+        Err(why) => {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "linux_i386: run tests SKIPPED: {why}");
+            });
+            false
+        }
+    }
+}
+
+/// `Err(why)` when execve refuses `bin` with ENOEXEC; any other failure to
+/// start it is a test failure, not a reason to skip.
+pub fn ia32_check(bin: &Path) -> Result<(), String> {
+    match Command::new(bin).stdout(Stdio::null()).stderr(Stdio::null()).status() {
+        Ok(_) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => Err(format!(
+            "this kernel does not run i386 binaries (execve {}: ENOEXEC): no IA-32 emulation \
+             (CONFIG_IA32_EMULATION, ia32_emulation=) on this {} host",
+            bin.display(),
+            std::env::consts::ARCH
+        )),
+        Err(e) => panic!("cannot start {}: {e}", bin.display()),
+    }
+}
+

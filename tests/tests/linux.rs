@@ -152,47 +152,10 @@ macro_rules! flavor {
 }
 
 flavor!(linux_x86_64, LINUX_X86_64, elf::EM_X86_64, |_: &Path| true);
-flavor!(linux_i386, LINUX_I386, elf::EM_386, ia32_runs);
+flavor!(linux_i386, LINUX_I386, elf::EM_386, hello_tests::ia32_runs);
 // On an aarch64 host the aarch64 flavor is the native one: the same tests.
 #[cfg(target_arch = "aarch64")]
 flavor!(linux_aarch64, LINUX_AARCH64, elf::EM_AARCH64, |_: &Path| true);
-
-/// Whether this kernel runs i386 ELF binaries. Without IA-32 emulation
-/// (CONFIG_IA32_EMULATION off, `ia32_emulation=0` on the kernel command
-/// line, or a CPU that is not x86) `load_elf_binary` (fs/binfmt_elf.c)
-/// turns the file down at `elf_check_arch` / `compat_elf_check_arch`, no
-/// other binary handler takes it, and `execve` fails with ENOEXEC
-/// (`search_binary_handler`, fs/exec.c). Then the i386 run tests skip, and
-/// the first to find out prints one line saying why, past the test
-/// harness's output capture.
-fn ia32_runs(bin: &Path) -> bool {
-    match ia32_check(bin) {
-        Ok(()) => true,
-        Err(why) => {
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
-                use std::io::Write;
-                let _ = writeln!(std::io::stderr(), "linux_i386: run tests SKIPPED: {why}");
-            });
-            false
-        }
-    }
-}
-
-/// `Err(why)` when execve refuses `bin` with ENOEXEC; any other failure to
-/// start it is a test failure, not a reason to skip.
-fn ia32_check(bin: &Path) -> Result<(), String> {
-    match Command::new(bin).stdout(Stdio::null()).stderr(Stdio::null()).status() {
-        Ok(_) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => Err(format!(
-            "this kernel does not run i386 binaries (execve {}: ENOEXEC): no IA-32 emulation \
-             (CONFIG_IA32_EMULATION, ia32_emulation=) on this {} host",
-            bin.display(),
-            std::env::consts::ARCH
-        )),
-        Err(e) => panic!("cannot start {}: {e}", bin.display()),
-    }
-}
 
 /// The skip's detection, on a file every kernel refuses as the kernel
 /// without IA-32 emulation refuses i386: the i386 hello with `e_machine`
@@ -204,7 +167,7 @@ fn ia32_check_reports_enoexec_as_a_skip() {
     let copy = tempfile("no-such-machine");
     std::fs::write(&copy, &data).unwrap();
     std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let got = ia32_check(&copy);
+    let got = hello_tests::ia32_check(&copy);
     let _ = std::fs::remove_file(&copy);
     let why = got.expect_err("a file the kernel refuses must be reported, not run");
     assert!(why.contains("ENOEXEC") && why.contains("IA-32 emulation"), "{why}");
