@@ -4,7 +4,7 @@
 
 pub const CONVENTION: &str = "Linux aarch64";
 
-fn call3(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
+pub fn call3(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
     let r: isize;
     // SAFETY: a system call that reads or writes only the buffer passed.
     unsafe {
@@ -13,18 +13,9 @@ fn call3(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
     if r < 0 { Err(-r as i32) } else { Ok(r as usize) }
 }
 
-pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, i32> {
-    call3(63, fd as usize, buf.as_mut_ptr() as usize, buf.len())
-}
-
-pub fn write(fd: i32, buf: &[u8]) -> Result<usize, i32> {
-    call3(64, fd as usize, buf.as_ptr() as usize, buf.len())
-}
-
-pub fn exit(status: i32) -> ! {
-    let _ = call3(93, status as usize, 0, 0);
-    unreachable!()
-}
+pub const READ: usize = 63;
+pub const WRITE: usize = 64;
+pub const EXIT: usize = 93;
 
 #[unsafe(naked)]
 #[unsafe(no_mangle)]

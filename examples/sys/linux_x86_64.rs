@@ -4,7 +4,7 @@
 
 pub const CONVENTION: &str = "Linux x86_64";
 
-fn call3(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
+pub fn call3(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
     let r: isize;
     // SAFETY: a system call that reads or writes only the buffer passed.
     unsafe {
@@ -14,18 +14,9 @@ fn call3(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
     if r < 0 { Err(-r as i32) } else { Ok(r as usize) }
 }
 
-pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, i32> {
-    call3(0, fd as usize, buf.as_mut_ptr() as usize, buf.len())
-}
-
-pub fn write(fd: i32, buf: &[u8]) -> Result<usize, i32> {
-    call3(1, fd as usize, buf.as_ptr() as usize, buf.len())
-}
-
-pub fn exit(status: i32) -> ! {
-    let _ = call3(60, status as usize, 0, 0);
-    unreachable!()
-}
+pub const READ: usize = 0;
+pub const WRITE: usize = 1;
+pub const EXIT: usize = 60;
 
 /// The kernel's stack pointer to Rust, 16-byte aligned as the ABI wants.
 #[unsafe(naked)]

@@ -1,6 +1,6 @@
 #![allow(dead_code, unused_imports)]
 //! The calls the examples make, `read`, `write` and `exit`, as plain
-//! functions over one small file per convention (the same six conventions
+//! functions over one small file per convention (its trap, its numbers) (the same six conventions
 //! as hello's `src/`), plus the entry point each convention needs. hello's
 //! own naked `_start` stays as it is; the examples are ordinary Rust.
 
@@ -12,7 +12,20 @@
 #[cfg_attr(all(target_os = "macos", target_arch = "aarch64"), path = "xnu_arm64.rs")]
 mod conv;
 
-pub use conv::{exit, read, write, CONVENTION};
+pub use conv::CONVENTION;
+
+pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, i32> {
+    conv::call3(conv::READ, fd as usize, buf.as_mut_ptr() as usize, buf.len())
+}
+
+pub fn write(fd: i32, buf: &[u8]) -> Result<usize, i32> {
+    conv::call3(conv::WRITE, fd as usize, buf.as_ptr() as usize, buf.len())
+}
+
+pub fn exit(status: i32) -> ! {
+    let _ = conv::call3(conv::EXIT, status as usize, 0, 0);
+    unreachable!("exit returned")
+}
 
 /// EINTR is 4 on both kernels.
 pub const EINTR: i32 = 4;

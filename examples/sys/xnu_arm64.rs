@@ -5,7 +5,7 @@
 
 pub const CONVENTION: &str = "XNU arm64";
 
-fn call3(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
+pub fn call3(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
     let r: usize;
     let failed: usize;
     // SAFETY: a system call that reads or writes only the buffer passed.
@@ -16,18 +16,9 @@ fn call3(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
     if failed != 0 { Err(r as i32) } else { Ok(r) }
 }
 
-pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, i32> {
-    call3(3, fd as usize, buf.as_mut_ptr() as usize, buf.len())
-}
-
-pub fn write(fd: i32, buf: &[u8]) -> Result<usize, i32> {
-    call3(4, fd as usize, buf.as_ptr() as usize, buf.len())
-}
-
-pub fn exit(status: i32) -> ! {
-    let _ = call3(1, status as usize, 0, 0);
-    unreachable!()
-}
+pub const READ: usize = 3;
+pub const WRITE: usize = 4;
+pub const EXIT: usize = 1;
 
 /// dyld calls LC_MAIN's entry as `main(argc, argv, envp, apple)`: the four
 /// arrays arrive in x0-x3 and go straight on.

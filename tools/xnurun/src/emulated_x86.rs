@@ -247,8 +247,7 @@ fn setup(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls) -> 
         rax: t.rax, rbx: t.rbx, rcx: t.rcx, rdx: t.rdx, rsi: t.rsi, rdi: t.rdi, rbp: t.rbp, rsp: stack.sp,
         r8: t.r8, r9: t.r9, r10: t.r10, r11: t.r11, r12: t.r12, r13: t.r13, r14: t.r14, r15: t.r15,
         rip: image.entry,
-        // set_thread_state (osfmk/i386/pcb.c): only user flags, IF and bit 1.
-        eflags: (t.rflags & 0x3f_ffff & !(0x3000 | 0x4000 | 0x10000 | 0x20000 | 0x80000 | 0x100000)) | 0x202,
+        eflags: crate::x86_state::user_eflags(t.eflags),
     };
     write_state(&mut uc, &s);
     uc.add_insn_sys_hook(X86Insn::SYSCALL, 1, 0, |uc| on_sys(uc, false)).map_err(|e| uc_err("hook", e))?;

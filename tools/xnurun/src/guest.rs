@@ -320,10 +320,7 @@ impl Guest {
         // the thread state holds (-513 ERESTARTNOINTR would otherwise send
         // the guest back 2 bytes into a call).
         r.orig_rax = u64::MAX;
-        // set_thread_state64/32 (osfmk/i386/pcb.c) keep only the flags a
-        // user may set and force IF and bit 1 (EFL_USER_SET).
-        const USER_CLEAR: u64 = 0x3000 | 0x4000 | 0x10000 | 0x20000 | 0x80000 | 0x100000;
-        r.eflags = (t.rflags & 0x3f_ffff & !USER_CLEAR) | 0x202;
+        r.eflags = crate::x86_state::user_eflags(t.eflags);
         r.fs_base = 0;
         r.gs_base = 0;
         r.ss = USER_DS;

@@ -6,6 +6,7 @@
 //! reads every field itself, with checked arithmetic, because the input is
 //! arbitrary bytes: it must never panic and never accept what XNU refuses.
 
+use crate::x86_state::X86State;
 use object::macho;
 use std::fmt;
 
@@ -81,29 +82,6 @@ impl Segment {
     }
 }
 
-/// The general registers of `LC_UNIXTHREAD`, widened to 64 bits.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ThreadState {
-    pub rax: u64,
-    pub rbx: u64,
-    pub rcx: u64,
-    pub rdx: u64,
-    pub rdi: u64,
-    pub rsi: u64,
-    pub rbp: u64,
-    pub rsp: u64,
-    pub r8: u64,
-    pub r9: u64,
-    pub r10: u64,
-    pub r11: u64,
-    pub r12: u64,
-    pub r13: u64,
-    pub r14: u64,
-    pub r15: u64,
-    pub rip: u64,
-    pub rflags: u64,
-}
-
 /// What `load_machfile` hands to the exec path for a static image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Image {
@@ -113,7 +91,8 @@ pub struct Image {
     /// Page zero: `[0, end)`, never accessible.
     pub pagezero_end: u64,
     pub entry: u64,
-    pub thread: ThreadState,
+    /// The general registers of `LC_UNIXTHREAD`, widened to 64 bits.
+    pub thread: X86State,
     /// Top of the stack: `USRSTACK*` or, for a custom stack (non-zero stack
     /// pointer in the thread state), that pointer truncated to a page.
     pub user_stack: u64,
@@ -289,7 +268,7 @@ pub fn load_from(file: &[u8], file_len: u64) -> Result<Image, Refusal> {
     }
 
     let mut raw_segments = Vec::new();
-    let mut thread: Option<(ThreadState, u64, bool)> = None;
+    let mut thread: Option<(X86State, u64, bool)> = None;
     let mut off = header_size;
     let cmds_end = cmds_end as usize;
     for index in 0..ncmds {
@@ -523,7 +502,7 @@ fn check_segment(seg: &Segment, file_len: u64, arch: Arch) -> Result<(), Refusal
     Ok(())
 }
 
-fn parse_thread(lc: &[u8], arch: Arch, index: u32) -> Result<(ThreadState, u64, bool), Refusal> {
+fn parse_thread(lc: &[u8], arch: Arch, index: u32) -> Result<(X86State, u64, bool), Refusal> {
     let (want_flavor, want_count, fname) = if arch == Arch::I386 {
         (X86_THREAD_STATE32, X86_THREAD_STATE32_COUNT, "x86_THREAD_STATE32 (1, count 16)")
     } else {
@@ -548,17 +527,17 @@ fn parse_thread(lc: &[u8], arch: Arch, index: u32) -> Result<(ThreadState, u64, 
         );
     }
     let st = &lc[16..];
-    let mut t = ThreadState::default();
+    let mut t = X86State::default();
     // x86_thread_state64_t and x86_thread_state32_t (osfmk/mach/i386/
     // _structs.h) both open with ax bx cx dx di si bp sp, in words of
     // their width; then 64-bit has r8-r15 rip rflags, 32-bit ss eflags eip.
     let r = |i: usize| if arch == Arch::I386 { u64::from(u32_at(st, i * 4).unwrap_or(0)) } else { u64_at(st, i * 8).unwrap_or(0) };
     [t.rax, t.rbx, t.rcx, t.rdx, t.rdi, t.rsi, t.rbp, t.rsp] = [r(0), r(1), r(2), r(3), r(4), r(5), r(6), r(7)];
     if arch == Arch::I386 {
-        (t.rflags, t.rip) = (r(9), r(10));
+        (t.eflags, t.rip) = (r(9), r(10));
     } else {
         [t.r8, t.r9, t.r10, t.r11, t.r12, t.r13, t.r14, t.r15] = [r(8), r(9), r(10), r(11), r(12), r(13), r(14), r(15)];
-        (t.rip, t.rflags) = (r(16), r(17));
+        (t.rip, t.eflags) = (r(16), r(17));
     }
     // thread_userstack: a non-zero stack pointer is a custom stack.
     let custom = t.rsp != 0;

@@ -8,7 +8,7 @@
 
 use crate::codesign;
 use crate::loader::{
-    parse_segment, refuse, u32_at, u64_at, Arch, Image, Refusal, Segment, ThreadState, EXEC_MACH, LOAD_MACHFILE, LOAD_SEGMENT, PARSE, RULE_DYLD,
+    parse_segment, refuse, u32_at, u64_at, Arch, Image, Refusal, Segment, EXEC_MACH, LOAD_MACHFILE, LOAD_SEGMENT, PARSE, RULE_DYLD,
 };
 use object::macho;
 
@@ -228,7 +228,7 @@ pub fn load(head: &[u8], file_len: u64, read_at: crate::ReadAt) -> Result<Image,
         segments,
         pagezero_end,
         entry,
-        thread: ThreadState::default(),
+        thread: crate::x86_state::X86State::default(),
         user_stack: USRSTACK64,
         custom_stack: false,
         file_len,

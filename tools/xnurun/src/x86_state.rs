@@ -24,3 +24,11 @@ pub struct X86State {
     pub rip: u64,
     pub eflags: u64,
 }
+
+/// The flags a new thread starts with: `set_thread_state64/32`
+/// (osfmk/i386/pcb.c) keep only those a user may set (no IOPL, NT, RF, VM,
+/// VIF, VIP) and force IF and the always-one bit 1 (EFL_USER_SET).
+pub fn user_eflags(requested: u64) -> u64 {
+    const USER_CLEAR: u64 = 0x3000 | 0x4000 | 0x10000 | 0x20000 | 0x80000 | 0x100000;
+    (requested & 0x3f_ffff & !USER_CLEAR) | 0x202
+}
