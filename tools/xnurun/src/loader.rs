@@ -541,5 +541,5 @@ fn parse_thread(lc: &[u8], arch: Arch, index: u32) -> Result<(X86State, u64, boo
     }
     // thread_userstack: a non-zero stack pointer is a custom stack.
     let custom = t.rsp != 0;
-    Ok((t.clone(), t.rip, custom))
+    Ok((t, t.rip, custom))
 }
