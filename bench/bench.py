@@ -413,9 +413,20 @@ def main():
     for r in rows:
         table[id(r)].append(cell(r, dev_full))
 
+    # The runner's own promise: `xnurun IMAGE` for hello no slower than the
+    # dynamic glibc hello, spawn to exit.
+    cell_x64 = table[id(rows[3])][3]
+    ratio = re.match(r"([0-9.]+)×", cell_x64)
+    verdict = "n/a" if not ratio else ("PASS" if float(ratio.group(1)) <= 1.0 else "FAIL") + f" ({cell_x64})"
+    extra = f"\n- `xnurun` hello (XNU x86_64) no slower than the C glibc dynamic hello, spawn to exit: {verdict}\n"
     say("timing the native-speed loop")
     import native_loop
-    text = report(rows, table, tiny_note) + "\n".join(native_loop.measure(OUT / "loop", runner)) + "\n"
+    text = report(rows, table, tiny_note) + extra + "\n".join(native_loop.measure(OUT / "loop", runner)) + "\n"
+    say("timing machlink against input size")
+    ok, out = run([str(ROOT / "bench/link_scaling"), "1000", "5000", "50000"], stderr=subprocess.PIPE, cwd=ROOT)
+    text += ("\nmachlink's link time against the number of functions in one section (bench/link_scaling; "
+             "it must grow about linearly: the last column stays flat):\n\n" + out if ok
+             else f"\nbench/link_scaling failed: {last_error(out)}\n")
     print(text, end="")
     (ROOT / "bench/results.md").write_text(text)
     say("wrote bench/results.md")
