@@ -1,14 +1,21 @@
 //! xnurun's entry point. `#![no_main]`: std's runtime start-up would set
 //! SIGPIPE to ignored before `main`, and xnurun must see the disposition it
 //! inherited, which decides whether a guest's broken pipe is EPIPE or death
-//! by SIGPIPE, as on XNU.
+//! by SIGPIPE, as on XNU. The arguments come from `main`'s own argv: not
+//! every C library hands them to std without its runtime start-up (musl
+//! does not).
 #![no_main]
 
-use std::ffi::{c_char, c_int};
+use std::ffi::{c_char, c_int, CStr, OsString};
+use std::os::unix::ffi::OsStringExt;
 
 #[unsafe(no_mangle)]
-pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
+pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     let ignored = xnurun::sigpipe_ignored();
-    let status = xnurun::main_with(std::env::args_os().collect(), ignored);
+    let args: Vec<OsString> = (0..argc.max(0) as usize)
+        // SAFETY: the C runtime passes argc valid NUL-terminated strings.
+        .map(|i| OsString::from_vec(unsafe { CStr::from_ptr(*argv.add(i)) }.to_bytes().to_vec()))
+        .collect();
+    let status = xnurun::main_with(args, ignored);
     std::process::exit(status)
 }
