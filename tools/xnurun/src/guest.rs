@@ -3,19 +3,19 @@
 //! call: the kernel stops every call it attempts before running it.
 //!
 //! Set-up, before the guest's first instruction:
-//! 1. The child execs `stub.rs`'s one-page ELF from a memfd, traced, with
-//!    address randomization off and no file descriptors: nothing of
-//!    xnurun's (code, libc, heap, descriptors) survives the exec.
-//! 2. Driving that page's `syscall; int3`, xnurun makes the child unmap the
-//!    stack, vvar and vDSO Linux gave it (the vDSO first moves out of XNU's
-//!    range, so Linux's 32-bit `sysenter` landing pad, taken from the vDSO's
-//!    address, can never be guest memory), and map page by page what XNU
-//!    would: the image's segments and the stack. The bytes are written
-//!    through /proc/PID/mem.
-//! 3. It sets PR_SET_NO_NEW_PRIVS and installs the seccomp filter. From then
-//!    on every system call stops for xnurun first (PTRACE_O_TRACESECCOMP);
-//!    the one xnurun lets through is the last call of set-up, which unmaps
-//!    the set-up page itself.
+//! 1. The child execs `stub.rs`'s set-up program, written for this image,
+//!    from a memfd, traced, with address randomization off and no file
+//!    descriptors: nothing of xnurun's (code, libc, heap, descriptors)
+//!    survives the exec.
+//! 2. xnurun has it move the vDSO out of XNU's range (so Linux's 32-bit
+//!    landing pad, taken from the vDSO's address, can never be guest
+//!    memory); the program then unmaps everything Linux gave it (stack,
+//!    vvar, vDSO) and maps what XNU would: the image's segments and the
+//!    stack. xnurun writes the bytes through /proc/PID/mem.
+//! 3. The program sets PR_SET_NO_NEW_PRIVS and installs the seccomp filter.
+//!    From then on every system call stops for xnurun first
+//!    (PTRACE_O_TRACESECCOMP); the one xnurun lets through is the last call
+//!    of set-up, which unmaps the set-up program itself.
 //! 4. xnurun gives the registers XNU's `LC_UNIXTHREAD` handling would, with
 //!    `orig_rax` = -1 so that Linux never "restarts" anything into a call.
 //!
@@ -24,7 +24,7 @@
 //! seccomp stops like any other call; reading it faults.
 
 use crate::address_space::{self, Layout, Mapping, Region};
-use crate::loader::{Arch, Image, MAXSSIZ, PAGE};
+use crate::loader::{Arch, Image, MAXSSIZ};
 use crate::stack::InitialStack;
 use crate::stub;
 use crate::ReadAt;
@@ -87,6 +87,28 @@ fn prot_of(vmprot: u32) -> i32 {
     p
 }
 
+/// The set-up program for these mappings, and what each of its calls
+/// does, for error messages.
+fn set_up_program(maps: &[Mapping]) -> (stub::Program, Vec<String>) {
+    let call = |nr: i64, args: [u64; 6]| stub::Call { nr: nr as u64, args };
+    // Linux puts the stack at the top of the 47-bit user range
+    // (0x7ffffffff000, DEFAULT_MAP_WINDOW); the set-up program keeps
+    // [BASE, VDSO_PARK) for itself.
+    let top = 0x7fff_ffff_f000u64;
+    let mut first = vec![call(SYS_MUNMAP, [0, stub::BASE, 0, 0, 0, 0]), call(SYS_MUNMAP, [stub::VDSO_PARK, top - stub::VDSO_PARK, 0, 0, 0, 0])];
+    let mut steps = vec!["unmapping what Linux mapped below the set-up page".to_string(), "unmapping what Linux mapped above it".to_string()];
+    let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE | libc::MAP_NORESERVE) as u64;
+    for m in maps {
+        first.push(call(SYS_MMAP, [m.start, m.len, prot_of(m.prot) as u64, flags, u64::MAX, 0]));
+        steps.push(format!("mapping {} at 0x{:x}-0x{:x}", m.name, m.start, m.start + m.len));
+    }
+    const SECCOMP_SET_MODE_FILTER: u64 = 1;
+    let second = [call(SYS_PRCTL, [libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0, 0]), call(SYS_SECCOMP, [SECCOMP_SET_MODE_FILTER, 0, stub::fprog_addr(), 0, 0, 0])];
+    steps.push("prctl(PR_SET_NO_NEW_PRIVS)".into());
+    steps.push("installing the seccomp filter (this kernel needs CONFIG_SECCOMP_FILTER)".into());
+    (stub::program(&first, &second), steps)
+}
+
 /// Linux's x86_64 system call numbers used during set-up.
 const SYS_MMAP: i64 = 9;
 const SYS_MUNMAP: i64 = 11;
@@ -98,7 +120,8 @@ const SYS_SECCOMP: i64 = 317;
 /// registers XNU would give it. Errors are one line for the user.
 pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Guest, String> {
     let Layout { maps, regions } = address_space::plan(image, read_at, stack)?;
-    let elf = stub::elf();
+    let (program, steps) = set_up_program(&maps);
+    let elf = &program.elf;
     // SAFETY: plain memfd_create with a NUL-terminated name.
     let memfd = unsafe { libc::memfd_create(c"xnurun-guest".as_ptr(), libc::MFD_CLOEXEC) };
     if memfd < 0 {
@@ -107,7 +130,7 @@ pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Gue
     // SAFETY: memfd is a fresh descriptor that nothing else owns.
     let memfd = unsafe { OwnedFd::from_raw_fd(memfd) };
     std::fs::File::from(memfd.try_clone().map_err(|e| format!("dup: {e}"))?)
-        .write_all_at(&elf, 0)
+        .write_all_at(elf, 0)
         .map_err(|e| format!("writing the set-up program: {e}"))?;
 
     // The child shares xnurun's memory until it execs (CLONE_VM |
@@ -127,7 +150,7 @@ pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Gue
         return Err(format!("clone failed: {}", std::io::Error::last_os_error()));
     }
     let mut g = Guest { pid: Pid::from_raw(pid), arch: image.arch, regions, stack_zone: (image.user_stack.saturating_sub(MAXSSIZ), image.user_stack) };
-    match g.set_up(image, &maps, stack.sp) {
+    match g.set_up(image, &maps, &program, &steps, stack.sp) {
         Ok(()) => Ok(g),
         Err(e) => {
             g.kill();
@@ -191,7 +214,7 @@ fn errno_text(e: i32) -> String {
 }
 
 impl Guest {
-    fn set_up(&mut self, image: &Image, maps: &[Mapping], sp: u64) -> Result<(), String> {
+    fn set_up(&mut self, image: &Image, maps: &[Mapping], program: &stub::Program, steps: &[String], sp: u64) -> Result<(), String> {
         match waitpid(self.pid, None) {
             Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => {}
             Ok(WaitStatus::Exited(_, _)) => return Err("could not start the guest process (fork, ptrace or exec of the set-up page failed)".into()),
@@ -202,11 +225,10 @@ impl Guest {
         ptrace::setoptions(self.pid, opts).map_err(|e| format!("ptrace(SETOPTIONS): {e}"))?;
         let base = self.regs()?;
 
-        // Linux gave the process a stack, vvar and a vDSO besides the
-        // set-up page (and vsyscall, which stays). mremap tells the kernel
-        // the vDSO moved (vdso_mremap, arch/x86/entry/vdso/vma.c), so the
-        // 32-bit landing pad follows it out of XNU's range; then two
-        // munmaps clear everything below and above the set-up page.
+        // The one call whose arguments only exec decides: mremap tells the
+        // kernel the vDSO moved (vdso_mremap, arch/x86/entry/vdso/vma.c),
+        // so the 32-bit landing pad follows it out of XNU's range; the
+        // program then unmaps it with everything else.
         let maps_text = std::fs::read_to_string(format!("/proc/{}/maps", self.pid)).map_err(|e| format!("reading the guest's maps: {e}"))?;
         let vdso = maps_text.lines().filter(|l| l.ends_with("[vdso]")).find_map(|l| {
             let (a, b) = l.split_once(' ')?.0.split_once('-')?;
@@ -220,59 +242,32 @@ impl Guest {
             let flags = (libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED) as u64;
             self.call(&base, SYS_MREMAP, [a, len, len, flags, stub::VDSO_PARK, 0]).map_err(|e| format!("moving the vDSO: {}", errno_text(e)))?;
         }
-        // 0x7ffffffff000: the end of the 47-bit user range, where Linux
-        // puts the stack (DEFAULT_MAP_WINDOW, arch/x86/include/asm/
-        // page_64_types.h).
-        for (a, b) in [(0, stub::BASE), (stub::BASE + PAGE, 0x7fff_ffff_f000)] {
-            self.call(&base, SYS_MUNMAP, [a, b - a, 0, 0, 0, 0]).map_err(|e| format!("unmapping 0x{a:x}-0x{b:x}: {}", errno_text(e)))?;
-        }
 
+        // The first group: unmap, then map the image's pages.
+        let mut r = base;
+        r.rip = program.start;
+        r.orig_rax = u64::MAX;
+        self.set_regs(&r)?;
+        self.run_program(program, steps, program.first_done)?;
         let mem = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .open(format!("/proc/{}/mem", self.pid))
             .map_err(|e| format!("opening the guest's memory: {e}"))?;
-        let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE | libc::MAP_NORESERVE) as u64;
-        for m in maps {
-            let r = self.call(&base, SYS_MMAP, [m.start, m.len, prot_of(m.prot) as u64, flags, u64::MAX, 0]);
-            match r {
-                Ok(at) if at == m.start => {}
-                Ok(at) => return Err(format!("cannot map {} at 0x{:x}: the kernel chose 0x{at:x}", m.name, m.start)),
-                Err(e) if e == libc::EPERM || e == libc::EACCES => {
-                    return Err(format!(
-                        "cannot map {} at 0x{:x}: {} (below vm.mmap_min_addr? allow it with: sysctl -w vm.mmap_min_addr={})",
-                        m.name,
-                        m.start,
-                        errno_text(e),
-                        m.start
-                    ));
-                }
-                Err(e) => return Err(format!("cannot map {} at 0x{:x}-0x{:x}: {}", m.name, m.start, m.start + m.len, errno_text(e))),
-            }
-            if !m.data.is_empty() {
-                // /proc/PID/mem writes as ptrace does (FOLL_FORCE), so
-                // read-only and execute-only pages take their bytes.
-                mem.write_all_at(&m.data, m.start + m.at).map_err(|e| format!("writing {} into the guest: {e}", m.name))?;
-            }
+        for m in maps.iter().filter(|m| !m.data.is_empty()) {
+            // /proc/PID/mem writes as ptrace does (FOLL_FORCE), so
+            // read-only and execute-only pages take their bytes.
+            mem.write_all_at(&m.data, m.start + m.at).map_err(|e| format!("writing {} into the guest: {e}", m.name))?;
         }
+        drop(mem);
 
-        self.call(&base, SYS_PRCTL, [libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0, 0]).map_err(|e| format!("prctl(PR_SET_NO_NEW_PRIVS): {}", errno_text(e)))?;
-        const SECCOMP_SET_MODE_FILTER: u64 = 1;
-        self.call(&base, SYS_SECCOMP, [SECCOMP_SET_MODE_FILTER, 0, stub::fprog_addr(), 0, 0, 0])
-            .map_err(|e| format!("installing the seccomp filter (this kernel needs CONFIG_SECCOMP_FILTER): {}", errno_text(e)))?;
-
-        // The last set-up call, which removes the set-up page: the filter
-        // stops it like any other, and xnurun lets this one run.
-        let mut r = base;
-        r.rip = stub::CODE_ADDR;
-        r.rax = SYS_MUNMAP as u64;
-        r.orig_rax = u64::MAX;
-        r.rdi = stub::BASE;
-        r.rsi = PAGE;
-        self.set_regs(&r)?;
+        // The second group, then the last set-up call, which removes the
+        // set-up page: the filter now stops it like any other, and xnurun
+        // lets this one run.
         ptrace::cont(self.pid, None).map_err(|e| format!("ptrace(CONT): {e}"))?;
         match waitpid(self.pid, None) {
             Ok(WaitStatus::PtraceEvent(_, _, libc::PTRACE_EVENT_SECCOMP)) => {}
+            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => return Err(self.program_failure(program, steps)),
             other => return Err(format!("the seccomp filter did not stop the guest's call ({other:?})")),
         }
         ptrace::syscall(self.pid, None).map_err(|e| format!("ptrace(SYSCALL): {e}"))?;
@@ -284,6 +279,27 @@ impl Guest {
             return Err(format!("unmapping the set-up page: {}", errno_text(e)));
         }
         self.set_initial_regs(image, sp)
+    }
+
+    /// Lets the set-up program run to its `int3` at `done`.
+    fn run_program(&self, program: &stub::Program, steps: &[String], done: u64) -> Result<(), String> {
+        ptrace::cont(self.pid, None).map_err(|e| format!("ptrace(CONT): {e}"))?;
+        match waitpid(self.pid, None) {
+            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) if self.regs()?.rip == done => Ok(()),
+            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => Err(self.program_failure(program, steps)),
+            other => Err(format!("the guest's set-up stopped unexpectedly ({other:?})")),
+        }
+    }
+
+    /// The message for a set-up call that failed: which, and its errno.
+    fn program_failure(&self, program: &stub::Program, steps: &[String]) -> String {
+        let Ok(r) = self.regs() else { return "the guest's set-up failed".into() };
+        let which = program.failed.iter().position(|&f| f == r.rip).and_then(|i| steps.get(i)).map_or("a set-up call", |s| s.as_str());
+        let e = is_err(r.rax).unwrap_or(0);
+        if (e == libc::EPERM || e == libc::EACCES) && which.starts_with("mapping") {
+            return format!("{which}: {} (below vm.mmap_min_addr? allow it with: sysctl -w vm.mmap_min_addr=4096)", errno_text(e));
+        }
+        format!("{which}: {}", errno_text(e))
     }
 
     /// Runs one system call in the child through the set-up page.

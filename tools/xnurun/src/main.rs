@@ -10,7 +10,9 @@ use std::ffi::{c_char, c_int, CStr, OsString};
 use std::os::unix::ffi::OsStringExt;
 
 #[unsafe(no_mangle)]
-pub extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+/// # Safety
+/// Called by the C runtime with its argc and argv.
+pub unsafe extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
     let ignored = xnurun::sigpipe_ignored();
     let args: Vec<OsString> = (0..argc.max(0) as usize)
         // SAFETY: the C runtime passes argc valid NUL-terminated strings.

@@ -1,11 +1,15 @@
 //! The set-up program: a one-page static ELF that the guest process execs
 //! so that it starts with an address space holding nothing of xnurun's.
 //!
-//! Its code is two instructions, `syscall; int3`. xnurun, as its tracer,
-//! points `rip` at them with a system call's registers and lets it run:
-//! that is how the guest process makes the few calls that empty its address
-//! space and map the image (see `guest.rs`). The page also carries the
-//! seccomp filter that the last of those calls installs.
+//! Its code is the set-up itself, written for this image: a straight run
+//! of system calls with their arguments in place (unmap what Linux mapped,
+//! map the image's pages; then no new privileges, the seccomp filter, and
+//! unmapping itself), stopping at an `int3` after the first group, so that
+//! xnurun can write the image's bytes, or at the failing call's own `int3`.
+//! A lone `syscall; int3` at the start serves the one call whose arguments
+//! are known only after exec (moving the vDSO). Driving each call by
+//! ptrace instead would cost a stop and four ptrace requests per call. The
+//! page also carries the seccomp filter.
 //!
 //! It is loaded in the one range that no XNU image can use and that Linux
 //! still gives a 64-bit process: from `VM_MAX_PAGE_ADDRESS64`
@@ -78,8 +82,84 @@ pub fn fprog_addr() -> u64 {
     BASE + (FILTER_OFF + filter().len() * 8) as u64
 }
 
-/// The whole ELF file.
-pub fn elf() -> Vec<u8> {
+/// One system call: Linux x86_64 number and arguments.
+#[derive(Debug, Clone, Copy)]
+pub struct Call {
+    pub nr: u64,
+    pub args: [u64; 6],
+}
+
+/// The set-up program for one image.
+pub struct Program {
+    pub elf: Vec<u8>,
+    /// Where the first group of calls starts.
+    pub start: u64,
+    /// `rip` after the `int3` that ends the first group.
+    pub first_done: u64,
+    /// `rip` after each call's failure `int3`, in call order (first group,
+    /// then second).
+    pub failed: Vec<u64>,
+}
+
+const PROGRAM_OFF: usize = 256;
+
+/// Machine code for one call; returns where its `jae` offset goes.
+fn emit(code: &mut Vec<u8>, c: &Call) -> usize {
+    let mov = |code: &mut Vec<u8>, op: &[u8], v: u64| {
+        code.extend_from_slice(op);
+        code.extend_from_slice(&v.to_le_bytes());
+    };
+    mov(code, &[0x48, 0xb8], c.nr); // mov rax, imm64
+    for (op, v) in [([0x48, 0xbf], c.args[0]), ([0x48, 0xbe], c.args[1]), ([0x48, 0xba], c.args[2]), ([0x49, 0xba], c.args[3]), ([0x49, 0xb8], c.args[4]), ([0x49, 0xb9], c.args[5])] {
+        mov(code, &op, v); // rdi rsi rdx r10 r8 r9
+    }
+    code.extend_from_slice(&[0x0f, 0x05]); // syscall
+    code.extend_from_slice(&[0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff]); // cmp rax, -4095
+    code.extend_from_slice(&[0x0f, 0x83]); // jae fail
+    code.extend_from_slice(&[0; 4]);
+    code.len() - 4
+}
+
+/// Builds the file: `first` runs, then an `int3`; then `second`, then the
+/// unmapping of the set-up program itself.
+pub fn program(first: &[Call], second: &[Call]) -> Program {
+    let mut f = elf();
+    f.resize(PROGRAM_OFF, 0);
+    let base = BASE + PROGRAM_OFF as u64;
+    let mut code = Vec::new();
+    let mut jumps = Vec::new();
+    for c in first {
+        jumps.push(emit(&mut code, c));
+    }
+    code.push(0xcc);
+    let first_done = base + code.len() as u64;
+    for c in second {
+        jumps.push(emit(&mut code, c));
+    }
+    // The last call: its own pages gone, the guest's registers come next.
+    // Its own code (84 bytes), its int3, and one int3 per call follow.
+    let total = (PROGRAM_OFF + code.len() + 84 + 1 + jumps.len() + 1) as u64;
+    let me = Call { nr: 11, args: [BASE, total.next_multiple_of(4096), 0, 0, 0, 0] };
+    let last = emit(&mut code, &me);
+    code.push(0xcc);
+    let mut failed = Vec::new();
+    for &at in jumps.iter().chain([&last]) {
+        let target = code.len();
+        code.push(0xcc);
+        let rel = target as i64 - (at as i64 + 4);
+        code[at..at + 4].copy_from_slice(&(rel as i32).to_le_bytes());
+        failed.push(base + target as u64 + 1);
+    }
+    failed.pop();
+    f.extend_from_slice(&code);
+    let size = f.len() as u64;
+    f[EHDR + 32..EHDR + 40].copy_from_slice(&size.to_le_bytes()); // p_filesz
+    f[EHDR + 40..EHDR + 48].copy_from_slice(&size.to_le_bytes()); // p_memsz
+    Program { elf: f, start: base, first_done, failed }
+}
+
+/// The headers, the lone `syscall; int3` and the filter.
+fn elf() -> Vec<u8> {
     let mut f = vec![0u8; FILTER_OFF];
     // e_ident: ELFCLASS64, ELFDATA2LSB, EV_CURRENT, System V ABI.
     f[..8].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
@@ -121,6 +201,21 @@ pub fn elf() -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_program_ends_each_call_with_a_check_and_unmaps_itself() {
+        let p = program(&[Call { nr: 11, args: [0, 4096, 0, 0, 0, 0] }], &[Call { nr: 157, args: [38, 1, 0, 0, 0, 0] }]);
+        assert!(p.elf.len() <= 4096);
+        let code = &p.elf[PROGRAM_OFF..];
+        // mov rax, 11 first; the first group ends with int3 where it says.
+        assert_eq!(&code[..10], &[0x48, 0xb8, 11, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(p.elf[(p.first_done - 1 - BASE) as usize], 0xcc);
+        // Each failure target is an int3.
+        for &f in &p.failed {
+            assert_eq!(p.elf[(f - 1 - BASE) as usize], 0xcc);
+        }
+        assert_eq!(p.failed.len(), 2);
+    }
 
     #[test]
     fn one_page_with_code_filter_and_fprog_in_place() {
