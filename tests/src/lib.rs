@@ -219,7 +219,20 @@ pub fn ia32_runs(bin: &Path) -> bool {
 /// `Err(why)` when execve refuses `bin` with ENOEXEC; any other failure to
 /// start it is a test failure, not a reason to skip.
 pub fn ia32_check(bin: &Path) -> Result<(), String> {
-    match Command::new(bin).stdout(Stdio::null()).stderr(Stdio::null()).status() {
+    // A file just written can be busy for a moment: another test thread
+    // may have forked while it was open for writing, and its child holds
+    // the descriptor until it execs (ETXTBSY).
+    let mut tries = 0;
+    let status = loop {
+        match Command::new(bin).stdout(Stdio::null()).stderr(Stdio::null()).status() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => break other,
+        }
+    };
+    match status {
         Ok(_) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::ENOEXEC) => Err(format!(
             "this kernel does not run i386 binaries (execve {}: ENOEXEC): no IA-32 emulation \
