@@ -6,72 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use object::macho::{self, MachHeader32, MachHeader64};
-use object::read::macho::{MachHeader, Nlist, Section as _, Segment as _};
-use object::LittleEndian as LE;
-
-struct Facts {
-    cputype: macho::CpuType,
-    filetype: macho::FileType,
-    flags: macho::FileFlags,
-    commands: Vec<macho::LoadCommandType>,
-    /// (name, vmaddr, vmsize, fileoff, filesize, maxprot, initprot)
-    segments: Vec<(String, u64, u64, u64, u64, u32, u32)>,
-    /// (segname, sectname, addr, size, offset)
-    sections: Vec<(String, String, u64, u64, u64)>,
-    /// (name, value, external)
-    symbols: Vec<(String, u64, bool)>,
-    /// flavor, count, then the state words.
-    thread: Vec<u32>,
-}
-
-fn facts<Mach: MachHeader<Endian = LE>>(data: &[u8]) -> Facts {
-    let header = Mach::parse(data, 0).expect("Mach-O header");
-    let e = header.endian().expect("little-endian");
-    let mut f = Facts {
-        cputype: header.cputype(e),
-        filetype: header.filetype(e),
-        flags: header.flags(e),
-        commands: Vec::new(),
-        segments: Vec::new(),
-        sections: Vec::new(),
-        symbols: Vec::new(),
-        thread: Vec::new(),
-    };
-    let mut commands = header.load_commands(e, data, 0).expect("load commands");
-    while let Some(cmd) = commands.next().expect("load command") {
-        f.commands.push(cmd.cmd());
-        if let Some((seg, sdata)) = Mach::Segment::from_command(cmd).expect("segment") {
-            f.segments.push((
-                String::from_utf8_lossy(seg.name()).into(),
-                seg.vmaddr(e).into(),
-                seg.vmsize(e).into(),
-                seg.fileoff(e).into(),
-                seg.filesize(e).into(),
-                seg.maxprot(e).0,
-                seg.initprot(e).0,
-            ));
-            for s in seg.sections(e, sdata).expect("sections") {
-                f.sections.push((
-                    String::from_utf8_lossy(s.segment_name()).into(),
-                    String::from_utf8_lossy(s.name()).into(),
-                    s.addr(e).into(),
-                    s.size(e).into(),
-                    s.offset(e).into(),
-                ));
-            }
-        } else if let Some(symtab) = cmd.symtab().expect("symtab") {
-            let table = symtab.symbols::<Mach, _>(e, data).expect("symbols");
-            for n in table.iter() {
-                let name = n.name(e, table.strings()).expect("symbol name");
-                f.symbols.push((String::from_utf8_lossy(name).into(), n.n_value(e).into(), n.n_type().is_ext()));
-            }
-        } else if let Some((_, rest)) = cmd.unix_thread().expect("thread") {
-            f.thread = rest.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        }
-    }
-    f
-}
+use object::macho;
 
 fn check_image(target: &str) {
     let path = common::image(target);
@@ -87,7 +22,8 @@ fn check_image(target: &str) {
         path.display()
     );
     let is_64 = target == common::X86_64;
-    let f = if is_64 { facts::<MachHeader64<LE>>(&data) } else { facts::<MachHeader32<LE>>(&data) };
+    // Read back by the same object-crate reader every machlink test uses.
+    let f = common::Image::read(&path);
 
     assert_eq!(f.cputype, if is_64 { macho::CPU_TYPE_X86_64 } else { macho::CPU_TYPE_X86 });
     assert_eq!(f.filetype, macho::MH_EXECUTE);

@@ -228,13 +228,18 @@ pub fn check_with_llvm(image: &Path) -> String {
 /// An image read back with the `object` crate, field by field.
 pub struct Image {
     pub data: Vec<u8>,
+    pub cputype: object::macho::CpuType,
+    pub filetype: object::macho::FileType,
+    pub flags: object::macho::FileFlags,
     pub commands: Vec<object::macho::LoadCommandType>,
     /// (name, vmaddr, vmsize, fileoff, filesize, maxprot, initprot)
     pub segments: Vec<(String, u64, u64, u64, u64, u32, u32)>,
     /// (segname, sectname, addr, size, offset, flags)
     pub sections: Vec<(String, String, u64, u64, u64, u32)>,
-    /// (name, value)
-    pub symbols: Vec<(String, u64)>,
+    /// (name, value, external)
+    pub symbols: Vec<(String, u64, bool)>,
+    /// LC_UNIXTHREAD: flavor, count, then the state words.
+    pub thread: Vec<u32>,
 }
 
 impl Image {
@@ -251,10 +256,20 @@ impl Image {
 
     fn parse<Mach: object::read::macho::MachHeader<Endian = object::LittleEndian>>(data: Vec<u8>) -> Image {
         use object::read::macho::{Nlist, Section as _, Segment as _};
-        let mut image = Image { data: Vec::new(), commands: Vec::new(), segments: Vec::new(), sections: Vec::new(), symbols: Vec::new() };
+        let header = Mach::parse(&*data, 0).expect("Mach-O header");
+        let e = header.endian().expect("endian");
+        let mut image = Image {
+            data: Vec::new(),
+            cputype: header.cputype(e),
+            filetype: header.filetype(e),
+            flags: header.flags(e),
+            commands: Vec::new(),
+            segments: Vec::new(),
+            sections: Vec::new(),
+            symbols: Vec::new(),
+            thread: Vec::new(),
+        };
         {
-            let header = Mach::parse(&*data, 0).expect("Mach-O header");
-            let e = header.endian().expect("endian");
             let mut commands = header.load_commands(e, &*data, 0).expect("load commands");
             while let Some(cmd) = commands.next().expect("load command") {
                 image.commands.push(cmd.cmd());
@@ -282,8 +297,10 @@ impl Image {
                     let table = symtab.symbols::<Mach, _>(e, &*data).expect("symbols");
                     for n in table.iter() {
                         let name = n.name(e, table.strings()).expect("symbol name");
-                        image.symbols.push((String::from_utf8_lossy(name).into(), n.n_value(e).into()));
+                        image.symbols.push((String::from_utf8_lossy(name).into(), n.n_value(e).into(), n.n_type().is_ext()));
                     }
+                } else if let Some((_, rest)) = cmd.unix_thread().expect("thread") {
+                    image.thread = rest.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
                 }
             }
         }
