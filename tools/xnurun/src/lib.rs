@@ -33,6 +33,7 @@
 //! is the reference there (`--trace`/`--fault`/`--max-steps` are refused).
 
 pub mod address_space;
+pub mod arena;
 pub mod bsd;
 pub mod calls;
 pub mod cli;

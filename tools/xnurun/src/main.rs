@@ -9,6 +9,10 @@
 use std::ffi::{c_char, c_int, CStr, OsString};
 use std::os::unix::ffi::OsStringExt;
 
+// Most of a short run's allocations fit in a static arena (see arena.rs).
+#[global_allocator]
+static ALLOC: xnurun::arena::Arena = xnurun::arena::Arena::new();
+
 #[unsafe(no_mangle)]
 /// # Safety
 /// Called by the C runtime with its argc and argv.
