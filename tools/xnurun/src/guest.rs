@@ -7,15 +7,15 @@
 //!    from a memfd, traced, with address randomization off and no file
 //!    descriptors: nothing of xnurun's (code, libc, heap, descriptors)
 //!    survives the exec.
-//! 2. xnurun has it move the vDSO out of XNU's range (so Linux's 32-bit
-//!    landing pad, taken from the vDSO's address, can never be guest
-//!    memory); the program then unmaps everything Linux gave it (stack,
-//!    vvar, vDSO) and maps what XNU would: the image's segments and the
-//!    stack. xnurun writes the bytes through /proc/PID/mem.
-//! 3. The program sets PR_SET_NO_NEW_PRIVS and installs the seccomp filter.
-//!    From then on every system call stops for xnurun first
+//! 2. The program, from its entry, moves the vDSO out of XNU's range (so
+//!    Linux's 32-bit landing pad, taken from the vDSO's address, can never
+//!    be guest memory), unmaps everything Linux gave it (stack, vvar,
+//!    vDSO) and maps what XNU would: the image's segments and the stack.
+//! 3. It sets PR_SET_NO_NEW_PRIVS and installs the seccomp filter. From
+//!    then on every system call stops for xnurun first
 //!    (PTRACE_O_TRACESECCOMP); the one xnurun lets through is the last call
-//!    of set-up, which unmaps the set-up program itself.
+//!    of set-up, which unmaps the set-up program itself. At that stop
+//!    xnurun writes the image's bytes through /proc/PID/mem.
 //! 4. xnurun gives the registers XNU's `LC_UNIXTHREAD` handling would, with
 //!    `orig_rax` = -1 so that Linux never "restarts" anything into a call.
 //!
@@ -91,28 +91,57 @@ fn prot_of(vmprot: u32) -> i32 {
 /// does, for error messages.
 fn set_up_program(maps: &[Mapping]) -> (stub::Program, Vec<String>) {
     let call = |nr: i64, args: [u64; 6]| stub::Call { nr: nr as u64, args };
+    let mut steps = Vec::new();
+    // The vDSO goes first, out of XNU's range: Linux's 32-bit landing pad
+    // follows it there (vdso_mremap, arch/x86/entry/vdso/vma.c), so it can
+    // never be guest memory; the program then unmaps it with everything
+    // else. The guest's vDSO is the same image as xnurun's own.
+    let vdso = vdso_len();
+    if vdso.is_some() {
+        steps.push("moving the vDSO".to_string());
+    }
     // Linux puts the stack at the top of the 47-bit user range
     // (0x7ffffffff000, DEFAULT_MAP_WINDOW); the set-up program keeps
     // [BASE, VDSO_PARK) for itself.
     let top = 0x7fff_ffff_f000u64;
-    let mut first = vec![call(SYS_MUNMAP, [0, stub::BASE, 0, 0, 0, 0]), call(SYS_MUNMAP, [stub::VDSO_PARK, top - stub::VDSO_PARK, 0, 0, 0, 0])];
-    let mut steps = vec!["unmapping what Linux mapped below the set-up page".to_string(), "unmapping what Linux mapped above it".to_string()];
+    let mut calls = vec![call(SYS_MUNMAP, [0, stub::BASE, 0, 0, 0, 0]), call(SYS_MUNMAP, [stub::VDSO_PARK, top - stub::VDSO_PARK, 0, 0, 0, 0])];
+    steps.push("unmapping what Linux mapped below the set-up page".to_string());
+    steps.push("unmapping what Linux mapped above it".to_string());
     let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE | libc::MAP_NORESERVE) as u64;
     for m in maps {
-        first.push(call(SYS_MMAP, [m.start, m.len, prot_of(m.prot) as u64, flags, u64::MAX, 0]));
+        calls.push(call(SYS_MMAP, [m.start, m.len, prot_of(m.prot) as u64, flags, u64::MAX, 0]));
         steps.push(format!("mapping {} at 0x{:x}-0x{:x}", m.name, m.start, m.start + m.len));
     }
     const SECCOMP_SET_MODE_FILTER: u64 = 1;
-    let second = [call(SYS_PRCTL, [libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0, 0]), call(SYS_SECCOMP, [SECCOMP_SET_MODE_FILTER, 0, stub::fprog_addr(), 0, 0, 0])];
+    calls.push(call(SYS_PRCTL, [libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0, 0]));
+    calls.push(call(SYS_SECCOMP, [SECCOMP_SET_MODE_FILTER, 0, stub::fprog_addr(), 0, 0, 0]));
     steps.push("prctl(PR_SET_NO_NEW_PRIVS)".into());
     steps.push("installing the seccomp filter (this kernel needs CONFIG_SECCOMP_FILTER)".into());
-    (stub::program(&first, &second), steps)
+    (stub::program(vdso, &calls), steps)
+}
+
+/// The size of the vDSO's mapping, from xnurun's own: vdso2c makes it the
+/// image file's length rounded up to a page (`image->size`, which
+/// `map_vdso` maps), and the section headers end the file. None when this
+/// kernel maps no vDSO.
+fn vdso_len() -> Option<u64> {
+    // SAFETY: getauxval only reads the auxiliary vector.
+    let at = unsafe { libc::getauxval(libc::AT_SYSINFO_EHDR) } as usize;
+    if at == 0 {
+        return None;
+    }
+    // SAFETY: AT_SYSINFO_EHDR is the address of the vDSO's ELF header,
+    // mapped readable for this process's whole life.
+    let (shoff, shentsize, shnum) = unsafe {
+        let e = at as *const u8;
+        (e.add(0x28).cast::<u64>().read_unaligned(), e.add(0x3a).cast::<u16>().read_unaligned(), e.add(0x3c).cast::<u16>().read_unaligned())
+    };
+    Some((shoff + u64::from(shentsize) * u64::from(shnum)).next_multiple_of(4096))
 }
 
 /// Linux's x86_64 system call numbers used during set-up.
 const SYS_MMAP: i64 = 9;
 const SYS_MUNMAP: i64 = 11;
-const SYS_MREMAP: i64 = 25;
 const SYS_PRCTL: i64 = 157;
 const SYS_SECCOMP: i64 = 317;
 
@@ -122,6 +151,7 @@ pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Gue
     let Layout { maps, regions } = address_space::plan(image, read_at, stack)?;
     let (program, steps) = set_up_program(&maps);
     let elf = &program.elf;
+    share_one_cpu();
     // SAFETY: plain memfd_create with a NUL-terminated name.
     let memfd = unsafe { libc::memfd_create(c"xnurun-guest".as_ptr(), libc::MFD_CLOEXEC) };
     if memfd < 0 {
@@ -137,11 +167,13 @@ pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Gue
     // CLONE_VFORK, as posix_spawn does), so no page table is copied; it
     // runs on a stack of its own and makes only raw system calls.
     let mut arg = ChildArg { memfd: memfd.as_raw_fd(), parent: std::process::id() as libc::pid_t };
-    let mut child_stack = vec![0u8; 64 * 1024];
+    // Not zeroed: the child touches only the few pages at its top, and
+    // only those fault in.
+    let mut child_stack: Vec<std::mem::MaybeUninit<u8>> = Vec::with_capacity(64 * 1024);
     // SAFETY: the stack is ours and outlives the child's use of it (the
     // parent is suspended until the child execs or exits); `arg` likewise.
     let pid = unsafe {
-        let top = child_stack.as_mut_ptr().add(child_stack.len()).cast::<libc::c_void>();
+        let top = child_stack.as_mut_ptr().add(child_stack.capacity()).cast::<libc::c_void>();
         libc::clone(child, top, libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD, (&raw mut arg).cast())
     };
     drop(child_stack);
@@ -156,6 +188,27 @@ pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Gue
             g.kill();
             Err(e)
         }
+    }
+}
+
+/// Keeps xnurun, and the guest it is about to fork, on the CPU xnurun is
+/// running on. The two never run at once: each stop hands the CPU from one
+/// to the other. On one CPU that hand-off is a plain context switch; across
+/// two it is a wake-up by interrupt, which on the VMs this project is
+/// measured on costs more than the guest's whole hello (bench/results.md).
+/// The set it narrows is the one xnurun was given (taskset, cpusets); if
+/// the kernel refuses, both stay where the scheduler puts them.
+fn share_one_cpu() {
+    // SAFETY: sched_getcpu and sched_setaffinity only read and set this
+    // thread's affinity; `set` is plain data.
+    unsafe {
+        let cpu = libc::sched_getcpu();
+        if cpu < 0 {
+            return;
+        }
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu as usize, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
     }
 }
 
@@ -223,32 +276,17 @@ impl Guest {
         }
         let opts = ptrace::Options::PTRACE_O_EXITKILL | ptrace::Options::PTRACE_O_TRACESECCOMP | ptrace::Options::PTRACE_O_TRACESYSGOOD;
         ptrace::setoptions(self.pid, opts).map_err(|e| format!("ptrace(SETOPTIONS): {e}"))?;
-        let base = self.regs()?;
 
-        // The one call whose arguments only exec decides: mremap tells the
-        // kernel the vDSO moved (vdso_mremap, arch/x86/entry/vdso/vma.c),
-        // so the 32-bit landing pad follows it out of XNU's range; the
-        // program then unmaps it with everything else.
-        let maps_text = std::fs::read_to_string(format!("/proc/{}/maps", self.pid)).map_err(|e| format!("reading the guest's maps: {e}"))?;
-        let vdso = maps_text.lines().filter(|l| l.ends_with("[vdso]")).find_map(|l| {
-            let (a, b) = l.split_once(' ')?.0.split_once('-')?;
-            Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?))
-        });
-        if let Some((a, b)) = vdso {
-            let len = b - a;
-            if len > stub::PARK_END - stub::VDSO_PARK {
-                return Err(format!("the vDSO is {len} bytes, more than xnurun leaves for it"));
-            }
-            let flags = (libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED) as u64;
-            self.call(&base, SYS_MREMAP, [a, len, len, flags, stub::VDSO_PARK, 0]).map_err(|e| format!("moving the vDSO: {}", errno_text(e)))?;
+        // The program runs from its entry to its last call, which removes
+        // the set-up page: the filter now stops it like any other. The
+        // image's pages are mapped by then; their bytes go in now, and
+        // xnurun lets that last call run.
+        ptrace::cont(self.pid, None).map_err(|e| format!("ptrace(CONT): {e}"))?;
+        match waitpid(self.pid, None) {
+            Ok(WaitStatus::PtraceEvent(_, _, libc::PTRACE_EVENT_SECCOMP)) => {}
+            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => return Err(self.program_failure(program, steps)),
+            other => return Err(format!("the guest's set-up stopped unexpectedly ({other:?})")),
         }
-
-        // The first group: unmap, then map the image's pages.
-        let mut r = base;
-        r.rip = program.start;
-        r.orig_rax = u64::MAX;
-        self.set_regs(&r)?;
-        self.run_program(program, steps, program.first_done)?;
         let mem = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -260,35 +298,16 @@ impl Guest {
             mem.write_all_at(&m.data, m.start + m.at).map_err(|e| format!("writing {} into the guest: {e}", m.name))?;
         }
         drop(mem);
-
-        // The second group, then the last set-up call, which removes the
-        // set-up page: the filter now stops it like any other, and xnurun
-        // lets this one run.
-        ptrace::cont(self.pid, None).map_err(|e| format!("ptrace(CONT): {e}"))?;
-        match waitpid(self.pid, None) {
-            Ok(WaitStatus::PtraceEvent(_, _, libc::PTRACE_EVENT_SECCOMP)) => {}
-            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => return Err(self.program_failure(program, steps)),
-            other => return Err(format!("the seccomp filter did not stop the guest's call ({other:?})")),
-        }
         ptrace::syscall(self.pid, None).map_err(|e| format!("ptrace(SYSCALL): {e}"))?;
         match waitpid(self.pid, None) {
             Ok(WaitStatus::PtraceSyscall(_)) => {}
             other => return Err(format!("unexpected stop after the last set-up call ({other:?})")),
         }
-        if let Some(e) = is_err(self.regs()?.rax) {
+        let regs = self.regs()?;
+        if let Some(e) = is_err(regs.rax) {
             return Err(format!("unmapping the set-up page: {}", errno_text(e)));
         }
-        self.set_initial_regs(image, sp)
-    }
-
-    /// Lets the set-up program run to its `int3` at `done`.
-    fn run_program(&self, program: &stub::Program, steps: &[String], done: u64) -> Result<(), String> {
-        ptrace::cont(self.pid, None).map_err(|e| format!("ptrace(CONT): {e}"))?;
-        match waitpid(self.pid, None) {
-            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) if self.regs()?.rip == done => Ok(()),
-            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => Err(self.program_failure(program, steps)),
-            other => Err(format!("the guest's set-up stopped unexpectedly ({other:?})")),
-        }
+        self.set_initial_regs(regs, image, sp)
     }
 
     /// The message for a set-up call that failed: which, and its errno.
@@ -302,31 +321,8 @@ impl Guest {
         format!("{which}: {}", errno_text(e))
     }
 
-    /// Runs one system call in the child through the set-up page.
-    fn call(&self, base: &user_regs_struct, nr: i64, args: [u64; 6]) -> Result<u64, i32> {
-        let mut r = *base;
-        r.rip = stub::CODE_ADDR;
-        r.rax = nr as u64;
-        r.orig_rax = u64::MAX;
-        [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9] = args;
-        self.set_regs(&r).map_err(|_| libc::ESRCH)?;
-        ptrace::cont(self.pid, None).map_err(|_| libc::ESRCH)?;
-        match waitpid(self.pid, None) {
-            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => {}
-            _ => return Err(libc::ESRCH),
-        }
-        let out = self.regs().map_err(|_| libc::ESRCH)?;
-        if out.rip != stub::AFTER_CODE {
-            return Err(libc::ESRCH);
-        }
-        match is_err(out.rax) {
-            Some(e) => Err(e),
-            None => Ok(out.rax),
-        }
-    }
-
-    fn set_initial_regs(&self, image: &Image, sp: u64) -> Result<(), String> {
-        let mut r = self.regs()?;
+    /// `r`: the registers after the last set-up call.
+    fn set_initial_regs(&self, mut r: user_regs_struct, image: &Image, sp: u64) -> Result<(), String> {
         let t = &image.thread;
         [r.rax, r.rbx, r.rcx, r.rdx, r.rdi, r.rsi, r.rbp] = [t.rax, t.rbx, t.rcx, t.rdx, t.rdi, t.rsi, t.rbp];
         [r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15] = [t.r8, t.r9, t.r10, t.r11, t.r12, t.r13, t.r14, t.r15];
