@@ -80,10 +80,10 @@ unsafe impl GlobalAlloc for Arena {
     unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if self.owns(p) {
             let (start, end) = (p as usize - self.base(), p as usize - self.base() + layout.size());
-            if let Some(new_end) = start.checked_add(new_size).filter(|&e| e <= SIZE) {
-                if self.top.compare_exchange(end, new_end, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
-                    return p;
-                }
+            if let Some(new_end) = start.checked_add(new_size).filter(|&e| e <= SIZE)
+                && self.top.compare_exchange(end, new_end, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            {
+                return p;
             }
         } else {
             // SAFETY: p came from System.alloc with this layout.
