@@ -118,6 +118,22 @@ pub fn llvm_objdump() -> PathBuf {
     tool("llvm-objdump", "rustup component add llvm-tools")
 }
 
+/// The project's XNU runner as users get it: built once per test process
+/// by the script cargo's runner for the darwin targets uses
+/// (`.cargo/build-xnurun`: static, against musl on Linux x86_64), so that
+/// the tests run the very binary `cargo run --target x86_64-apple-darwin`
+/// runs.
+pub fn xnurun_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let out = Command::new(root().join(".cargo/build-xnurun")).env_remove("CARGO_TARGET_DIR").output().expect("run .cargo/build-xnurun");
+            assert!(out.status.success(), "building xnurun failed:\n{}", String::from_utf8_lossy(&out.stderr));
+            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+        })
+        .clone()
+}
+
 /// What strace saw: the system calls after `execve`, one per entry, as
 /// strace prints them (`write(1, "Hello, world!\n", 14) = 14`), with the
 /// alignment padding before `=` squeezed out.

@@ -52,3 +52,16 @@ fn setup_without_apt_get_names_what_to_install_and_goes_on() {
     assert!(err.contains("install them with this system's package manager, then run .ci/setup again"), "{err}");
     assert!(err.trim_end().ends_with("(see MISSING above)"), "the last line repeats it:\n{err}");
 }
+
+#[test]
+#[cfg(all(target_os = "linux", target_arch = "x86_64", target_env = "gnu"))]
+fn building_xnurun_without_musl_gcc_says_how_to_get_it() {
+    let dir = tempfile("no-musl-path");
+    let path = path_without(&["musl-gcc"], &dir);
+    let out = Command::new(root().join(".cargo/build-xnurun")).env("PATH", &path).output().expect("run .cargo/build-xnurun");
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(out.stdout.is_empty(), "no binary path is printed");
+    assert!(err.contains("needs musl-gcc: apt-get install musl-tools (or run .ci/setup)"), "{err}");
+}

@@ -90,19 +90,11 @@ pub fn objdump() -> PathBuf {
     hello_tests::llvm_objdump()
 }
 
-/// The workspace's XNU runner, built once per test process by the script
-/// cargo's runner for the darwin targets uses (`.cargo/build-xnurun`), so
-/// that it is built once for both: it refuses (exit 126) an image XNU's
-/// loader would refuse, and runs the rest, answering as XNU would.
+/// The workspace's XNU runner, as cargo's runner for the darwin targets
+/// builds it: it refuses (exit 126) an image XNU's loader would refuse,
+/// and runs the rest, answering as XNU would.
 pub fn xnurun() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let out = Command::new(root().join(".cargo/build-xnurun")).env_remove("CARGO_TARGET_DIR").output().expect("run .cargo/build-xnurun");
-            assert!(out.status.success(), "building xnurun failed:\n{}", String::from_utf8_lossy(&out.stderr));
-            PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-        })
-        .clone()
+    hello_tests::xnurun_binary()
 }
 
 /// Runs `image` under xnurun, natively: (exit status, stdout, stderr). A

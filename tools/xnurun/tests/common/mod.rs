@@ -219,8 +219,10 @@ impl Asm {
     }
 }
 
+/// The binary users run (see `hello_tests::xnurun_binary`), not the test
+/// profile's build of it.
 pub fn xnurun() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_xnurun"))
+    Command::new(hello_tests::xnurun_binary())
 }
 
 /// Writes `bytes` to a fresh file in the test's temp dir and returns its path.
