@@ -51,6 +51,9 @@ pub const VSYSCALL: u64 = 0xffff_ffff_ff60_0000;
 pub struct Guest {
     pub pid: Pid,
     pub arch: Arch,
+    /// The CPUs xnurun was allowed before it kept itself and the guest to
+    /// one (see `share_one_cpu`).
+    cpus: Option<libc::cpu_set_t>,
     regions: Vec<Region>,
     /// `[user_stack - MAXSSIZ, user_stack)`: where `handle_ux_exception`
     /// turns a protection failure into SIGSEGV (a stack overflow).
@@ -151,7 +154,7 @@ pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Gue
     let Layout { maps, regions } = address_space::plan(image, read_at, stack)?;
     let (program, steps) = set_up_program(&maps);
     let elf = &program.elf;
-    share_one_cpu();
+    let cpus = share_one_cpu();
     // SAFETY: plain memfd_create with a NUL-terminated name.
     let memfd = unsafe { libc::memfd_create(c"xnurun-guest".as_ptr(), libc::MFD_CLOEXEC) };
     if memfd < 0 {
@@ -181,7 +184,7 @@ pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Gue
     if pid < 0 {
         return Err(format!("clone failed: {}", std::io::Error::last_os_error()));
     }
-    let mut g = Guest { pid: Pid::from_raw(pid), arch: image.arch, regions, stack_zone: (image.user_stack.saturating_sub(MAXSSIZ), image.user_stack) };
+    let mut g = Guest { pid: Pid::from_raw(pid), arch: image.arch, cpus, regions, stack_zone: (image.user_stack.saturating_sub(MAXSSIZ), image.user_stack) };
     match g.set_up(image, &maps, &program, &steps, stack.sp) {
         Ok(()) => Ok(g),
         Err(e) => {
@@ -192,23 +195,26 @@ pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Gue
 }
 
 /// Keeps xnurun, and the guest it is about to fork, on the CPU xnurun is
-/// running on. The two never run at once: each stop hands the CPU from one
-/// to the other. On one CPU that hand-off is a plain context switch; across
-/// two it is a wake-up by interrupt, which on the VMs this project is
-/// measured on costs more than the guest's whole hello (bench/results.md).
-/// The set it narrows is the one xnurun was given (taskset, cpusets); if
-/// the kernel refuses, both stay where the scheduler puts them.
-fn share_one_cpu() {
-    // SAFETY: sched_getcpu and sched_setaffinity only read and set this
-    // thread's affinity; `set` is plain data.
+/// running on, and returns the set of CPUs it was allowed before. The two
+/// never run at once: each stop hands the CPU from one to the other. On
+/// one CPU that hand-off is a plain context switch; across two it is a
+/// wake-up by interrupt, which on the VMs this project is measured on costs
+/// more than the guest's whole hello (bench/results.md). The set it narrows
+/// is the one xnurun was given (taskset, cpusets); if the kernel refuses,
+/// both stay where the scheduler puts them.
+fn share_one_cpu() -> Option<libc::cpu_set_t> {
+    // SAFETY: sched_getcpu, sched_getaffinity and sched_setaffinity only
+    // read and set this thread's affinity; the sets are plain data.
     unsafe {
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
         let cpu = libc::sched_getcpu();
-        if cpu < 0 {
-            return;
+        if cpu < 0 || libc::sched_getaffinity(0, size, &mut allowed) != 0 {
+            return None;
         }
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu as usize, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu as usize, &mut one);
+        (libc::sched_setaffinity(0, size, &one) == 0).then_some(allowed)
     }
 }
 
@@ -484,8 +490,13 @@ impl Guest {
 
     /// Ends the guest. Not waited for: SIGKILL cannot be stopped or
     /// caught, and with PTRACE_O_EXITKILL xnurun's own exit would kill it
-    /// too.
+    /// too. The guest may die on any CPU xnurun was allowed: tearing down
+    /// its process then goes on beside xnurun's own exit, not before it.
     pub fn kill(&self) {
+        if let Some(cpus) = &self.cpus {
+            // SAFETY: sets the guest's affinity from plain data.
+            unsafe { libc::sched_setaffinity(self.pid.as_raw(), std::mem::size_of::<libc::cpu_set_t>(), cpus) };
+        }
         let _ = nix::sys::signal::kill(self.pid, Signal::SIGKILL);
     }
 }

@@ -57,6 +57,8 @@ fn in_landing_zone(rip: u64) -> bool {
     (stub::VDSO_PARK..stub::PARK_END).contains(&rip)
 }
 
+/// Asked only when the answer matters: in a VM, `cpuid` traps to the
+/// hypervisor, at a few microseconds a time.
 fn cpu_is_intel() -> bool {
     let id = std::arch::x86_64::__cpuid(0);
     (id.ebx, id.edx, id.ecx) == (0x756e_6547, 0x4965_6e69, 0x6c65_746e)
@@ -67,7 +69,6 @@ struct Runner {
     calls: Calls,
     step: bool,
     max_steps: u64,
-    intel: bool,
 }
 
 /// Runs the image to its end and returns xnurun's exit status.
@@ -80,9 +81,8 @@ pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls, m
             return EXIT_RUNNER;
         }
     };
-    let intel = cpu_is_intel();
-    let step = max_steps.is_some() || (image.arch == Arch::I386 && intel);
-    let mut r = Runner { guest, calls, step, max_steps: max_steps.unwrap_or(u64::MAX), intel };
+    let step = max_steps.is_some() || (image.arch == Arch::I386 && cpu_is_intel());
+    let mut r = Runner { guest, calls, step, max_steps: max_steps.unwrap_or(u64::MAX) };
     let status = r.main_loop();
     r.guest.kill();
     status
@@ -167,7 +167,7 @@ impl Runner {
             // at the user stack pointer. Only one of the two reaches it on
             // a given CPU: AMD raises #UD for `sysenter`, Intel for
             // `syscall`.
-            if !self.intel {
+            if !cpu_is_intel() {
                 return self.guest_killed(&entry, xnu::SIGILL, None, &[], "syscall in 32-bit mode is #UD on Intel; Linux did not keep its address");
             }
             // `sysenter` (do_SYSENTER_32) took the stack pointer from EBP:
@@ -211,7 +211,7 @@ impl Runner {
                 // stop: EAX, the call number, is gone. On AMD that was a
                 // `syscall` in 32-bit mode, #UD on Intel; on Intel a
                 // `sysenter`, which a 64-bit task may not make.
-                if !self.intel {
+                if !cpu_is_intel() {
                     return self.guest_killed(&regs, xnu::SIGILL, None, &[], "syscall in 32-bit mode is #UD on Intel; Linux did not keep its address");
                 }
                 if self.guest.arch == Arch::X86_64 {
