@@ -5,17 +5,18 @@
 //! Set-up, before the guest's first instruction:
 //! 1. The child execs `stub.rs`'s set-up program, written for this image,
 //!    from a memfd, traced, with address randomization off and no file
-//!    descriptors: nothing of xnurun's (code, libc, heap, descriptors)
-//!    survives the exec.
+//!    descriptor but that memfd: nothing of xnurun's (code, libc, heap,
+//!    descriptors) survives the exec.
 //! 2. The program, from its entry, moves the vDSO out of XNU's range (so
 //!    Linux's 32-bit landing pad, taken from the vDSO's address, can never
 //!    be guest memory), unmaps everything Linux gave it (stack, vvar,
-//!    vDSO) and maps what XNU would: the image's segments and the stack.
+//!    vDSO) and maps what XNU would: the image's segments and the stack,
+//!    their bytes mapped privately from the memfd, which holds them after
+//!    the program; then it closes the memfd.
 //! 3. It sets PR_SET_NO_NEW_PRIVS and installs the seccomp filter. From
 //!    then on every system call stops for xnurun first
 //!    (PTRACE_O_TRACESECCOMP); the one xnurun lets through is the last call
-//!    of set-up, which unmaps the set-up program itself. At that stop
-//!    xnurun writes the image's bytes through /proc/PID/mem.
+//!    of set-up, which unmaps the set-up program itself.
 //! 4. xnurun gives the registers XNU's `LC_UNIXTHREAD` handling would, with
 //!    `orig_rax` = -1 so that Linux never "restarts" anything into a call.
 //!
@@ -90,9 +91,46 @@ fn prot_of(vmprot: u32) -> i32 {
     p
 }
 
-/// The set-up program for these mappings, and what each of its calls
-/// does, for error messages.
-fn set_up_program(maps: &[Mapping]) -> (stub::Program, Vec<String>) {
+/// The pages of a mapping that hold file bytes: `[addr, addr + len)`
+/// maps the memfd at `offset`, where the mapping's `data` lies at
+/// `offset + skip`; the rest of the mapping is anonymous zeros.
+struct FilePages {
+    addr: u64,
+    len: u64,
+    offset: u64,
+    skip: u64,
+}
+
+/// Lays the mappings' bytes out in the memfd, page-aligned after the
+/// set-up program (`program_len` bytes); returns each mapping's file pages
+/// and the memfd's length.
+fn file_layout(maps: &[Mapping], program_len: u64) -> Result<(Vec<Option<FilePages>>, u64), String> {
+    let page = |v: u64| v.next_multiple_of(PAGE);
+    let mut next = page(program_len);
+    let mut out = Vec::new();
+    for m in maps {
+        if m.data.is_empty() {
+            out.push(None);
+            continue;
+        }
+        let first = m.start + m.at;
+        let addr = first & !(PAGE - 1);
+        let end = page(first + m.data.len() as u64);
+        if end > m.start + m.len {
+            return Err(format!("{}: its bytes run past its end", m.name));
+        }
+        out.push(Some(FilePages { addr, len: end - addr, offset: next, skip: first - addr }));
+        next += end - addr;
+    }
+    Ok((out, next))
+}
+
+const PAGE: u64 = 4096;
+
+/// The set-up program for these mappings, whose bytes are in descriptor
+/// `fd` as `files` says, and what each of its calls does, for error
+/// messages.
+fn set_up_program(maps: &[Mapping], files: &[Option<FilePages>], fd: i32) -> (stub::Program, Vec<String>) {
     let call = |nr: i64, args: [u64; 6]| stub::Call { nr: nr as u64, args };
     let mut steps = Vec::new();
     // The vDSO goes first, out of XNU's range: Linux's 32-bit landing pad
@@ -110,11 +148,27 @@ fn set_up_program(maps: &[Mapping]) -> (stub::Program, Vec<String>) {
     let mut calls = vec![call(SYS_MUNMAP, [0, stub::BASE, 0, 0, 0, 0]), call(SYS_MUNMAP, [stub::VDSO_PARK, top - stub::VDSO_PARK, 0, 0, 0, 0])];
     steps.push("unmapping what Linux mapped below the set-up page".to_string());
     steps.push("unmapping what Linux mapped above it".to_string());
-    let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE | libc::MAP_NORESERVE) as u64;
-    for m in maps {
-        calls.push(call(SYS_MMAP, [m.start, m.len, prot_of(m.prot) as u64, flags, u64::MAX, 0]));
-        steps.push(format!("mapping {} at 0x{:x}-0x{:x}", m.name, m.start, m.start + m.len));
+    // The pages that hold the file's bytes map the memfd privately, as
+    // map_segment maps the image file (bsd/kern/mach_loader.c); the rest
+    // is zero-fill. All of it at exactly the address XNU uses.
+    let anon = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE | libc::MAP_NORESERVE) as u64;
+    let file = (libc::MAP_PRIVATE | libc::MAP_FIXED_NOREPLACE) as u64;
+    for (m, f) in maps.iter().zip(files) {
+        let prot = prot_of(m.prot) as u64;
+        let (fa, fe) = f.as_ref().map_or((m.start + m.len, m.start + m.len), |f| (f.addr, f.addr + f.len));
+        for (a, e) in [(m.start, fa), (fe, m.start + m.len)] {
+            if a < e {
+                calls.push(call(SYS_MMAP, [a, e - a, prot, anon, u64::MAX, 0]));
+                steps.push(format!("mapping {} at 0x{a:x}-0x{e:x}", m.name));
+            }
+        }
+        if let Some(f) = f {
+            calls.push(call(SYS_MMAP, [f.addr, f.len, prot, file, fd as u64, f.offset]));
+            steps.push(format!("mapping {}'s file pages at 0x{:x}-0x{:x}", m.name, f.addr, f.addr + f.len));
+        }
     }
+    calls.push(call(SYS_CLOSE, [fd as u64, 0, 0, 0, 0, 0]));
+    steps.push("closing the image's descriptor".into());
     const SECCOMP_SET_MODE_FILTER: u64 = 1;
     calls.push(call(SYS_PRCTL, [libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0, 0]));
     calls.push(call(SYS_SECCOMP, [SECCOMP_SET_MODE_FILTER, 0, stub::fprog_addr(), 0, 0, 0]));
@@ -143,6 +197,7 @@ fn vdso_len() -> Option<u64> {
 }
 
 /// Linux's x86_64 system call numbers used during set-up.
+const SYS_CLOSE: i64 = 3;
 const SYS_MMAP: i64 = 9;
 const SYS_MUNMAP: i64 = 11;
 const SYS_PRCTL: i64 = 157;
@@ -152,9 +207,10 @@ const SYS_SECCOMP: i64 = 317;
 /// registers XNU would give it. Errors are one line for the user.
 pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Guest, String> {
     let Layout { maps, regions } = address_space::plan(image, read_at, stack)?;
-    let (program, steps) = set_up_program(&maps);
-    let elf = &program.elf;
     let cpus = share_one_cpu();
+    // One file holds the set-up program and, after it, the image's bytes,
+    // which the program maps where XNU would. It is open in the child
+    // across the exec, and closed by the program.
     // SAFETY: plain memfd_create with a NUL-terminated name.
     let memfd = unsafe { libc::memfd_create(c"xnurun-guest".as_ptr(), libc::MFD_CLOEXEC) };
     if memfd < 0 {
@@ -162,9 +218,24 @@ pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Gue
     }
     // SAFETY: memfd is a fresh descriptor that nothing else owns.
     let memfd = unsafe { OwnedFd::from_raw_fd(memfd) };
-    std::fs::File::from(memfd.try_clone().map_err(|e| format!("dup: {e}"))?)
-        .write_all_at(elf, 0)
-        .map_err(|e| format!("writing the set-up program: {e}"))?;
+    // The program's length does not depend on the offsets it carries.
+    let (files, _) = file_layout(&maps, 0)?;
+    let program_len = set_up_program(&maps, &files, memfd.as_raw_fd()).0.elf.len() as u64;
+    let (files, total) = file_layout(&maps, program_len)?;
+    let (program, steps) = set_up_program(&maps, &files, memfd.as_raw_fd());
+    let f = std::fs::File::from(memfd.try_clone().map_err(|e| format!("dup: {e}"))?);
+    let write = || -> std::io::Result<()> {
+        f.set_len(total)?;
+        f.write_all_at(&program.elf, 0)?;
+        for (m, p) in maps.iter().zip(&files) {
+            if let Some(p) = p {
+                f.write_all_at(&m.data, p.offset + p.skip)?;
+            }
+        }
+        Ok(())
+    };
+    write().map_err(|e| format!("writing the set-up program: {e}"))?;
+    drop(f);
 
     // The child shares xnurun's memory until it execs (CLONE_VM |
     // CLONE_VFORK, as posix_spawn does), so no page table is copied; it
@@ -185,7 +256,7 @@ pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Gue
         return Err(format!("clone failed: {}", std::io::Error::last_os_error()));
     }
     let mut g = Guest { pid: Pid::from_raw(pid), arch: image.arch, cpus, regions, stack_zone: (image.user_stack.saturating_sub(MAXSSIZ), image.user_stack) };
-    match g.set_up(image, &maps, &program, &steps, stack.sp) {
+    match g.set_up(image, &program, &steps, stack.sp) {
         Ok(()) => Ok(g),
         Err(e) => {
             g.kill();
@@ -241,7 +312,8 @@ fn child_exec(memfd: i32, parent: libc::pid_t) -> ! {
             libc::_exit(125);
         }
         // The guest holds no descriptor of xnurun's: everything it writes
-        // goes through xnurun. The memfd is close-on-exec.
+        // goes through xnurun. The memfd stays open across the exec, for
+        // the program to map the image's pages from and then close.
         if memfd > 0 {
             libc::syscall(libc::SYS_close_range, 0u32, (memfd - 1) as u32, 0u32);
         }
@@ -253,7 +325,7 @@ fn child_exec(memfd: i32, parent: libc::pid_t) -> ! {
         if current >= 0 {
             libc::personality((current | libc::ADDR_NO_RANDOMIZE) as libc::c_ulong);
         }
-        if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
+        if libc::fcntl(memfd, libc::F_SETFD, 0) != 0 || libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
             libc::_exit(125);
         }
         let argv = [c"xnurun-guest".as_ptr(), std::ptr::null()];
@@ -273,7 +345,7 @@ fn errno_text(e: i32) -> String {
 }
 
 impl Guest {
-    fn set_up(&mut self, image: &Image, maps: &[Mapping], program: &stub::Program, steps: &[String], sp: u64) -> Result<(), String> {
+    fn set_up(&mut self, image: &Image, program: &stub::Program, steps: &[String], sp: u64) -> Result<(), String> {
         match waitpid(self.pid, None) {
             Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => {}
             Ok(WaitStatus::Exited(_, _)) => return Err("could not start the guest process (fork, ptrace or exec of the set-up page failed)".into()),
@@ -284,26 +356,14 @@ impl Guest {
         ptrace::setoptions(self.pid, opts).map_err(|e| format!("ptrace(SETOPTIONS): {e}"))?;
 
         // The program runs from its entry to its last call, which removes
-        // the set-up page: the filter now stops it like any other. The
-        // image's pages are mapped by then; their bytes go in now, and
-        // xnurun lets that last call run.
+        // the set-up page: the filter now stops it like any other, and
+        // xnurun lets it run.
         ptrace::cont(self.pid, None).map_err(|e| format!("ptrace(CONT): {e}"))?;
         match waitpid(self.pid, None) {
             Ok(WaitStatus::PtraceEvent(_, _, libc::PTRACE_EVENT_SECCOMP)) => {}
             Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => return Err(self.program_failure(program, steps)),
             other => return Err(format!("the guest's set-up stopped unexpectedly ({other:?})")),
         }
-        let mem = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(format!("/proc/{}/mem", self.pid))
-            .map_err(|e| format!("opening the guest's memory: {e}"))?;
-        for m in maps.iter().filter(|m| !m.data.is_empty()) {
-            // /proc/PID/mem writes as ptrace does (FOLL_FORCE), so
-            // read-only and execute-only pages take their bytes.
-            mem.write_all_at(&m.data, m.start + m.at).map_err(|e| format!("writing {} into the guest: {e}", m.name))?;
-        }
-        drop(mem);
         ptrace::syscall(self.pid, None).map_err(|e| format!("ptrace(SYSCALL): {e}"))?;
         match waitpid(self.pid, None) {
             Ok(WaitStatus::PtraceSyscall(_)) => {}
@@ -498,5 +558,31 @@ impl Guest {
             unsafe { libc::sched_setaffinity(self.pid.as_raw(), std::mem::size_of::<libc::cpu_set_t>(), cpus) };
         }
         let _ = nix::sys::signal::kill(self.pid, Signal::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapping(start: u64, len: u64, at: u64, data: usize) -> Mapping {
+        Mapping { start, len, prot: 3, data: vec![1; data], at, name: "m".into() }
+    }
+
+    #[test]
+    fn file_pages_cover_the_bytes_page_by_page_after_the_program() {
+        let maps = [mapping(0x1000, 0x3000, 0, 0x1001), mapping(0x10000, 0x800000, 0x7ff8a0, 0x760), mapping(0x900000, 0x1000, 0, 0)];
+        let (files, total) = file_layout(&maps, 900).unwrap();
+        let a = files[0].as_ref().unwrap();
+        assert_eq!((a.addr, a.len, a.offset, a.skip), (0x1000, 0x2000, 0x1000, 0));
+        // The initial stack's bytes sit inside the top page, at their
+        // offset in it.
+        let b = files[1].as_ref().unwrap();
+        assert_eq!((b.addr, b.len, b.offset, b.skip), (0x80f000, 0x1000, 0x3000, 0x8a0));
+        assert!(files[2].is_none());
+        assert_eq!(total, 0x4000);
+        // Bytes past the mapping's end are refused, not mapped over a
+        // neighbour.
+        assert!(file_layout(&[mapping(0x1000, 0x1000, 0, 0x1001)], 0).is_err());
     }
 }
