@@ -356,7 +356,7 @@ def report(rows, table, tiny_note):
           "|---|--:|--:|--:|--:|---|"]
     md += [f"| {r.name} | " + " | ".join(table[id(r)]) + " |" for r in rows]
     md += ["",
-           f"- Time: {SPAWNS} spawns of each program, round-robin, posix_spawn to waitpid with stdout on "
+           f"- Time: {SPAWNS} spawns of each program, in rounds of one spawn each, in a new random order every round (a run pays for the caches its predecessor left), posix_spawn to waitpid with stdout on "
            "/dev/null (bench/spawntime.c). **The Mach-O rows time `xnurun IMAGE`**: the runner's own start-up "
            "and the guest's set-up (a fresh process, its mappings, the seccomp filter) dominate, not the image. "
            + ("" if NATIVE_AARCH64 else

@@ -1,8 +1,11 @@
 /* spawntime N CMD [ARG...] [-- CMD [ARG...]]...
  *
- * Exec-to-exit timer for bench/run. Runs every command N times, round-robin
- * (command 1, command 2, ..., then again), so that whatever else the machine
- * is doing slows all of them alike. Each run is posix_spawn() + waitpid(),
+ * Exec-to-exit timer for bench/run. Runs every command N times, in rounds
+ * (each command once per round), so that whatever else the machine is doing
+ * slows all of them alike. Each round takes the commands in a new shuffled
+ * order: a run starts with the caches its predecessor left, and in a fixed
+ * order the program after a heavy one (qemu-user's 8 ms start, say) always
+ * paid for it, about 20% here. Each run is posix_spawn() + waitpid(),
  * timed with CLOCK_MONOTONIC, with stdout and stderr on /dev/null. Prints one
  * line per command: the median in nanoseconds, or "fail exit N",
  * "fail signal N" or "fail spawn" if a run did not exit 0 (that command is
@@ -79,8 +82,18 @@ int main(int argc, char **argv)
 
     long long *ns = calloc((size_t)ncmd * (size_t)n, sizeof *ns);
     int *bad = calloc((size_t)ncmd, sizeof *bad); /* first non-zero status */
-    for (long i = -WARMUP; i < n; i++)
-        for (int c = 0; c < ncmd; c++) {
+    int order[ncmd];
+    for (int c = 0; c < ncmd; c++)
+        order[c] = c;
+    unsigned long long rng = 0x9e3779b97f4a7c15ULL; /* fixed: runs repeat */
+    for (long i = -WARMUP; i < n; i++) {
+        for (int k = ncmd - 1; k > 0; k--) { /* Fisher-Yates */
+            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+            int j = (int)(rng % (unsigned long long)(k + 1)), tmp = order[k];
+            order[k] = order[j], order[j] = tmp;
+        }
+        for (int o = 0; o < ncmd; o++) {
+            int c = order[o];
             long long t;
             if (bad[c])
                 continue;
@@ -90,6 +103,7 @@ int main(int argc, char **argv)
             else if (i >= 0)
                 ns[c * n + i] = t;
         }
+    }
 
     for (int c = 0; c < ncmd; c++) {
         if (bad[c] == -1)
