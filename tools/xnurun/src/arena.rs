@@ -16,8 +16,6 @@ use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const SIZE: usize = 1 << 20;
-/// What a hello's run allocates, about: see `populate`.
-const POPULATED: usize = 64 << 10;
 
 #[repr(C, align(4096))]
 struct Space(UnsafeCell<[u8; SIZE]>);
@@ -40,18 +38,6 @@ impl Arena {
         self.space.0.get() as usize
     }
 
-    /// Faults in the first pages in one call (MADV_POPULATE_WRITE, Linux
-    /// 5.14): a short run uses about that much, and one call costs less
-    /// than a page fault for each page. Elsewhere the pages fault in as
-    /// they are touched.
-    fn populate(&self) {
-        #[cfg(target_os = "linux")]
-        // SAFETY: advice only, on memory the arena owns.
-        unsafe {
-            nix::libc::madvise(self.base() as *mut nix::libc::c_void, POPULATED, nix::libc::MADV_POPULATE_WRITE);
-        }
-    }
-
     fn owns(&self, p: *mut u8) -> bool {
         (self.base()..self.base() + SIZE).contains(&(p as usize))
     }
@@ -68,9 +54,6 @@ impl Default for Arena {
 unsafe impl GlobalAlloc for Arena {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let mut top = self.top.load(Ordering::Relaxed);
-        if top == 0 {
-            self.populate();
-        }
         loop {
             let start = (self.base() + top).next_multiple_of(layout.align()) - self.base();
             let Some(end) = start.checked_add(layout.size()).filter(|&e| e <= SIZE) else {
