@@ -96,12 +96,16 @@ impl Calls {
     }
 
     fn write(&mut self, mem: &mut dyn Memory, fd: i32, buf: u64, nbyte: u64) -> Next {
-        let shown = {
+        // The trace line, read from the guest before the write: only when
+        // tracing (a second read of the buffer costs a system call).
+        let call = if self.trace {
             let mut b = vec![0u8; (nbyte.min(trace::STRING_LIMIT as u64)) as usize];
             let n = mem.read(buf, &mut b);
-            if n == b.len() { trace::escape(&b, nbyte) } else { format!("0x{buf:x}") }
+            let shown = if n == b.len() { trace::escape(&b, nbyte) } else { format!("0x{buf:x}") };
+            format!("write({fd}, {shown}, {nbyte})")
+        } else {
+            String::new()
         };
-        let call = format!("write({fd}, {shown}, {nbyte})");
         // write_nocancel (bsd/kern/sys_generic.c) refuses counts past INT_MAX.
         if nbyte > i32::MAX as u64 {
             return self.traced(&call, Outcome::Err(xnu::EINVAL));
