@@ -234,7 +234,7 @@ pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Gue
         }
         Ok(())
     };
-    write().map_err(|e| format!("writing the set-up program: {e}"))?;
+    write().map_err(|e| format!("writing the set-up file: {e}"))?;
     drop(f);
 
     // The child shares xnurun's memory until it execs (CLONE_VM |
@@ -381,6 +381,9 @@ impl Guest {
         let Ok(r) = self.regs() else { return "the guest's set-up failed".into() };
         let which = program.failed.iter().position(|&f| f == r.rip).and_then(|i| steps.get(i)).map_or("a set-up call", |s| s.as_str());
         let e = is_err(r.rax).unwrap_or(0);
+        if which == "moving the vDSO" {
+            return format!("{which}: {} (its size, {} bytes, read from xnurun's own vDSO, does not match the guest's)", errno_text(e), vdso_len().unwrap_or(0));
+        }
         if (e == libc::EPERM || e == libc::EACCES) && which.starts_with("mapping") {
             return format!("{which}: {} (below vm.mmap_min_addr? allow it with: sysctl -w vm.mmap_min_addr=4096)", errno_text(e));
         }
