@@ -573,6 +573,16 @@ mod tests {
     }
 
     #[test]
+    fn the_vdso_size_read_from_its_headers_is_the_size_linux_mapped() {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let mapped = maps.lines().filter(|l| l.ends_with("[vdso]")).find_map(|l| {
+            let (a, b) = l.split_once(' ')?.0.split_once('-')?;
+            Some(u64::from_str_radix(b, 16).ok()? - u64::from_str_radix(a, 16).ok()?)
+        });
+        assert_eq!(vdso_len(), mapped, "{maps}");
+    }
+
+    #[test]
     fn file_pages_cover_the_bytes_page_by_page_after_the_program() {
         let maps = [mapping(0x1000, 0x3000, 0, 0x1001), mapping(0x10000, 0x800000, 0x7ff8a0, 0x760), mapping(0x900000, 0x1000, 0, 0)];
         let (files, total) = file_layout(&maps, 900).unwrap();
