@@ -3,10 +3,11 @@
 //!
 //! Its code is the set-up itself, written for this image and run from its
 //! ELF entry point: a straight run of system calls with their arguments in
-//! place (move the vDSO, unmap what Linux mapped, map the image's pages, no
-//! new privileges, the seccomp filter), ending with the unmapping of
-//! itself, which the filter stops like any other call. xnurun writes the
-//! image's bytes at that stop. A failing call ends at its own `int3`.
+//! place (move the vDSO, unmap what Linux mapped, map the image's pages
+//! from the file the program came from, where `guest.rs` puts them after
+//! it, close that file, no new privileges, the seccomp filter), ending
+//! with the unmapping of itself, which the filter stops like any other
+//! call. A failing call ends at its own `int3`.
 //! Driving each call by ptrace instead would cost a stop and four ptrace
 //! requests per call. The page also carries the seccomp filter.
 //!
