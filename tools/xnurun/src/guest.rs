@@ -52,9 +52,6 @@ pub const VSYSCALL: u64 = 0xffff_ffff_ff60_0000;
 pub struct Guest {
     pub pid: Pid,
     pub arch: Arch,
-    /// The CPUs xnurun was allowed before it kept itself and the guest to
-    /// one (see `share_one_cpu`).
-    cpus: Option<libc::cpu_set_t>,
     regions: Vec<Region>,
     /// `[user_stack - MAXSSIZ, user_stack)`: where `handle_ux_exception`
     /// turns a protection failure into SIGSEGV (a stack overflow).
@@ -207,7 +204,7 @@ const SYS_SECCOMP: i64 = 317;
 /// registers XNU would give it. Errors are one line for the user.
 pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Guest, String> {
     let Layout { maps, regions } = address_space::plan(image, read_at, stack)?;
-    let cpus = share_one_cpu();
+    share_one_cpu();
     // One file holds the set-up program and, after it, the image's bytes,
     // which the program maps where XNU would. It is open in the child
     // across the exec, and closed by the program.
@@ -255,7 +252,7 @@ pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Gue
     if pid < 0 {
         return Err(format!("clone failed: {}", std::io::Error::last_os_error()));
     }
-    let mut g = Guest { pid: Pid::from_raw(pid), arch: image.arch, cpus, regions, stack_zone: (image.user_stack.saturating_sub(MAXSSIZ), image.user_stack) };
+    let mut g = Guest { pid: Pid::from_raw(pid), arch: image.arch, regions, stack_zone: (image.user_stack.saturating_sub(MAXSSIZ), image.user_stack) };
     match g.set_up(image, &program, &steps, stack.sp) {
         Ok(()) => Ok(g),
         Err(e) => {
@@ -266,26 +263,23 @@ pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Gue
 }
 
 /// Keeps xnurun, and the guest it is about to fork, on the CPU xnurun is
-/// running on, and returns the set of CPUs it was allowed before. The two
-/// never run at once: each stop hands the CPU from one to the other. On
-/// one CPU that hand-off is a plain context switch; across two it is a
-/// wake-up by interrupt, which on the VMs this project is measured on costs
-/// more than the guest's whole hello (bench/results.md). The set it narrows
-/// is the one xnurun was given (taskset, cpusets); if the kernel refuses,
-/// both stay where the scheduler puts them.
-fn share_one_cpu() -> Option<libc::cpu_set_t> {
-    // SAFETY: sched_getcpu, sched_getaffinity and sched_setaffinity only
-    // read and set this thread's affinity; the sets are plain data.
+/// running on. The two never run at once: each stop hands the CPU from one
+/// to the other. On one CPU that hand-off is a plain context switch; across
+/// two it is a wake-up by interrupt, which on the VMs this project is
+/// measured on costs more than the guest's whole hello (bench/results.md).
+/// The set it narrows is the one xnurun was given (taskset, cpusets); if
+/// the kernel refuses, both stay where the scheduler puts them.
+fn share_one_cpu() {
+    // SAFETY: sched_getcpu and sched_setaffinity only read and set this
+    // thread's affinity; `set` is plain data.
     unsafe {
-        let size = std::mem::size_of::<libc::cpu_set_t>();
-        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
         let cpu = libc::sched_getcpu();
-        if cpu < 0 || libc::sched_getaffinity(0, size, &mut allowed) != 0 {
-            return None;
+        if cpu < 0 {
+            return;
         }
-        let mut one: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu as usize, &mut one);
-        (libc::sched_setaffinity(0, size, &one) == 0).then_some(allowed)
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu as usize, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
     }
 }
 
@@ -553,13 +547,8 @@ impl Guest {
 
     /// Ends the guest. Not waited for: SIGKILL cannot be stopped or
     /// caught, and with PTRACE_O_EXITKILL xnurun's own exit would kill it
-    /// too. The guest may die on any CPU xnurun was allowed: tearing down
-    /// its process then goes on beside xnurun's own exit, not before it.
+    /// too.
     pub fn kill(&self) {
-        if let Some(cpus) = &self.cpus {
-            // SAFETY: sets the guest's affinity from plain data.
-            unsafe { libc::sched_setaffinity(self.pid.as_raw(), std::mem::size_of::<libc::cpu_set_t>(), cpus) };
-        }
         let _ = nix::sys::signal::kill(self.pid, Signal::SIGKILL);
     }
 }
