@@ -98,12 +98,11 @@ struct FilePages {
     skip: u64,
 }
 
-/// Lays the mappings' bytes out in the memfd, page-aligned after the
-/// set-up program (`program_len` bytes); returns each mapping's file pages
-/// and the memfd's length.
-fn file_layout(maps: &[Mapping], program_len: u64) -> Result<(Vec<Option<FilePages>>, u64), String> {
+/// Lays the mappings' bytes out in the memfd, page by page from offset
+/// `from` on; returns each mapping's file pages and the memfd's length.
+fn file_layout(maps: &[Mapping], from: u64) -> Result<(Vec<Option<FilePages>>, u64), String> {
     let page = |v: u64| v.next_multiple_of(PAGE);
-    let mut next = page(program_len);
+    let mut next = page(from);
     let mut out = Vec::new();
     for m in maps {
         if m.data.is_empty() {
@@ -215,11 +214,15 @@ pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Gue
     }
     // SAFETY: memfd is a fresh descriptor that nothing else owns.
     let memfd = unsafe { OwnedFd::from_raw_fd(memfd) };
-    // The program's length does not depend on the offsets it carries.
-    let (files, _) = file_layout(&maps, 0)?;
-    let program_len = set_up_program(&maps, &files, memfd.as_raw_fd()).0.elf.len() as u64;
-    let (files, total) = file_layout(&maps, program_len)?;
+    // The image's bytes start where the set-up program's room ends: it
+    // may take no more than [BASE, VDSO_PARK), which the vDSO's move
+    // would otherwise overwrite.
+    let room = stub::VDSO_PARK - stub::BASE;
+    let (files, total) = file_layout(&maps, room)?;
     let (program, steps) = set_up_program(&maps, &files, memfd.as_raw_fd());
+    if program.elf.len() as u64 > room {
+        return Err(format!("the image needs {} set-up calls, more than the set-up program has room for", steps.len()));
+    }
     let f = std::fs::File::from(memfd.try_clone().map_err(|e| format!("dup: {e}"))?);
     let write = || -> std::io::Result<()> {
         f.set_len(total)?;
@@ -572,9 +575,9 @@ mod tests {
     }
 
     #[test]
-    fn file_pages_cover_the_bytes_page_by_page_after_the_program() {
+    fn file_pages_cover_the_bytes_page_by_page_from_the_offset_given() {
         let maps = [mapping(0x1000, 0x3000, 0, 0x1001), mapping(0x10000, 0x800000, 0x7ff8a0, 0x760), mapping(0x900000, 0x1000, 0, 0)];
-        let (files, total) = file_layout(&maps, 900).unwrap();
+        let (files, total) = file_layout(&maps, 0x1000).unwrap();
         let a = files[0].as_ref().unwrap();
         assert_eq!((a.addr, a.len, a.offset, a.skip), (0x1000, 0x2000, 0x1000, 0));
         // The initial stack's bytes sit inside the top page, at their

@@ -1,5 +1,6 @@
-//! The set-up program: a one-page static ELF that the guest process execs
-//! so that it starts with an address space holding nothing of xnurun's.
+//! The set-up program: a small static ELF (one page, for a hello) that the
+//! guest process execs so that it starts with an address space holding
+//! nothing of xnurun's.
 //!
 //! Its code is the set-up itself, written for this image and run from its
 //! ELF entry point: a straight run of system calls with their arguments in
