@@ -356,3 +356,47 @@ fn read_copies_out_to_the_guest_and_reports_errors_as_xnu() {
     let o = both(xnurun().arg(&path).stdin(Stdio::null()));
     assert_eq!(o.status.code(), Some(14), "{}", stderr(&o));
 }
+
+/// Eighty zero-fill segments, and one whose bytes come from a later page of
+/// the file: every one is mapped where the image says, writable and zeroed,
+/// and the set-up program that maps them runs to more than two pages.
+#[test]
+fn many_segments_are_each_mapped_where_the_image_says() {
+    const ZERO: u64 = 0x2_0000_0000;
+    const DATA: u64 = 0x3_0000_0000;
+    const CODE_AT: u64 = 0x1c00;
+    let mut a = Asm::new(BASE64 + CODE_AT);
+    a.raw(&[0x48, 0xbb]).raw(&ZERO.to_le_bytes()) // mov rbx, ZERO
+        .raw(&[0xb9, 80, 0, 0, 0]) // mov ecx, 80
+        .label("loop")
+        .raw(&[0x80, 0x3b, 0x00]) // cmp byte [rbx], 0: zero-filled
+        .rel(&[0x0f, 0x85], "f1")
+        .raw(&[0x88, 0x0b]) // mov [rbx], cl: writable
+        .raw(&[0x38, 0x0b]) // cmp [rbx], cl
+        .rel(&[0x0f, 0x85], "f2")
+        .raw(&[0x48, 0x81, 0xc3, 0x00, 0x20, 0x00, 0x00]) // add rbx, 0x2000
+        .raw(&[0xff, 0xc9]) // dec ecx
+        .rel(&[0x0f, 0x85], "loop")
+        .raw(&[0x48, 0xbb]).raw(&DATA.to_le_bytes()) // mov rbx, DATA
+        .raw(&[0x80, 0x3b, 0x5a]) // cmp byte [rbx], 0x5a: the file's byte
+        .rel(&[0x0f, 0x85], "f3")
+        .raw(&[0xbf, 42, 0, 0, 0]); // exit(42)
+    exit64(&mut a);
+    for (l, s) in [("f1", 11), ("f2", 12), ("f3", 13)] {
+        fail64(&mut a, l, s);
+    }
+    let mut img = Image::new64(a.finish());
+    img.code_off = CODE_AT;
+    img.entry = BASE64 + CODE_AT;
+    img.size = 0x3000;
+    img.segs[1].vmsize = 0x2000;
+    img.segs[1].filesize = 0x2000;
+    img.segs.push(Seg { name: "__DATA", vmaddr: DATA, vmsize: 0x1000, fileoff: 0x2000, filesize: 0x1000, maxprot: 3, initprot: 3 });
+    for i in 0..80 {
+        img.segs.push(Seg { name: "__ZERO", vmaddr: ZERO + i * 0x2000, vmsize: 0x1000, fileoff: 0, filesize: 0, maxprot: 3, initprot: 3 });
+    }
+    let mut bytes = img.bytes();
+    bytes[0x2000] = 0x5a;
+    let o = run("many-segments", &bytes, &[]);
+    assert_eq!(o.status.code(), Some(42), "{}", stderr(&o));
+}

@@ -42,6 +42,9 @@ pub struct Image {
     /// Extra raw load commands (cmd, payload after cmd/cmdsize).
     pub extra: Vec<(u32, Vec<u8>)>,
     pub code: Vec<u8>,
+    /// Where `code` starts in the file (CODE_OFF unless the load commands
+    /// need more room).
+    pub code_off: u64,
     pub size: usize,
 }
 
@@ -64,6 +67,7 @@ impl Image {
             rax: 0,
             extra: vec![],
             code,
+            code_off: CODE_OFF,
             size: 4096,
         }
     }
@@ -86,6 +90,7 @@ impl Image {
             rax: 0,
             extra: vec![],
             code,
+            code_off: CODE_OFF,
             size: 4096,
         }
     }
@@ -156,8 +161,8 @@ impl Image {
             p32(&mut out, 0);
         }
         out.extend_from_slice(&cmds);
-        assert!(out.len() <= CODE_OFF as usize, "load commands overlap the code");
-        out.resize(CODE_OFF as usize, 0);
+        assert!(out.len() <= self.code_off as usize, "load commands overlap the code");
+        out.resize(self.code_off as usize, 0);
         out.extend_from_slice(&self.code);
         out.resize(self.size.max(out.len().min(self.size)), 0);
         out.truncate(self.size);
