@@ -298,15 +298,23 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
     child_exec(memfd, parent)
 }
 
+/// How the child tells xnurun which step before the exec failed: its exit
+/// status (it has nothing else to say it with).
+const CHILD_ORPHANED: i32 = 1;
+const CHILD_NO_PTRACE: i32 = 2;
+const CHILD_NO_FCNTL: i32 = 3;
+/// Plus the errno of the exec.
+const CHILD_NO_EXEC: i32 = 64;
+
 fn child_exec(memfd: i32, parent: libc::pid_t) -> ! {
-    // SAFETY: raw calls only; on any failure the child leaves with 125
-    // and the parent reports that set-up failed.
+    // SAFETY: raw calls only; on any failure the child leaves with a
+    // status saying which (the CHILD_ constants).
     unsafe {
         // Until the parent sets PTRACE_O_EXITKILL, nothing ties the
         // child's life to xnurun's; checked after setting, in case the
         // parent died before.
         if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent {
-            libc::_exit(125);
+            libc::_exit(CHILD_ORPHANED);
         }
         // The guest holds no descriptor of xnurun's: everything it writes
         // goes through xnurun. The memfd stays open across the exec, for
@@ -322,13 +330,31 @@ fn child_exec(memfd: i32, parent: libc::pid_t) -> ! {
         if current >= 0 {
             libc::personality((current | libc::ADDR_NO_RANDOMIZE) as libc::c_ulong);
         }
-        if libc::fcntl(memfd, libc::F_SETFD, 0) != 0 || libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
-            libc::_exit(125);
+        if libc::fcntl(memfd, libc::F_SETFD, 0) != 0 {
+            libc::_exit(CHILD_NO_FCNTL);
+        }
+        if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
+            libc::_exit(CHILD_NO_PTRACE);
         }
         let argv = [c"xnurun-guest".as_ptr(), std::ptr::null()];
         let envp: [*const libc::c_char; 1] = [std::ptr::null()];
         libc::syscall(libc::SYS_execveat, memfd, c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
-        libc::_exit(125)
+        libc::_exit(CHILD_NO_EXEC + *libc::__errno_location())
+    }
+}
+
+/// What the child's exit status says went wrong before its exec.
+fn child_failure(status: i32) -> String {
+    match status {
+        CHILD_ORPHANED => "the guest process could not tie its life to xnurun's (prctl(PR_SET_PDEATHSIG))".into(),
+        CHILD_NO_FCNTL => "the guest process could not keep the set-up file open across its exec (fcntl)".into(),
+        CHILD_NO_PTRACE => "the guest process could not ask to be traced (ptrace(PTRACE_TRACEME); a container's seccomp profile?)".into(),
+        s if s > CHILD_NO_EXEC => {
+            let e = s - CHILD_NO_EXEC;
+            let hint = if e == libc::EACCES || e == libc::EPERM { " (the set-up program runs from a memfd: is vm.memfd_noexec 0?)" } else { "" };
+            format!("could not exec the set-up program: {}{hint}", errno_text(e))
+        }
+        s => format!("the guest process exited with {s} before its exec"),
     }
 }
 
@@ -345,7 +371,7 @@ impl Guest {
     fn set_up(&mut self, image: &Image, program: &stub::Program, steps: &[String], sp: u64) -> Result<(), String> {
         match waitpid(self.pid, None) {
             Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => {}
-            Ok(WaitStatus::Exited(_, _)) => return Err("could not start the guest process (fork, ptrace or exec of the set-up page failed)".into()),
+            Ok(WaitStatus::Exited(_, status)) => return Err(child_failure(status)),
             Ok(other) => return Err(format!("guest set-up ended unexpectedly: {other:?}")),
             Err(e) => return Err(format!("waitpid: {e}")),
         }
@@ -562,6 +588,17 @@ mod tests {
 
     fn mapping(start: u64, len: u64, at: u64, data: usize) -> Mapping {
         Mapping { start, len, prot: 3, data: vec![1; data], at, name: "m".into() }
+    }
+
+    #[test]
+    fn a_child_that_failed_before_its_exec_says_which_step() {
+        let exec = child_failure(CHILD_NO_EXEC + libc::EACCES);
+        assert!(exec.starts_with("could not exec the set-up program: Permission denied"), "{exec}");
+        assert!(exec.contains("vm.memfd_noexec"), "{exec}");
+        assert!(!child_failure(CHILD_NO_EXEC + libc::ENOMEM).contains("memfd_noexec"));
+        assert!(child_failure(CHILD_NO_PTRACE).contains("PTRACE_TRACEME"));
+        assert!(child_failure(CHILD_ORPHANED).contains("PR_SET_PDEATHSIG"));
+        assert!(child_failure(CHILD_NO_FCNTL).contains("fcntl"));
     }
 
     #[test]
