@@ -66,13 +66,8 @@ _ptr: .long _step
 "#;
 
 fn check_data(target: &str, asm: &str) {
-    let dir = common::scratch(&format!("data-{target}"));
-    let obj = common::assemble(target, asm, &dir, "data");
-    let out = dir.join("image");
-    common::link_ok(target, &[obj], &out, true);
-    let headers = common::check_with_llvm(&out);
+    let (out, headers, image) = common::link_sources(target, &format!("data-{target}"), &[asm]);
     assert!(headers.contains("segname __DATA"), "{headers}");
-    let image = common::Image::read(&out);
     let is_64 = target == common::X86_64;
 
     let seg = if is_64 { macho::LC_SEGMENT_64 } else { macho::LC_SEGMENT };
@@ -196,16 +191,7 @@ _b_marker: ret
 _real: .long 4
 "#;
     let target = common::X86_64;
-    let dir = common::scratch("commons");
-    let objs = vec![
-        common::assemble(target, a, &dir, "a"),
-        common::assemble(target, b, &dir, "b"),
-        common::assemble(target, c, &dir, "c"),
-    ];
-    let out = dir.join("image");
-    common::link_ok(target, &objs, &out, true);
-    common::check_with_llvm(&out);
-    let image = common::Image::read(&out);
+    let (out, _, image) = common::link_sources(target, "commons", &[a, b, c]);
     let common_sect = image.section("__DATA", "__common").expect("__DATA,__common").clone();
     assert_eq!(common_sect.5 & 0xff, u32::from(macho::S_ZEROFILL.0));
     let shared = image.symbol("_shared");
@@ -324,12 +310,7 @@ __start:
     syscall
 .zerofill __DATA,__bss,_counter,4,2
 "#;
-    let dir = common::scratch("bss-only");
-    let obj = common::assemble(common::X86_64, asm, &dir, "bss");
-    let out = dir.join("image");
-    common::link_ok(common::X86_64, &[obj], &out, true);
-    common::check_with_llvm(&out);
-    let image = common::Image::read(&out);
+    let (out, _, image) = common::link_sources(common::X86_64, "bss-only", &[asm]);
     let data = image.segment("__DATA").expect("__DATA").clone();
     assert_eq!((data.2, data.4), (4096, 0), "one page of memory, no file bytes");
     let (status, _, stderr) = common::run(&out);

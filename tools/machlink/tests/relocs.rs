@@ -51,12 +51,7 @@ _value: .long 3
 #[test]
 fn x86_64_got_and_subtractor() {
     let target = common::X86_64;
-    let dir = common::scratch("x86_64-got");
-    let objs = vec![common::assemble(target, X86_64_GOT, &dir, "got"), common::assemble(target, X86_64_VALUE, &dir, "value")];
-    let out = dir.join("image");
-    common::link_ok(target, &objs, &out, true);
-    common::check_with_llvm(&out);
-    let image = common::Image::read(&out);
+    let (out, _, image) = common::link_sources(target, "x86_64-got", &[X86_64_GOT, X86_64_VALUE]);
     let (start, value) = (image.symbol("__start"), image.symbol("_value"));
 
     // movq _value@GOTPCREL(%rip), %rax became leaq _value(%rip), %rax.
@@ -121,12 +116,7 @@ _ext: .long 20
 #[test]
 fn i386_non_lazy_pointers() {
     let target = common::I686;
-    let dir = common::scratch("i386-pointers");
-    let objs = vec![common::assemble(target, I386_POINTERS, &dir, "pointers"), common::assemble(target, I386_EXT, &dir, "ext")];
-    let out = dir.join("image");
-    common::link_ok(target, &objs, &out, true);
-    common::check_with_llvm(&out);
-    let image = common::Image::read(&out);
+    let (out, _, image) = common::link_sources(target, "i386-pointers", &[I386_POINTERS, I386_EXT]);
     let slots = image.section("__DATA", "__nl_symbol_ptr").expect("__DATA,__nl_symbol_ptr").clone();
     assert_eq!(slots.3, 8, "two 4-byte slots");
     assert_eq!(u64::from(image.u32_at(slots.2)), image.symbol("_ext"));

@@ -206,6 +206,20 @@ pub fn readobj() -> PathBuf {
 
 /// The independent readers agree the image is well formed: llvm-objdump's
 /// Mach-O header dump and llvm-readobj both succeed without a warning.
+/// Assembles each source into its own object, links them with
+/// `-dead_strip` into `<scratch test>/image`, checks the image with
+/// llvm-objdump and reads it back: (image path, llvm-objdump's headers,
+/// the image).
+pub fn link_sources(target: &str, test: &str, sources: &[&str]) -> (PathBuf, String, Image) {
+    let dir = scratch(test);
+    let objs: Vec<PathBuf> = sources.iter().enumerate().map(|(i, src)| assemble(target, src, &dir, &format!("o{i}"))).collect();
+    let out = dir.join("image");
+    link_ok(target, &objs, &out, true);
+    let headers = check_with_llvm(&out);
+    let image = Image::read(&out);
+    (out, headers, image)
+}
+
 pub fn check_with_llvm(image: &Path) -> String {
     let out = Command::new(objdump()).args(["--macho", "--private-headers"]).arg(image).output().expect("llvm-objdump");
     let stderr = String::from_utf8_lossy(&out.stderr);
