@@ -11,17 +11,17 @@ use std::os::unix::ffi::OsStringExt;
 
 // Most of a short run's allocations fit in a static arena (see arena.rs).
 #[global_allocator]
-static ALLOC: xnurun::arena::Arena = xnurun::arena::Arena::new();
+static ALLOC: xnurun::app::arena::Arena = xnurun::app::arena::Arena::new();
 
 #[unsafe(no_mangle)]
 /// # Safety
 /// Called by the C runtime with its argc and argv.
 pub unsafe extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
-    let ignored = xnurun::sigpipe_ignored();
+    let ignored = xnurun::app::sigpipe_ignored();
     let args: Vec<OsString> = (0..argc.max(0) as usize)
         // SAFETY: the C runtime passes argc valid NUL-terminated strings.
         .map(|i| OsString::from_vec(unsafe { CStr::from_ptr(*argv.add(i)) }.to_bytes().to_vec()))
         .collect();
-    let status = xnurun::main_with(args, ignored);
+    let status = xnurun::app::main_with(args, ignored);
     std::process::exit(status)
 }

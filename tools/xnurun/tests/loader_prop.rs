@@ -5,7 +5,8 @@
 mod common;
 use common::*;
 use proptest::prelude::*;
-use xnurun::loader::{self, Arch};
+use xnurun::image::x86 as loader;
+use xnurun::xnu::Arch;
 
 fn seeds() -> Vec<Vec<u8>> {
     // exit(0) bodies: x86_64 and i386 (int 0x80).
@@ -44,9 +45,9 @@ proptest! {
             prop_assert!(img.segments.iter().any(|s| img.entry >= s.vmaddr && img.entry - s.vmaddr < s.vmsize && s.initprot & rx == rx));
             for s in &img.segments {
                 prop_assert!(s.fileoff + s.filesize <= b.len() as u64);
-                prop_assert!(s.vm_range().0 >= img.pagezero_end);
+                prop_assert!(s.vm_range(4096).0 >= img.pagezero_end);
             }
-            let mut r: Vec<_> = img.segments.iter().map(|s| s.vm_range()).collect();
+            let mut r: Vec<_> = img.segments.iter().map(|s| s.vm_range(4096)).collect();
             r.sort();
             for w in r.windows(2) {
                 prop_assert!(w[0].1 <= w[1].0);
@@ -110,7 +111,7 @@ proptest! {
             Ok(())
         };
         let head_len = (b.len()).min(0x4000);
-        let got = xnurun::loader_arm64::load(&b[..head_len], b.len() as u64, &read_at);
+        let got = xnurun::image::arm64::load(&b[..head_len], b.len() as u64, &read_at);
         // Everything up to the signature is hashed: a change there that
         // survives is a hole. Changes inside the signature blob may be
         // harmless (its identifier, padding).

@@ -1,0 +1,112 @@
+//! The command line: `xnurun [--trace] [--fault KIND] [--max-steps N] [--cpu real|emulated] FILE [ARGS...]`.
+
+use crate::xnu::bsd::fault::Fault;
+use clap::Parser;
+use std::ffi::OsString;
+
+/// What `--help` says after the options: the exit statuses (generated
+/// from [`crate::xnu::end`]) and the `--trace` format.
+fn after_help() -> String {
+    format!(
+        "{}\n{}",
+        crate::xnu::end::help_table(),
+        "--trace writes to stderr, per system call, the guest's registers as they
+are when it executes the trap instruction (RCX and R11 as `syscall` itself
+wrote them), then an strace-like line:
+  RIP 0x100000f2a RAX 0x2000004 RCX 0x100000f2c RDX 0xe RSP 0x7ff7bfeffc40 RDI 0x1 RSI 0x100000f40 R8 0x0 R9 0x0
+  write(1, \"Hello, world!\\n\", 14) = 14
+  exit(0)
+(i386: EIP EAX ECX EDX ESP EBX ESI EDI; arm64: PC X16 X0-X7 SP LR CPSR).
+Errors read `= -1 ENOSPC (No space left on device)`, a restart
+`= ? ERESTART (restarted)`, a death `+++ killed by SIGSYS +++`."
+    )
+}
+
+/// Runs an XNU (macOS) executable on Linux, answering its system calls as
+/// XNU does: static x86_64 and i386 images on the real CPU at native speed
+/// (a seccomp filter keeps every call from Linux), arm64 images and any
+/// image off a Linux x86_64 host on an emulated CPU.
+#[derive(Parser, Debug)]
+#[command(
+    name = "xnurun",
+    version,
+    override_usage = "xnurun [--trace] [--fault KIND] [--max-steps N] [--cpu real|emulated] FILE [ARGS...]",
+    after_help = after_help()
+)]
+pub struct Cli {
+    /// Trace each system call (registers + strace-like line) to stderr.
+    #[arg(long)]
+    pub trace: bool,
+
+    /// Inject a fault into write: eintr-once, short:N, enospc, ebadf, epipe, restart.
+    #[arg(long, value_name = "KIND", value_parser = clap::value_parser!(FaultArg))]
+    pub fault: Option<FaultArg>,
+
+    /// Single-step the guest and stop it after N instructions (exact
+    /// instruction counts; without it the guest runs at native speed).
+    #[arg(long, value_name = "N")]
+    pub max_steps: Option<u64>,
+
+    /// Which CPU runs the guest: `real` (x86 images on a Linux x86_64 host,
+    /// under ptrace and seccomp) or `emulated` (unicorn; any image, any
+    /// host). Default: real where it can run the image, else emulated.
+    #[arg(long, value_enum, value_name = "CPU")]
+    pub cpu: Option<Cpu>,
+
+    /// FILE, the Mach-O executable, then its arguments (argv[1..]),
+    /// which may start with '-': options end at FILE.
+    #[arg(value_name = "FILE", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<OsString>,
+}
+
+impl Cli {
+    pub fn file(&self) -> &OsString {
+        // clap enforces at least one value.
+        &self.command[0]
+    }
+    pub fn args(&self) -> &[OsString] {
+        &self.command[1..]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Cpu {
+    Real,
+    Emulated,
+}
+
+/// `Fault` wrapped for clap's value parser.
+#[derive(Debug, Clone, Copy)]
+pub struct FaultArg(pub Fault);
+
+impl std::str::FromStr for FaultArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.parse().map(FaultArg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guest_args_may_look_like_options() {
+        let c = Cli::try_parse_from(["xnurun", "--trace", "img", "--fault", "-x"]).unwrap();
+        assert!(c.trace);
+        assert!(c.fault.is_none());
+        assert_eq!(c.file(), "img");
+        assert_eq!(c.args(), [OsString::from("--fault"), OsString::from("-x")]);
+        let d = Cli::try_parse_from(["xnurun", "img", "-"]).unwrap();
+        assert_eq!(d.args(), [OsString::from("-")]);
+    }
+
+    #[test]
+    fn options_parse() {
+        let c = Cli::try_parse_from(["xnurun", "--fault", "short:5", "--max-steps", "10", "img"]).unwrap();
+        assert_eq!(c.fault.map(|f| f.0), Some(Fault::Short(5)));
+        assert_eq!(c.max_steps, Some(10));
+        assert!(Cli::try_parse_from(["xnurun", "--fault", "bogus", "img"]).is_err());
+        assert!(Cli::try_parse_from(["xnurun"]).is_err());
+    }
+}

@@ -1,0 +1,119 @@
+//! The program: the command line ([`cli`]), opening and loading FILE, the
+//! initial stack, and the choice of CPU that runs the guest; then the
+//! run's end, reported once, as xnurun's exit status.
+//!
+//! ```text
+//! xnurun [--trace] [--fault KIND] [--max-steps N] [--cpu real|emulated] FILE [ARGS...]
+//! ```
+
+pub mod arena;
+pub mod cli;
+
+use crate::cpu;
+use crate::image::{self, file, stack};
+use crate::xnu::bsd::calls::Calls;
+use crate::xnu::bsd::fault::Injector;
+use crate::xnu::end::{End, Status};
+use crate::xnu::{trace, Arch};
+use clap::Parser;
+use std::ffi::OsString;
+
+/// Whether SIGPIPE is ignored right now (inherited from the parent, since
+/// the binary's `main` runs before std could change it).
+pub fn sigpipe_ignored() -> bool {
+    // SAFETY: querying only; `old` is plain data filled by the kernel.
+    unsafe {
+        let mut old: nix::libc::sigaction = std::mem::zeroed();
+        nix::libc::sigaction(nix::libc::SIGPIPE, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == nix::libc::SIG_IGN
+    }
+}
+
+/// The whole program; returns the exit status. `args` includes argv[0].
+pub fn main_with(args: Vec<OsString>, sigpipe_was_ignored: bool) -> i32 {
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { Status::Usage.code() } else { 0 };
+        }
+    };
+    // From here on a broken pipe must be an error for xnurun's own writes,
+    // never its death; what the guest gets was decided from the inherited
+    // disposition.
+    // SAFETY: setting a standard disposition.
+    unsafe {
+        nix::libc::signal(nix::libc::SIGPIPE, nix::libc::SIG_IGN);
+    }
+    let (file, image, stack) = match prepare(&cli) {
+        Ok(p) => p,
+        Err(status) => return status.code(),
+    };
+    let calls = Calls { trace: cli.trace, injector: Injector::new(cli.fault.map(|f| f.0)), sigpipe_ignored: sigpipe_was_ignored };
+    let read_at = |off: u64, buf: &mut [u8]| file.read_at(off, buf);
+    let real_x86 = cfg!(all(target_os = "linux", target_arch = "x86_64"));
+    let cpu = cli.cpu.unwrap_or(if real_x86 && image.arch != Arch::Arm64 { cli::Cpu::Real } else { cli::Cpu::Emulated });
+    let end = match (image.arch, cpu) {
+        (Arch::Arm64, cli::Cpu::Emulated) => cpu::emulated::arm64::run(&image, &read_at, &stack, calls, cli.max_steps),
+        (Arch::Arm64, cli::Cpu::Real) => {
+            trace::line("xnurun: --cpu real: no arm64 CPU runs XNU images here; use --cpu emulated");
+            return Status::Usage.code();
+        }
+        (_, cli::Cpu::Emulated) => cpu::emulated::x86::run(&image, &read_at, &stack, calls, cli.max_steps),
+        (_, cli::Cpu::Real) => match run_real(&image, &read_at, &stack, calls, cli.max_steps) {
+            Some(end) => end,
+            None => {
+                trace::line("xnurun: --cpu real: the real-CPU backend needs a Linux x86_64 host; use --cpu emulated");
+                return Status::Usage.code();
+            }
+        },
+    };
+    end.report(cli.trace).code()
+}
+
+/// Opens and checks FILE and builds the initial stack, or says why not.
+fn prepare(cli: &cli::Cli) -> Result<(file::ImageFile, image::Image, stack::InitialStack), Status> {
+    use std::os::unix::ffi::OsStrExt;
+    let shown = cli.file().to_string_lossy().into_owned();
+    let file = match file::open(cli.file()) {
+        Ok(f) => f,
+        Err(file::OpenError::Unreadable(e)) => {
+            trace::line(&format!("xnurun: {shown}: {e}"));
+            return Err(Status::NoFile);
+        }
+        Err(file::OpenError::Refused(e)) => {
+            trace::line(&format!("xnurun: refusing {shown}: {e}"));
+            return Err(Status::Refused);
+        }
+    };
+    let image = image::load(&file.head, file.len, &|off, buf| file.read_at(off, buf)).map_err(|r| {
+        trace::line(&format!("xnurun: refusing {shown}: {r}"));
+        Status::Refused
+    })?;
+    let path = cli.file().as_bytes().to_vec();
+    let mut argv = vec![path.clone()];
+    argv.extend(cli.args().iter().map(|a| a.as_bytes().to_vec()));
+    let envp: Vec<Vec<u8>> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut e = k.as_bytes().to_vec();
+            e.push(b'=');
+            e.extend_from_slice(v.as_bytes());
+            e
+        })
+        .collect();
+    let stack = stack::build(image.arch.ptr_size() as usize, image.user_stack, &path, &argv, &envp).map_err(|e| {
+        trace::line(&format!("xnurun: refusing {shown}: {e}"));
+        Status::Refused
+    })?;
+    Ok((file, image, stack))
+}
+
+/// The real CPU, where this host has one that runs x86 images.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn run_real(image: &image::Image, read_at: image::ReadAt, stack: &stack::InitialStack, calls: Calls, max_steps: Option<u64>) -> Option<End> {
+    Some(cpu::real::run(image, read_at, stack, calls, max_steps))
+}
+
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+fn run_real(_image: &image::Image, _read_at: image::ReadAt, _stack: &stack::InitialStack, _calls: Calls, _max_steps: Option<u64>) -> Option<End> {
+    None
+}

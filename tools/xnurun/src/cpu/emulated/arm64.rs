@@ -1,0 +1,166 @@
+//! The emulated-CPU backend for arm64 images: unicorn (QEMU's CPU core as a
+//! library) runs the guest and stops at each `svc` and exception; XNU's
+//! answer comes from [`kernel`], the twin of the x86 one, with the same
+//! BSD calls every backend uses.
+//!
+//! It sets up what dyld would have by the time it calls `main`: the image
+//! mapped at a nonzero slide by the one address-space plan, with dyld's
+//! rebases applied (it is position-independent, so nothing in it may
+//! depend on where it lies), the kernel's stack strings, `x0`-`x3` =
+//! argc, argv, envp, apple, a 16-byte-aligned `sp`, and `lr` pointing at
+//! dyld's return path, which calls `exit(main's result)`. The guest's
+//! memory is unicorn's, not any host process's: a guest can reach no host
+//! system call at all.
+
+use super::{ended, map, uc_err, UcMem};
+use crate::image::address_space::{self, Layout};
+use crate::image::stack::InitialStack;
+use crate::image::{Image, ReadAt};
+use crate::xnu::arm64::convention::Regs;
+use crate::xnu::arm64::kernel;
+use crate::xnu::bsd::calls::Calls;
+use crate::xnu::end::{Death, End, Next};
+use std::rc::Rc;
+use unicorn_engine::unicorn_const::{uc_error, Arch as UcArch, HookType, Mode};
+use unicorn_engine::{RegisterARM64, Unicorn};
+
+/// Where the image is mapped relative to its vmaddrs.
+pub const SLIDE: u64 = 0x1000_0000;
+/// `lr` at `main`: stands for dyld's return path (`exit(main(...))`). An
+/// address no image can map: past the end of an arm64 user map.
+pub const DYLD_RETURN: u64 = 0x0000_7fff_ffff_c000;
+
+/// Linux-independent numbers for unicorn's exception classes
+/// (qemu/target/arm/cpu.h).
+const EXCP_UDEF: u32 = 1;
+const EXCP_SWI: u32 = 2;
+const EXCP_BKPT: u32 = 7;
+
+struct State {
+    calls: Option<Calls>,
+    readable: Rc<[(u64, u64)]>,
+    writable: Rc<[(u64, u64)]>,
+    end: Option<End>,
+    /// The address of the last invalid access.
+    fault: Option<u64>,
+}
+
+fn xreg(n: usize) -> i32 {
+    match n {
+        29 => RegisterARM64::X29 as i32,
+        30 => RegisterARM64::X30 as i32,
+        _ => RegisterARM64::X0 as i32 + n as i32,
+    }
+}
+
+fn read_regs(uc: &Unicorn<State>) -> Regs {
+    let mut r = Regs::default();
+    for (i, x) in r.x.iter_mut().enumerate() {
+        *x = uc.reg_read(xreg(i)).unwrap_or(0);
+    }
+    r.sp = uc.reg_read(RegisterARM64::SP).unwrap_or(0);
+    r.pc = uc.reg_read(RegisterARM64::PC).unwrap_or(0);
+    r.cpsr = uc.reg_read(RegisterARM64::NZCV).unwrap_or(0);
+    r
+}
+
+fn write_result(uc: &mut Unicorn<State>, r: &Regs) {
+    let _ = uc.reg_write(xreg(0), r.x[0]);
+    let _ = uc.reg_write(xreg(1), r.x[1]);
+    let _ = uc.reg_write(RegisterARM64::NZCV, r.cpsr);
+    let _ = uc.reg_write(RegisterARM64::PC, r.pc);
+}
+
+fn stop(uc: &mut Unicorn<State>, end: End) {
+    uc.get_data_mut().end = Some(end);
+    let _ = uc.emu_stop();
+}
+
+/// The guest dies of `death` at `pc`.
+fn kill(uc: &mut Unicorn<State>, death: Death, pc: u64) {
+    stop(uc, End::Killed { death, pc: ("pc", pc), detail: None, code: Vec::new() });
+}
+
+/// `svc`: the call is answered in the hook, before the next instruction.
+fn on_svc(uc: &mut Unicorn<State>) {
+    let regs = read_regs(uc);
+    let Some(mut calls) = uc.get_data_mut().calls.take() else { return };
+    let (readable, writable) = (uc.get_data().readable.clone(), uc.get_data().writable.clone());
+    let next = kernel::answer(&regs, &mut calls, &mut UcMem { uc, readable: &readable, writable: &writable });
+    uc.get_data_mut().calls = Some(calls);
+    match next {
+        Next::Resume(r) => write_result(uc, &r),
+        Next::Die(resume, death) => {
+            if let Some(r) = resume {
+                write_result(uc, &r);
+            }
+            kill(uc, death, regs.pc - 4);
+        }
+        Next::End(end) => stop(uc, end),
+    }
+}
+
+fn setup(image: &Image, read_at: ReadAt, stack: &InitialStack, state: State) -> Result<(Unicorn<'static, State>, Layout), String> {
+    let mut uc = Unicorn::new_with_data(UcArch::ARM64, Mode::ARM, state).map_err(|e| uc_err("creating the CPU", e))?;
+    let layout = address_space::plan(image, read_at, stack, SLIDE)?;
+    map(&mut uc, &layout)?;
+    uc.get_data_mut().readable = layout.ranges(1).into();
+    uc.get_data_mut().writable = layout.ranges(2).into();
+
+    // What dyld hands `main`: the kernel's argc, argv, envp and apple
+    // arrays, which sit one above the other from the stack pointer.
+    let word = |i: u64| stack.sp + 8 * i;
+    let argc = u64::from_le_bytes(stack.bytes[..8].try_into().expect("argc"));
+    let envp = word(argc + 2);
+    let mut apple = envp;
+    while stack.bytes.get((apple - stack.sp) as usize..(apple - stack.sp) as usize + 8).is_some_and(|w| w != [0; 8]) {
+        apple += 8;
+    }
+    apple += 8;
+    for (i, v) in [argc, word(1), envp, apple].into_iter().enumerate() {
+        uc.reg_write(xreg(i), v).map_err(|e| uc_err("registers", e))?;
+    }
+    uc.reg_write(RegisterARM64::SP, (stack.sp - 64) & !15).map_err(|e| uc_err("registers", e))?;
+    uc.reg_write(RegisterARM64::X30, DYLD_RETURN).map_err(|e| uc_err("registers", e))?;
+    uc.add_intr_hook(|uc, intno| {
+        let pc = uc.reg_read(RegisterARM64::PC).unwrap_or(0);
+        match intno {
+            EXCP_SWI => on_svc(uc),
+            EXCP_BKPT => kill(uc, kernel::breakpoint(), pc),
+            EXCP_UDEF => kill(uc, kernel::undefined(), pc),
+            n => kill(uc, Death::new(kernel::undefined().sig, format!("CPU exception {n}")), pc),
+        }
+    })
+    .map_err(|e| uc_err("hook", e))?;
+    uc.add_mem_hook(HookType::MEM_INVALID, 1, 0, |uc, _ty, addr, _size, _value| {
+        uc.get_data_mut().fault = Some(addr);
+        false
+    })
+    .map_err(|e| uc_err("hook", e))?;
+    Ok((uc, layout))
+}
+
+/// Runs an arm64 image to its end.
+pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls, max_steps: Option<u64>) -> End {
+    if let Some(work) = &image.dyld_work {
+        return End::Unimplemented(format!("the image needs {work} before main, which xnurun does not apply"));
+    }
+    let tracing = calls.trace;
+    let state = State { calls: Some(calls), readable: Rc::new([]), writable: Rc::new([]), end: None, fault: None };
+    let (mut uc, layout) = match setup(image, read_at, stack, state) {
+        Ok(u) => u,
+        Err(e) => return End::Runner(e),
+    };
+    let count = max_steps.unwrap_or(0);
+    let result = uc.emu_start(image.entry + SLIDE, DYLD_RETURN, 0, count as usize);
+    let pc = uc.reg_read(RegisterARM64::PC).unwrap_or(0);
+    let x0 = uc.reg_read(xreg(0)).unwrap_or(0);
+    let state = uc.get_data_mut();
+    let recorded = match (state.end.take(), result) {
+        (Some(end), _) => Some(end),
+        (None, Ok(())) if pc == DYLD_RETURN => Some(kernel::main_returned(x0, tracing)),
+        (None, Err(uc_error::EXCEPTION)) => Some(End::Killed { death: Death::new(kernel::undefined().sig, "undefined instruction"), pc: ("pc", pc), detail: None, code: Vec::new() }),
+        (None, _) => None,
+    };
+    ended(recorded, result, ("pc", pc), count, state.fault, Vec::new(), &layout)
+}

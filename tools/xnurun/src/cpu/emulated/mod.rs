@@ -1,0 +1,107 @@
+//! What the two emulated CPUs (unicorn, for x86 and arm64 images) share:
+//! mapping the planned address space, guest memory as `copyin` sees it,
+//! and how a run that unicorn stopped ends. The guest's memory is
+//! unicorn's, not a host process's: an emulated guest can reach no host
+//! system call.
+
+pub mod arm64;
+pub mod x86;
+
+use crate::image::address_space::Layout;
+use crate::xnu::end::{Death, End};
+use crate::xnu::memory::Memory;
+use crate::xnu::signal;
+use unicorn_engine::Unicorn;
+use unicorn_engine::unicorn_const::{uc_error, Prot};
+
+/// The guest's memory through unicorn, honouring the guest's read
+/// permission as `copyin` does (unicorn's own reads ignore it).
+pub struct UcMem<'a, 'b, D> {
+    pub uc: &'a mut Unicorn<'b, D>,
+    /// Readable and writable ranges, `[start, end)`.
+    pub readable: &'a [(u64, u64)],
+    pub writable: &'a [(u64, u64)],
+}
+
+/// How many bytes from `addr`, up to `len`, lie in `ranges`.
+fn span(ranges: &[(u64, u64)], addr: u64, len: u64) -> u64 {
+    let mut n = 0u64;
+    while n < len {
+        let a = addr.wrapping_add(n);
+        let Some(&(_, end)) = ranges.iter().find(|r| a >= r.0 && a < r.1) else { break };
+        n += (end - a).min(len - n);
+    }
+    n
+}
+
+impl<D> Memory for UcMem<'_, '_, D> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> usize {
+        let n = span(self.readable, addr, buf.len() as u64) as usize;
+        if n > 0 && self.uc.mem_read(addr, &mut buf[..n]).is_err() {
+            return 0;
+        }
+        n
+    }
+    fn write(&mut self, addr: u64, data: &[u8]) -> usize {
+        let n = span(self.writable, addr, data.len() as u64) as usize;
+        if n > 0 && self.uc.mem_write(addr, &data[..n]).is_err() {
+            return 0;
+        }
+        n
+    }
+    fn writable(&self, addr: u64, len: u64) -> u64 {
+        span(self.writable, addr, len)
+    }
+}
+
+/// XNU's signal for a memory error unicorn reported at `addr`.
+fn memory_death(err: uc_error, addr: u64, layout: &Layout) -> Option<Death> {
+    use uc_error::*;
+    let (sig, why) = match err {
+        READ_UNMAPPED | WRITE_UNMAPPED | FETCH_UNMAPPED => signal::fault(false, layout.in_stack_zone(addr)),
+        READ_PROT | WRITE_PROT | FETCH_PROT => signal::fault(layout.mapped(addr), layout.in_stack_zone(addr)),
+        READ_UNALIGNED | WRITE_UNALIGNED | FETCH_UNALIGNED => (signal::SIGBUS, "alignment"),
+        INSN_INVALID => (signal::SIGILL, "undefined instruction"),
+        _ => return None,
+    };
+    Some(Death::new(sig, why))
+}
+
+/// Maps the planned address space into unicorn, each mapping with its
+/// bytes and protections.
+pub fn map<D>(uc: &mut Unicorn<D>, layout: &Layout) -> Result<(), String> {
+    for m in &layout.maps {
+        uc.mem_map(m.start, m.len, Prot::ALL).map_err(|e| uc_err(&format!("mapping {} at 0x{:x}", m.name, m.start), e))?;
+        uc.mem_write(m.start + m.at, &m.data).map_err(|e| uc_err("writing the image", e))?;
+        let mut prot = Prot::NONE;
+        for (bit, p) in [(1, Prot::READ), (2, Prot::WRITE), (4, Prot::EXEC)] {
+            if m.prot & bit != 0 {
+                prot |= p;
+            }
+        }
+        uc.mem_protect(m.start, m.len, prot).map_err(|e| uc_err("protecting", e))?;
+    }
+    Ok(())
+}
+
+pub fn uc_err(what: &str, e: uc_error) -> String {
+    format!("unicorn: {what}: {e:?}")
+}
+
+/// How a run ends that `emu_start` returned from: the end a hook
+/// recorded, or else the count that ran out, or else unicorn's error at
+/// `pc` (the fault address `fault` where there is one), as XNU would have
+/// it. `code` are the instruction bytes at `pc`.
+pub fn ended(recorded: Option<End>, result: Result<(), uc_error>, pc: (&'static str, u64), steps: u64, fault: Option<u64>, code: Vec<u8>, layout: &Layout) -> End {
+    match (recorded, result) {
+        (Some(end), _) => end,
+        (None, Ok(())) => End::StepLimit { steps, pc },
+        (None, Err(e)) => {
+            let addr = fault.unwrap_or(pc.1);
+            match memory_death(e, addr, layout) {
+                Some(death) => End::Killed { death, pc, detail: Some(format!("fault address 0x{addr:x}")), code },
+                None => End::Runner(format!("the emulated CPU stopped: {e:?} at {} 0x{:x}", pc.0, pc.1)),
+            }
+        }
+    }
+}

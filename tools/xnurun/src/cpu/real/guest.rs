@@ -1,0 +1,634 @@
+//! The guest process: the real-CPU backend. A child of xnurun that holds
+//! only what XNU would map, runs on the CPU, and cannot make a Linux system
+//! call: the kernel stops every call it attempts before running it.
+//!
+//! Set-up, before the guest's first instruction:
+//! 1. The child execs `stub.rs`'s set-up program, written for this image,
+//!    from a memfd, traced, with address randomization off and no file
+//!    descriptor but that memfd: nothing of xnurun's (code, libc, heap,
+//!    descriptors) survives the exec.
+//! 2. The program, from its entry, moves the vDSO out of XNU's range (so
+//!    Linux's 32-bit landing pad, taken from the vDSO's address, can never
+//!    be guest memory), unmaps everything Linux gave it (stack, vvar,
+//!    vDSO) and maps what XNU would: the image's segments and the stack,
+//!    their bytes mapped privately from the memfd, which holds them after
+//!    the program; then it closes the memfd.
+//! 3. It sets PR_SET_NO_NEW_PRIVS and installs the seccomp filter. From
+//!    then on every system call stops for xnurun first
+//!    (PTRACE_O_TRACESECCOMP); the one xnurun lets through is the last call
+//!    of set-up, which unmaps the set-up program itself.
+//! 4. xnurun gives the registers XNU's `LC_UNIXTHREAD` handling would, with
+//!    `orig_rax` = -1 so that Linux never "restarts" anything into a call.
+//!
+//! What remains that XNU would not map: the vsyscall page, which no process
+//! can unmap. Calling into it enters Linux's vsyscall emulation, which
+//! seccomp stops like any other call; reading it faults.
+
+use super::setup_program as stub;
+use crate::image::address_space::{self, Layout, Mapping};
+use crate::image::stack::InitialStack;
+use crate::image::{Image, ReadAt, Start};
+use crate::xnu::x86::state::user_eflags;
+use crate::xnu::Arch;
+use nix::libc::{self, user_regs_struct};
+use nix::sys::ptrace;
+use nix::sys::signal::Signal;
+use nix::sys::uio::{process_vm_readv, RemoteIoVec};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use std::io::IoSliceMut;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
+
+/// Linux's 32-bit user code selector (`__USER32_CS`) and user data selector
+/// (`__USER_DS`): with CS = 0x23 a 64-bit task runs 32-bit code.
+pub const USER32_CS: u64 = 0x23;
+pub const USER64_CS: u64 = 0x33;
+const USER_DS: u64 = 0x2b;
+
+/// The vsyscall page (arch/x86/entry/vsyscall): the one Linux mapping no
+/// process can remove.
+pub const VSYSCALL: u64 = 0xffff_ffff_ff60_0000;
+
+pub struct Guest {
+    pub pid: Pid,
+    pub arch: Arch,
+    /// What XNU mapped (the bytes dropped once in the guest): which
+    /// faults are protection failures, and where the stack zone is.
+    layout: Layout,
+}
+
+/// Why the guest stopped.
+pub enum Stop {
+    /// The seccomp filter stopped a system call before Linux ran it;
+    /// `abi32` when it entered by a 32-bit gate (`int 0x80`, `sysenter`,
+    /// `syscall` in compatibility mode).
+    Syscall { abi32: bool },
+    /// One single-step finished.
+    Stepped,
+    /// A signal for the guest: Linux signal, si_code, fault address.
+    Signal { signo: i32, code: i32, addr: u64 },
+    /// The guest process was killed from outside (host signal number).
+    Killed(i32),
+    /// The child is gone or ptrace failed: a runner failure.
+    Gone(String),
+}
+
+fn prot_of(vmprot: u32) -> i32 {
+    let mut p = libc::PROT_NONE;
+    if vmprot & 1 != 0 {
+        p |= libc::PROT_READ;
+    }
+    if vmprot & 2 != 0 {
+        p |= libc::PROT_WRITE;
+    }
+    if vmprot & 4 != 0 {
+        p |= libc::PROT_EXEC;
+    }
+    p
+}
+
+/// The pages of a mapping that hold file bytes: `[addr, addr + len)`
+/// maps the memfd at `offset`, where the mapping's `data` lies at
+/// `offset + skip`; the rest of the mapping is anonymous zeros.
+struct FilePages {
+    addr: u64,
+    len: u64,
+    offset: u64,
+    skip: u64,
+}
+
+/// Lays the mappings' bytes out in the memfd, page by page from offset
+/// `from` on; returns each mapping's file pages and the memfd's length.
+fn file_layout(maps: &[Mapping], from: u64) -> Result<(Vec<Option<FilePages>>, u64), String> {
+    let page = |v: u64| v.next_multiple_of(PAGE);
+    let mut next = page(from);
+    let mut out = Vec::new();
+    for m in maps {
+        if m.data.is_empty() {
+            out.push(None);
+            continue;
+        }
+        let first = m.start + m.at;
+        let addr = first & !(PAGE - 1);
+        let end = page(first + m.data.len() as u64);
+        if end > m.start + m.len {
+            return Err(format!("{}: its bytes run past its end", m.name));
+        }
+        out.push(Some(FilePages { addr, len: end - addr, offset: next, skip: first - addr }));
+        next += end - addr;
+    }
+    Ok((out, next))
+}
+
+const PAGE: u64 = 4096;
+
+/// The set-up program for these mappings, whose bytes are in descriptor
+/// `fd` as `files` says, and what each of its calls does, for error
+/// messages.
+fn set_up_program(maps: &[Mapping], files: &[Option<FilePages>], fd: i32) -> (stub::Program, Vec<String>) {
+    let call = |nr: i64, args: [u64; 6]| stub::Call { nr: nr as u64, args };
+    let mut steps = Vec::new();
+    // The vDSO goes first, out of XNU's range: Linux's 32-bit landing pad
+    // follows it there (vdso_mremap, arch/x86/entry/vdso/vma.c), so it can
+    // never be guest memory; the program then unmaps it with everything
+    // else. The guest's vDSO is the same image as xnurun's own.
+    let vdso = vdso_len();
+    if vdso.is_some() {
+        steps.push("moving the vDSO".to_string());
+    }
+    // Linux puts the stack at the top of the 47-bit user range
+    // (0x7ffffffff000, DEFAULT_MAP_WINDOW); the set-up program keeps
+    // [BASE, VDSO_PARK) for itself.
+    let top = 0x7fff_ffff_f000u64;
+    let mut calls = vec![call(SYS_MUNMAP, [0, stub::BASE, 0, 0, 0, 0]), call(SYS_MUNMAP, [stub::VDSO_PARK, top - stub::VDSO_PARK, 0, 0, 0, 0])];
+    steps.push("unmapping what Linux mapped below the set-up page".to_string());
+    steps.push("unmapping what Linux mapped above it".to_string());
+    // The pages that hold the file's bytes map the memfd privately, as
+    // map_segment maps the image file (bsd/kern/mach_loader.c); the rest
+    // is zero-fill. All of it at exactly the address XNU uses.
+    let anon = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE | libc::MAP_NORESERVE) as u64;
+    let file = (libc::MAP_PRIVATE | libc::MAP_FIXED_NOREPLACE) as u64;
+    for (m, f) in maps.iter().zip(files) {
+        let prot = prot_of(m.prot) as u64;
+        let (fa, fe) = f.as_ref().map_or((m.start + m.len, m.start + m.len), |f| (f.addr, f.addr + f.len));
+        for (a, e) in [(m.start, fa), (fe, m.start + m.len)] {
+            if a < e {
+                calls.push(call(SYS_MMAP, [a, e - a, prot, anon, u64::MAX, 0]));
+                steps.push(format!("mapping {} at 0x{a:x}-0x{e:x}", m.name));
+            }
+        }
+        if let Some(f) = f {
+            calls.push(call(SYS_MMAP, [f.addr, f.len, prot, file, fd as u64, f.offset]));
+            steps.push(format!("mapping {}'s file pages at 0x{:x}-0x{:x}", m.name, f.addr, f.addr + f.len));
+        }
+    }
+    calls.push(call(SYS_CLOSE, [fd as u64, 0, 0, 0, 0, 0]));
+    steps.push("closing the image's descriptor".into());
+    const SECCOMP_SET_MODE_FILTER: u64 = 1;
+    calls.push(call(SYS_PRCTL, [libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0, 0]));
+    calls.push(call(SYS_SECCOMP, [SECCOMP_SET_MODE_FILTER, 0, stub::fprog_addr(), 0, 0, 0]));
+    steps.push("prctl(PR_SET_NO_NEW_PRIVS)".into());
+    steps.push("installing the seccomp filter (this kernel needs CONFIG_SECCOMP_FILTER)".into());
+    (stub::program(vdso, &calls), steps)
+}
+
+/// The size of the vDSO's mapping, from xnurun's own: vdso2c makes it the
+/// image file's length rounded up to a page (`image->size`, which
+/// `map_vdso` maps), and the section headers end the file. None when this
+/// kernel maps no vDSO.
+fn vdso_len() -> Option<u64> {
+    // SAFETY: getauxval only reads the auxiliary vector.
+    let at = unsafe { libc::getauxval(libc::AT_SYSINFO_EHDR) } as usize;
+    if at == 0 {
+        return None;
+    }
+    // SAFETY: AT_SYSINFO_EHDR is the address of the vDSO's ELF header,
+    // mapped readable for this process's whole life.
+    let (shoff, shentsize, shnum) = unsafe {
+        let e = at as *const u8;
+        (e.add(0x28).cast::<u64>().read_unaligned(), e.add(0x3a).cast::<u16>().read_unaligned(), e.add(0x3c).cast::<u16>().read_unaligned())
+    };
+    Some((shoff + u64::from(shentsize) * u64::from(shnum)).next_multiple_of(4096))
+}
+
+/// Linux's x86_64 system call numbers used during set-up.
+const SYS_CLOSE: i64 = 3;
+const SYS_MMAP: i64 = 9;
+const SYS_MUNMAP: i64 = 11;
+const SYS_PRCTL: i64 = 157;
+const SYS_SECCOMP: i64 = 317;
+
+/// Forks the guest, maps it and stops it at its entry point with the
+/// registers XNU would give it. Errors are one line for the user.
+pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Guest, String> {
+    let mut layout = address_space::plan(image, read_at, stack, 0)?;
+    let maps = &layout.maps;
+    share_one_cpu();
+    // One file holds the set-up program and, after it, the image's bytes,
+    // which the program maps where XNU would. It is open in the child
+    // across the exec, and closed by the program.
+    // SAFETY: plain memfd_create with a NUL-terminated name.
+    let memfd = unsafe { libc::memfd_create(c"xnurun-guest".as_ptr(), libc::MFD_CLOEXEC) };
+    if memfd < 0 {
+        return Err(format!("memfd_create: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: memfd is a fresh descriptor that nothing else owns.
+    let memfd = unsafe { OwnedFd::from_raw_fd(memfd) };
+    // The image's bytes start where the set-up program's room ends: it
+    // may take no more than [BASE, VDSO_PARK), which the vDSO's move
+    // would otherwise overwrite.
+    let room = stub::VDSO_PARK - stub::BASE;
+    let (files, total) = file_layout(maps, room)?;
+    let (program, steps) = set_up_program(maps, &files, memfd.as_raw_fd());
+    if program.elf.len() as u64 > room {
+        return Err(format!("the image needs {} set-up calls, more than the set-up program has room for", steps.len()));
+    }
+    let f = std::fs::File::from(memfd.try_clone().map_err(|e| format!("dup: {e}"))?);
+    let write = || -> std::io::Result<()> {
+        f.set_len(total)?;
+        f.write_all_at(&program.elf, 0)?;
+        for (m, p) in maps.iter().zip(&files) {
+            if let Some(p) = p {
+                f.write_all_at(&m.data, p.offset + p.skip)?;
+            }
+        }
+        Ok(())
+    };
+    write().map_err(|e| format!("writing the set-up file: {e}"))?;
+    drop(f);
+
+    // The child shares xnurun's memory until it execs (CLONE_VM |
+    // CLONE_VFORK, as posix_spawn does), so no page table is copied; it
+    // runs on a stack of its own and makes only raw system calls.
+    let mut arg = ChildArg { memfd: memfd.as_raw_fd(), parent: std::process::id() as libc::pid_t };
+    // Not zeroed: the child touches only the few pages at its top, and
+    // only those fault in.
+    let mut child_stack: Vec<std::mem::MaybeUninit<u8>> = Vec::with_capacity(64 * 1024);
+    // SAFETY: the stack is ours and outlives the child's use of it (the
+    // parent is suspended until the child execs or exits); `arg` likewise.
+    let pid = unsafe {
+        let top = child_stack.as_mut_ptr().add(child_stack.capacity()).cast::<libc::c_void>();
+        libc::clone(child, top, libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD, (&raw mut arg).cast())
+    };
+    drop(child_stack);
+    drop(memfd);
+    if pid < 0 {
+        return Err(format!("clone failed: {}", std::io::Error::last_os_error()));
+    }
+    for m in &mut layout.maps {
+        m.data = Vec::new();
+    }
+    let mut g = Guest { pid: Pid::from_raw(pid), arch: image.arch, layout };
+    match g.set_up(image, &program, &steps, stack.sp) {
+        Ok(()) => Ok(g),
+        Err(e) => {
+            g.kill();
+            Err(e)
+        }
+    }
+}
+
+/// Keeps xnurun, and the guest it is about to fork, on the CPU xnurun is
+/// running on. The two never run at once: each stop hands the CPU from one
+/// to the other. On one CPU that hand-off is a plain context switch; across
+/// two it is a wake-up by interrupt, which on the VMs this project is
+/// measured on costs more than the guest's whole hello (bench/results.md).
+/// The set it narrows is the one xnurun was given (taskset, cpusets); if
+/// the kernel refuses, both stay where the scheduler puts them.
+fn share_one_cpu() {
+    // SAFETY: sched_getcpu and sched_setaffinity only read and set this
+    // thread's affinity; `set` is plain data.
+    unsafe {
+        let cpu = libc::sched_getcpu();
+        if cpu < 0 {
+            return;
+        }
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu as usize, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+struct ChildArg {
+    memfd: i32,
+    parent: libc::pid_t,
+}
+
+extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` points at the parent's ChildArg, alive while the
+    // parent waits for this child to exec.
+    let ChildArg { memfd, parent } = unsafe { std::ptr::read(arg.cast::<ChildArg>()) };
+    child_exec(memfd, parent)
+}
+
+/// How the child tells xnurun which step before the exec failed: its exit
+/// status (it has nothing else to say it with).
+const CHILD_ORPHANED: i32 = 1;
+const CHILD_NO_PTRACE: i32 = 2;
+const CHILD_NO_FCNTL: i32 = 3;
+/// Plus the errno of the exec.
+const CHILD_NO_EXEC: i32 = 64;
+
+fn child_exec(memfd: i32, parent: libc::pid_t) -> ! {
+    // SAFETY: raw calls only; on any failure the child leaves with a
+    // status saying which (the CHILD_ constants).
+    unsafe {
+        // Until the parent sets PTRACE_O_EXITKILL, nothing ties the
+        // child's life to xnurun's; checked after setting, in case the
+        // parent died before.
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent {
+            libc::_exit(CHILD_ORPHANED);
+        }
+        // The guest holds no descriptor of xnurun's: everything it writes
+        // goes through xnurun. The memfd stays open across the exec, for
+        // the program to map the image's pages from and then close.
+        if memfd > 0 {
+            libc::syscall(libc::SYS_close_range, 0u32, (memfd - 1) as u32, 0u32);
+        }
+        libc::syscall(libc::SYS_close_range, (memfd + 1) as u32, u32::MAX, 0u32);
+        // A fixed layout: Linux's stack at the very top, clear of the
+        // set-up page (a container may refuse this; the page is then
+        // still far from where a random stack lands, almost always).
+        let current = libc::personality(0xffff_ffff);
+        if current >= 0 {
+            libc::personality((current | libc::ADDR_NO_RANDOMIZE) as libc::c_ulong);
+        }
+        if libc::fcntl(memfd, libc::F_SETFD, 0) != 0 {
+            libc::_exit(CHILD_NO_FCNTL);
+        }
+        if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
+            libc::_exit(CHILD_NO_PTRACE);
+        }
+        let argv = [c"xnurun-guest".as_ptr(), std::ptr::null()];
+        let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+        libc::syscall(libc::SYS_execveat, memfd, c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
+        libc::_exit(CHILD_NO_EXEC + *libc::__errno_location())
+    }
+}
+
+/// What the child's exit status says went wrong before its exec.
+fn child_failure(status: i32) -> String {
+    match status {
+        CHILD_ORPHANED => "the guest process could not tie its life to xnurun's (prctl(PR_SET_PDEATHSIG))".into(),
+        CHILD_NO_FCNTL => "the guest process could not keep the set-up file open across its exec (fcntl)".into(),
+        CHILD_NO_PTRACE => "the guest process could not ask to be traced (ptrace(PTRACE_TRACEME); a container's seccomp profile?)".into(),
+        s if s > CHILD_NO_EXEC => {
+            let e = s - CHILD_NO_EXEC;
+            let hint = if e == libc::EACCES || e == libc::EPERM { " (the set-up program runs from a memfd: is vm.memfd_noexec 0?)" } else { "" };
+            format!("could not exec the set-up program: {}{hint}", errno_text(e))
+        }
+        s => format!("the guest process exited with {s} before its exec"),
+    }
+}
+
+fn is_err(rax: u64) -> Option<i32> {
+    let v = rax as i64;
+    (-4095..0).contains(&v).then_some(-v as i32)
+}
+
+fn errno_text(e: i32) -> String {
+    std::io::Error::from_raw_os_error(e).to_string()
+}
+
+impl Guest {
+    fn set_up(&mut self, image: &Image, program: &stub::Program, steps: &[String], sp: u64) -> Result<(), String> {
+        match waitpid(self.pid, None) {
+            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => {}
+            Ok(WaitStatus::Exited(_, status)) => return Err(child_failure(status)),
+            Ok(other) => return Err(format!("guest set-up ended unexpectedly: {other:?}")),
+            Err(e) => return Err(format!("waitpid: {e}")),
+        }
+        let opts = ptrace::Options::PTRACE_O_EXITKILL | ptrace::Options::PTRACE_O_TRACESECCOMP | ptrace::Options::PTRACE_O_TRACESYSGOOD;
+        ptrace::setoptions(self.pid, opts).map_err(|e| format!("ptrace(SETOPTIONS): {e}"))?;
+
+        // The program runs from its entry to its last call, which removes
+        // the set-up page: the filter now stops it like any other, and
+        // xnurun lets it run.
+        ptrace::cont(self.pid, None).map_err(|e| format!("ptrace(CONT): {e}"))?;
+        match waitpid(self.pid, None) {
+            Ok(WaitStatus::PtraceEvent(_, _, libc::PTRACE_EVENT_SECCOMP)) => {}
+            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => return Err(self.program_failure(program, steps)),
+            other => return Err(format!("the guest's set-up stopped unexpectedly ({other:?})")),
+        }
+        ptrace::syscall(self.pid, None).map_err(|e| format!("ptrace(SYSCALL): {e}"))?;
+        match waitpid(self.pid, None) {
+            Ok(WaitStatus::PtraceSyscall(_)) => {}
+            other => return Err(format!("unexpected stop after the last set-up call ({other:?})")),
+        }
+        let regs = self.regs()?;
+        if let Some(e) = is_err(regs.rax) {
+            return Err(format!("unmapping the set-up page: {}", errno_text(e)));
+        }
+        self.set_initial_regs(regs, image, sp)
+    }
+
+    /// The message for a set-up call that failed: which, and its errno.
+    fn program_failure(&self, program: &stub::Program, steps: &[String]) -> String {
+        let Ok(r) = self.regs() else { return "the guest's set-up failed".into() };
+        let which = program.failed.iter().position(|&f| f == r.rip).and_then(|i| steps.get(i)).map_or("a set-up call", |s| s.as_str());
+        let e = is_err(r.rax).unwrap_or(0);
+        if which == "moving the vDSO" {
+            return format!("{which}: {} (its size, {} bytes, read from xnurun's own vDSO, does not match the guest's)", errno_text(e), vdso_len().unwrap_or(0));
+        }
+        if (e == libc::EPERM || e == libc::EACCES) && which.starts_with("mapping") {
+            return format!("{which}: {} (below vm.mmap_min_addr? allow it with: sysctl -w vm.mmap_min_addr=4096)", errno_text(e));
+        }
+        format!("{which}: {}", errno_text(e))
+    }
+
+    /// `r`: the registers after the last set-up call.
+    fn set_initial_regs(&self, mut r: user_regs_struct, image: &Image, sp: u64) -> Result<(), String> {
+        let Start::UnixThread(t) = &image.start else { return Err("an x86 image starts from LC_UNIXTHREAD".into()) };
+        [r.rax, r.rbx, r.rcx, r.rdx, r.rdi, r.rsi, r.rbp] = [t.rax, t.rbx, t.rcx, t.rdx, t.rdi, t.rsi, t.rbp];
+        [r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15] = [t.r8, t.r9, t.r10, t.r11, t.r12, t.r13, t.r14, t.r15];
+        r.rip = image.entry;
+        r.rsp = sp;
+        // Not in a system call: nothing for Linux to restart, whatever rax
+        // the thread state holds (-513 ERESTARTNOINTR would otherwise send
+        // the guest back 2 bytes into a call).
+        r.orig_rax = u64::MAX;
+        r.eflags = user_eflags(t.eflags);
+        r.fs_base = 0;
+        r.gs_base = 0;
+        r.ss = USER_DS;
+        r.ds = 0;
+        r.es = 0;
+        r.fs = 0;
+        r.gs = 0;
+        r.cs = USER64_CS;
+        if image.arch == Arch::I386 {
+            r.cs = USER32_CS;
+            r.ds = USER_DS;
+            r.es = USER_DS;
+        }
+        self.set_regs(&r)
+    }
+
+    pub fn regs(&self) -> Result<user_regs_struct, String> {
+        ptrace::getregs(self.pid).map_err(|e| format!("ptrace(GETREGS): {e}"))
+    }
+
+    pub fn set_regs(&self, r: &user_regs_struct) -> Result<(), String> {
+        ptrace::setregs(self.pid, *r).map_err(|e| format!("ptrace(SETREGS): {e}"))
+    }
+
+    /// Up to 16 instruction bytes at `addr`, read as the CPU would fetch
+    /// them (PEEKTEXT ignores protections, so execute-only pages work);
+    /// fewer where the memory ends.
+    pub fn code_at(&self, addr: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16);
+        let mut a = addr;
+        while out.len() < 16 {
+            match ptrace::read(self.pid, a as ptrace::AddressType) {
+                Ok(w) => out.extend_from_slice(&w.to_le_bytes()),
+                Err(_) => {
+                    for b in 0..8u64 {
+                        let Some(x) = a.checked_add(b) else { break };
+                        match ptrace::read(self.pid, x as ptrace::AddressType) {
+                            Ok(w) => out.push(w.to_le_bytes()[0]),
+                            Err(_) => break,
+                        }
+                    }
+                    break;
+                }
+            }
+            a = a.wrapping_add(8);
+        }
+        out.truncate(16);
+        out
+    }
+
+    /// Reads guest memory as `copyin` would: honouring the guest's page
+    /// protections. Returns how many bytes were readable from the start.
+    pub fn read_mem(&self, addr: u64, buf: &mut [u8]) -> usize {
+        if buf.is_empty() {
+            return 0;
+        }
+        if self.arch == Arch::I386 && addr.checked_add(buf.len() as u64).is_none_or(|e| e > 1 << 32) {
+            return 0;
+        }
+        let len = buf.len();
+        let remote = [RemoteIoVec { base: addr as usize, len }];
+        let mut local = [IoSliceMut::new(buf)];
+        process_vm_readv(self.pid, &mut local, &remote).unwrap_or_default()
+    }
+
+    /// Writes guest memory as `copyout` would: honouring the guest's page
+    /// protections (process_vm_writev does). Returns how many bytes, from
+    /// the start, were written.
+    pub fn write_mem(&self, addr: u64, data: &[u8]) -> usize {
+        if data.is_empty() || (self.arch == Arch::I386 && addr.checked_add(data.len() as u64).is_none_or(|e| e > 1 << 32)) {
+            return 0;
+        }
+        let remote = [RemoteIoVec { base: addr as usize, len: data.len() }];
+        nix::sys::uio::process_vm_writev(self.pid, &[std::io::IoSlice::new(data)], &remote).unwrap_or_default()
+    }
+
+    /// How many bytes from `addr`, up to `len`, the guest can write, from
+    /// its own mappings as /proc/PID/maps lists them.
+    pub fn writable_len(&self, addr: u64, len: u64) -> u64 {
+        let maps = std::fs::read_to_string(format!("/proc/{}/maps", self.pid)).unwrap_or_default();
+        let ranges: Vec<(u64, u64)> = maps
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let (a, b) = f.next()?.split_once('-')?;
+                f.next()?.contains('w').then_some(())?;
+                Some((u64::from_str_radix(a, 16).ok()?, u64::from_str_radix(b, 16).ok()?))
+            })
+            .collect();
+        let mut n = 0u64;
+        while n < len {
+            let a = addr.wrapping_add(n);
+            let Some(&(_, end)) = ranges.iter().find(|r| a >= r.0 && a < r.1) else { break };
+            n += (end - a).min(len - n);
+        }
+        n
+    }
+
+    /// Lets the guest run, natively or for one instruction, and reports
+    /// why it stopped. Any signal that stopped it before is not delivered:
+    /// xnurun decides what every signal does.
+    pub fn resume(&self, step: bool) -> Stop {
+        let r = if step { ptrace::step(self.pid, None) } else { ptrace::cont(self.pid, None) };
+        if let Err(e) = r {
+            return Stop::Gone(format!("ptrace({}): {e}", if step { "SINGLESTEP" } else { "CONT" }));
+        }
+        self.wait(step)
+    }
+
+    fn wait(&self, step: bool) -> Stop {
+        match waitpid(self.pid, None) {
+            Ok(WaitStatus::PtraceEvent(_, _, libc::PTRACE_EVENT_SECCOMP)) => match ptrace::getevent(self.pid) {
+                Ok(data) => Stop::Syscall { abi32: data as u64 == stub::ABI_32 },
+                Err(e) => Stop::Gone(format!("ptrace(GETEVENTMSG): {e}")),
+            },
+            Ok(WaitStatus::Stopped(_, sig)) => {
+                let signo = sig as i32;
+                let (code, addr) = match ptrace::getsiginfo(self.pid) {
+                    // SAFETY: si_addr is defined for the fault signals and
+                    // read only for them.
+                    Ok(si) => (si.si_code, if matches!(signo, libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE) { (unsafe { si.si_addr() }) as u64 } else { 0 }),
+                    Err(_) => (0, 0),
+                };
+                // A finished single-step is SIGTRAP with TRAP_TRACE; a
+                // breakpoint of the guest's own has another code.
+                const TRAP_TRACE: i32 = 2;
+                if step && signo == libc::SIGTRAP && code == TRAP_TRACE {
+                    return Stop::Stepped;
+                }
+                Stop::Signal { signo, code, addr }
+            }
+            Ok(WaitStatus::Signaled(_, s, _)) => Stop::Killed(s as i32),
+            Ok(WaitStatus::Exited(_, c)) => Stop::Gone(format!("the guest process exited by itself ({c})")),
+            Ok(other) => Stop::Gone(format!("unexpected wait status {other:?}")),
+            Err(e) => Stop::Gone(format!("waitpid: {e}")),
+        }
+    }
+
+    /// Whether `addr` lies in memory XNU would have mapped for this image.
+    pub fn xnu_mapped(&self, addr: u64) -> bool {
+        self.layout.mapped(addr)
+    }
+
+    /// Whether `addr` is in the zone `handle_ux_exception` treats as the
+    /// stack (bsd/uxkern/ux_exception.c).
+    pub fn in_stack_zone(&self, addr: u64) -> bool {
+        self.layout.in_stack_zone(addr)
+    }
+
+    /// Ends the guest. Not waited for: SIGKILL cannot be stopped or
+    /// caught, and with PTRACE_O_EXITKILL xnurun's own exit would kill it
+    /// too.
+    pub fn kill(&self) {
+        let _ = nix::sys::signal::kill(self.pid, Signal::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapping(start: u64, len: u64, at: u64, data: usize) -> Mapping {
+        Mapping { start, len, prot: 3, data: vec![1; data], at, name: "m".into() }
+    }
+
+    #[test]
+    fn a_child_that_failed_before_its_exec_says_which_step() {
+        let exec = child_failure(CHILD_NO_EXEC + libc::EACCES);
+        assert!(exec.starts_with("could not exec the set-up program: Permission denied"), "{exec}");
+        assert!(exec.contains("vm.memfd_noexec"), "{exec}");
+        assert!(!child_failure(CHILD_NO_EXEC + libc::ENOMEM).contains("memfd_noexec"));
+        assert!(child_failure(CHILD_NO_PTRACE).contains("PTRACE_TRACEME"));
+        assert!(child_failure(CHILD_ORPHANED).contains("PR_SET_PDEATHSIG"));
+        assert!(child_failure(CHILD_NO_FCNTL).contains("fcntl"));
+    }
+
+    #[test]
+    fn the_vdso_size_read_from_its_headers_is_the_size_linux_mapped() {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let mapped = maps.lines().filter(|l| l.ends_with("[vdso]")).find_map(|l| {
+            let (a, b) = l.split_once(' ')?.0.split_once('-')?;
+            Some(u64::from_str_radix(b, 16).ok()? - u64::from_str_radix(a, 16).ok()?)
+        });
+        assert_eq!(vdso_len(), mapped, "{maps}");
+    }
+
+    #[test]
+    fn file_pages_cover_the_bytes_page_by_page_from_the_offset_given() {
+        let maps = [mapping(0x1000, 0x3000, 0, 0x1001), mapping(0x10000, 0x800000, 0x7ff8a0, 0x760), mapping(0x900000, 0x1000, 0, 0)];
+        let (files, total) = file_layout(&maps, 0x1000).unwrap();
+        let a = files[0].as_ref().unwrap();
+        assert_eq!((a.addr, a.len, a.offset, a.skip), (0x1000, 0x2000, 0x1000, 0));
+        // The initial stack's bytes sit inside the top page, at their
+        // offset in it.
+        let b = files[1].as_ref().unwrap();
+        assert_eq!((b.addr, b.len, b.offset, b.skip), (0x80f000, 0x1000, 0x3000, 0x8a0));
+        assert!(files[2].is_none());
+        assert_eq!(total, 0x4000);
+        // Bytes past the mapping's end are refused, not mapped over a
+        // neighbour.
+        assert!(file_layout(&[mapping(0x1000, 0x1000, 0, 0x1001)], 0).is_err());
+    }
+}

@@ -1,0 +1,334 @@
+//! The run loop on the real CPU: let the guest run until the kernel stops
+//! it (a system call stopped by seccomp, a fault, a signal), say which XNU
+//! entry or exception that was, answer it as XNU would, and turn the
+//! guest's end into xnurun's exit status.
+//!
+//! The guest runs natively between stops. `--max-steps N` single-steps it
+//! instead, for exact instruction counts; so does an i386 image on an Intel
+//! CPU, because Linux's own `sysenter` entry destroys EAX when the word at
+//! EBP cannot be read (`__do_fast_syscall_32`, arch/x86/entry), and only a
+//! look at each instruction before it runs can catch `sysenter` first.
+//! Containment does not depend on either: the seccomp filter stops every
+//! call in both modes.
+
+pub mod guest;
+pub mod setup_program;
+
+use crate::image::stack::InitialStack;
+use crate::image::{Image, ReadAt};
+use crate::xnu::bsd::calls::Calls;
+use crate::xnu::end::{Death, End, Next};
+use crate::xnu::memory::Memory;
+use crate::xnu::x86::exception;
+use crate::xnu::x86::gate::{self, Gate, Insn, Mode};
+use crate::xnu::x86::kernel;
+use crate::xnu::x86::state::X86State;
+use crate::xnu::{signal, Arch};
+use guest::{Guest, Stop, USER32_CS, VSYSCALL};
+use nix::libc::{self, user_regs_struct};
+
+/// Linux's si_code values (include/uapi/asm-generic/siginfo.h): a fault on
+/// a mapped page with the wrong protection, and a signal the kernel sent
+/// for a trap with no address (#GP, #OF, #BR, int3).
+const SEGV_ACCERR: i32 = 2;
+const SI_KERNEL: i32 = 0x80;
+const EFLAGS_OF: u64 = 0x800;
+
+impl Memory for Guest {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> usize {
+        self.read_mem(addr, buf)
+    }
+    fn write(&mut self, addr: u64, data: &[u8]) -> usize {
+        self.write_mem(addr, data)
+    }
+    fn writable(&self, addr: u64, len: u64) -> u64 {
+        self.writable_len(addr, len)
+    }
+}
+
+fn mode_of(r: &user_regs_struct) -> Mode {
+    if r.cs == USER32_CS { Mode::Compat } else { Mode::Long }
+}
+
+/// Where Linux resumes a 32-bit `sysenter` (`do_fast_syscall_32`: the
+/// vDSO's landing pad), now that the vDSO was moved there and unmapped.
+fn in_landing_zone(rip: u64) -> bool {
+    (setup_program::VDSO_PARK..setup_program::PARK_END).contains(&rip)
+}
+
+/// Asked only when the answer matters: in a VM, `cpuid` traps to the
+/// hypervisor, at a few microseconds a time.
+fn cpu_is_intel() -> bool {
+    let id = std::arch::x86_64::__cpuid(0);
+    (id.ebx, id.edx, id.ecx) == (0x756e_6547, 0x4965_6e69, 0x6c65_746e)
+}
+
+struct Runner {
+    guest: Guest,
+    calls: Calls,
+    step: bool,
+    max_steps: u64,
+}
+
+/// Runs the image to its end.
+/// `max_steps`: single-step, and stop after this many instructions.
+pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls, max_steps: Option<u64>) -> End {
+    let guest = match guest::spawn(image, read_at, stack) {
+        Ok(g) => g,
+        Err(e) => return End::Runner(e),
+    };
+    let step = max_steps.is_some() || (image.arch == Arch::I386 && cpu_is_intel());
+    let mut r = Runner { guest, calls, step, max_steps: max_steps.unwrap_or(u64::MAX) };
+    let end = r.main_loop();
+    r.guest.kill();
+    end
+}
+
+impl Runner {
+    fn main_loop(&mut self) -> End {
+        let mut steps: u64 = 0;
+        // In step mode, resuming from a system call ends with one more
+        // SIGTRAP, Linux's report that the call's instruction finished
+        // (`user_single_step_report`): not a new instruction.
+        let mut finishing_call = false;
+        loop {
+            if self.step && !finishing_call {
+                let regs = match self.guest.regs() {
+                    Ok(r) => r,
+                    Err(e) => return self.runner_error(&e),
+                };
+                if steps >= self.max_steps {
+                    return End::StepLimit { steps, pc: (self.pc_name(), regs.rip) };
+                }
+                steps += 1;
+                // Catch `sysenter` before it runs, with every register as
+                // the instruction sees it.
+                if let Insn::Sysenter(len) = gate::decode(mode_of(&regs), &self.guest.code_at(regs.rip)) {
+                    match self.gate(Gate::Sysenter, &regs, regs.rip + len) {
+                        Ok(()) => continue,
+                        Err(end) => return end,
+                    }
+                }
+            }
+            let stop = self.guest.resume(self.step);
+            let finished = std::mem::take(&mut finishing_call);
+            let result = match stop {
+                Stop::Stepped => Ok(()),
+                Stop::Signal { signo: libc::SIGTRAP, .. } if finished => Ok(()),
+                Stop::Syscall { abi32 } => {
+                    finishing_call = self.step;
+                    self.on_syscall(abi32)
+                }
+                Stop::Signal { signo, code, addr } => self.on_signal(signo, code, addr),
+                Stop::Killed(s) => Err(self.killed_from_outside(s)),
+                Stop::Gone(e) => Err(self.runner_error(&e)),
+            };
+            if let Err(end) = result {
+                return end;
+            }
+        }
+    }
+
+    fn pc_name(&self) -> &'static str {
+        self.guest.arch.pc_name()
+    }
+
+    /// A system call the seccomp filter stopped. Linux has already moved
+    /// `rip` past the instruction and put -ENOSYS in `rax` (the number is
+    /// in `orig_rax`); the entry state is rebuilt from that.
+    fn on_syscall(&mut self, abi32: bool) -> Result<(), End> {
+        let regs = self.guest.regs().map_err(|e| self.runner_error(&e))?;
+        let mut entry = regs;
+        if !abi32 {
+            entry.rax = regs.orig_rax;
+            if regs.rip & !0xfff == VSYSCALL {
+                // Linux emulates a call into the vsyscall page; XNU maps
+                // nothing there: an invalid address, SIGSEGV.
+                let what = format!("fault address 0x{:x} (the vsyscall page: XNU maps nothing there)", regs.rip);
+                return self.guest_killed(&entry, signal::SIGSEGV, Some(&what), &[], "");
+            }
+            entry.rip = regs.rip.wrapping_sub(2);
+            return self.gate(Gate::Syscall64, &entry, regs.rip);
+        }
+        entry.rax = regs.orig_rax & 0xffff_ffff;
+        if in_landing_zone(regs.rip) {
+            // Linux's fast 32-bit entry (`do_fast_syscall_32`, arch/x86/
+            // entry) serves both `sysenter` and `syscall` in 32-bit mode:
+            // it resumes at its landing pad and replaces EBP with the word
+            // at the user stack pointer. Only one of the two reaches it on
+            // a given CPU: AMD raises #UD for `sysenter`, Intel for
+            // `syscall`.
+            if !cpu_is_intel() {
+                return self.guest_killed(&entry, signal::SIGILL, None, &[], "syscall in 32-bit mode is #UD on Intel; Linux did not keep its address");
+            }
+            // `sysenter` (do_SYSENTER_32) took the stack pointer from EBP:
+            // EBP comes back from it. XNU itself keeps ECX as the user
+            // stack and EDX as the return address, which is what the trace
+            // shows for ESP and EIP.
+            entry.rbp = regs.rsp & 0xffff_ffff;
+            entry.rsp = regs.rcx & 0xffff_ffff;
+            entry.rip = regs.rdx & 0xffff_ffff;
+            return self.gate(Gate::Sysenter, &entry, entry.rip);
+        }
+        let at = regs.rip.wrapping_sub(2);
+        entry.rip = at;
+        let gate = match self.guest.code_at(at).get(..2) {
+            Some([0xcd, n]) => Gate::Int(*n),
+            Some([0x0f, 0x05]) => Gate::SyscallCompat,
+            other => return Err(self.runner_error(&format!("a 32-bit system call from an unknown instruction at 0x{at:x} ({other:?})"))),
+        };
+        self.gate(gate, &entry, regs.rip)
+    }
+
+    /// A signal that stopped the guest: a kernel entry Linux does not
+    /// allow (it faults instead), a fault, or a signal from outside.
+    fn on_signal(&mut self, signo: i32, si_code: i32, addr: u64) -> Result<(), End> {
+        let regs = self.guest.regs().map_err(|e| self.runner_error(&e))?;
+        let mode = mode_of(&regs);
+        let code = self.guest.code_at(regs.rip);
+        let fault = format!("fault address 0x{addr:x}");
+        match signo {
+            libc::SIGILL => {
+                // AMD raises #UD for `sysenter` outside legacy mode; XNU,
+                // on Intel, would have taken it.
+                if let Insn::Sysenter(len) = gate::decode(mode, &code) {
+                    return self.gate(Gate::Sysenter, &regs, regs.rip + len);
+                }
+                self.guest_killed(&regs, signal::SIGILL, None, &code, "")
+            }
+            libc::SIGSEGV if in_landing_zone(regs.rip) => {
+                // Linux's fast 32-bit entry could not read the word at the
+                // stack pointer and failed the call with EFAULT before any
+                // stop: EAX, the call number, is gone. On AMD that was a
+                // `syscall` in 32-bit mode, #UD on Intel; on Intel a
+                // `sysenter`, which a 64-bit task may not make.
+                if !cpu_is_intel() {
+                    return self.guest_killed(&regs, signal::SIGILL, None, &[], "syscall in 32-bit mode is #UD on Intel; Linux did not keep its address");
+                }
+                if self.guest.arch == Arch::X86_64 {
+                    let entry = regs;
+                    return self.guest_killed(&entry, signal::SIGILL, None, &[], "sysenter from a 64-bit task (L_64bit_entry_reject, osfmk/x86_64/idt64.s)");
+                }
+                Err(self.runner_error("the guest ran sysenter with EBP pointing at unreadable memory, in a way single-stepping did not see (after mov ss?); on Intel CPUs Linux then loses EAX, and xnurun cannot answer the call"))
+            }
+            libc::SIGSEGV if si_code == SI_KERNEL => {
+                // #GP and the trap vectors Linux sends as SIGSEGV.
+                if let Insn::Int(n @ 0x80..=0x83, len) = gate::decode(mode, &code) {
+                    return self.gate(Gate::Int(n), &regs, regs.rip + len);
+                }
+                if mode == Mode::Compat {
+                    // `into` (0xce) traps after itself when OF is set: #OF,
+                    // T_OVERFLOW, EXC_ARITHMETIC: SIGFPE. `bound` (0x62)
+                    // faults on itself: #BR, T_OUT_OF_BOUNDS, EXC_SOFTWARE
+                    // EXC_I386_BOUND: SIGTRAP (user_trap, osfmk/i386/
+                    // trap.c; machine_exception, bsd/dev/i386/unix_signal.c).
+                    let before = self.guest.code_at(regs.rip.wrapping_sub(2));
+                    if before.get(..2) == Some(&[0xcd, 0x04]) {
+                        // `int 4`: the same vector, raised by hand.
+                        return self.died(&regs, exception::death(exception::OVERFLOW), None, &code);
+                    }
+                    if before.get(1) == Some(&0xce) && regs.eflags & EFLAGS_OF != 0 {
+                        return self.died(&regs, exception::death(exception::OVERFLOW), None, &code);
+                    }
+                    if code.iter().find(|b| !matches!(b, 0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf2 | 0xf3)) == Some(&0x62) {
+                        return self.died(&regs, exception::death(exception::BOUND), None, &code);
+                    }
+                }
+                self.died(&regs, exception::death(exception::GENERAL_PROTECTION), None, &code)
+            }
+            libc::SIGSEGV => {
+                // A page fault: SEGV_ACCERR is a protection failure.
+                let (sig, why) = if si_code == SEGV_ACCERR {
+                    signal::fault(self.guest.xnu_mapped(addr), self.guest.in_stack_zone(addr))
+                } else {
+                    (signal::SIGSEGV, "")
+                };
+                self.guest_killed(&regs, sig, Some(&fault), &code, why)
+            }
+            libc::SIGBUS => self.guest_killed(&regs, signal::SIGBUS, Some(&fault), &code, ""),
+            libc::SIGFPE => self.guest_killed(&regs, signal::SIGFPE, Some(&fault), &code, ""),
+            // int3, icebp, or a trace flag the guest set itself: T_INT3 /
+            // T_DEBUG, EXC_BREAKPOINT, SIGTRAP.
+            libc::SIGTRAP => self.died(&regs, exception::death(exception::BREAKPOINT), None, &code),
+            s => match signal::async_from_linux(s) {
+                signal::Async::Ignore => Ok(()),
+                signal::Async::Kill(sig) => self.guest_killed(&regs, sig, None, &[], "signal from outside"),
+            },
+        }
+    }
+
+    fn killed_from_outside(&self, host_sig: i32) -> End {
+        let sig = match signal::async_from_linux(host_sig) {
+            signal::Async::Kill(s) => s,
+            signal::Async::Ignore => host_sig,
+        };
+        End::KilledFromOutside(sig)
+    }
+
+    /// Answers kernel entry `gate`; `entry` are the registers as the trap
+    /// instruction saw them, `next` the address after it.
+    fn gate(&mut self, gate: Gate, entry: &user_regs_struct, next: u64) -> Result<(), End> {
+        let state = to_state(entry);
+        match kernel::answer(self.guest.arch, gate, &state, next, &mut self.calls, &mut self.guest) {
+            Next::Resume(s) => self.resume_with(entry, &s),
+            Next::Die(resume, death) => {
+                if let Some(s) = resume {
+                    let _ = self.resume_with(entry, &s);
+                }
+                let code = if death.sig == signal::SIGILL { self.guest.code_at(entry.rip) } else { Vec::new() };
+                self.died(entry, death, None, &code)
+            }
+            Next::End(end) => Err(end),
+        }
+    }
+
+    /// Sets the guest's registers to `s`, keeping the rest of `base`
+    /// (segments). Whatever stopped the guest, Linux must not run or
+    /// restart a call of its own when it resumes: `orig_rax` = -1.
+    fn resume_with(&self, base: &user_regs_struct, s: &X86State) -> Result<(), End> {
+        let mut r = *base;
+        [r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp] = [s.rax, s.rbx, s.rcx, s.rdx, s.rsi, s.rdi, s.rbp, s.rsp];
+        [r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15] = [s.r8, s.r9, s.r10, s.r11, s.r12, s.r13, s.r14, s.r15];
+        (r.rip, r.eflags) = (s.rip, s.eflags);
+        r.orig_rax = u64::MAX;
+        self.guest.set_regs(&r).map_err(|e| self.runner_error(&e))
+    }
+
+    fn runner_error(&self, e: &str) -> End {
+        End::Runner(e.to_string())
+    }
+
+    /// The guest dies of XNU signal `sig`; always `Err`.
+    fn guest_killed(&self, r: &user_regs_struct, sig: i32, detail: Option<&str>, code: &[u8], why: &str) -> Result<(), End> {
+        self.died(r, Death::new(sig, why), detail, code)
+    }
+
+    /// The guest dies as `death` says, at the instruction in `r`; always
+    /// `Err`.
+    fn died(&self, r: &user_regs_struct, death: Death, detail: Option<&str>, code: &[u8]) -> Result<(), End> {
+        Err(End::Killed { death, pc: (self.pc_name(), r.rip), detail: detail.map(String::from), code: code.to_vec() })
+    }
+}
+
+fn to_state(r: &user_regs_struct) -> X86State {
+    X86State {
+        rax: r.rax,
+        rbx: r.rbx,
+        rcx: r.rcx,
+        rdx: r.rdx,
+        rsi: r.rsi,
+        rdi: r.rdi,
+        rbp: r.rbp,
+        rsp: r.rsp,
+        r8: r.r8,
+        r9: r.r9,
+        r10: r.r10,
+        r11: r.r11,
+        r12: r.r12,
+        r13: r.r13,
+        r14: r.r14,
+        r15: r.r15,
+        rip: r.rip,
+        eflags: r.eflags,
+    }
+}

@@ -1,0 +1,175 @@
+//! Segments, read from their load commands and judged as `load_segment`
+//! and `parse_machfile` (bsd/kern/mach_loader.c) judge them, for every
+//! architecture: only the page size, the end of the user map and the hard
+//! page zero differ, and those come from [`crate::xnu::vm`].
+
+use super::{refuse, u32_at, u64_at, Refusal, Segment, LOAD_MACHFILE, LOAD_SEGMENT, PARSE};
+use crate::xnu::{vm, Arch};
+use object::macho;
+
+const RX: u32 = macho::VM_PROT_READ.0 | macho::VM_PROT_EXECUTE.0;
+
+fn name16(b: &[u8], off: usize) -> String {
+    let raw = b.get(off..off + 16).unwrap_or(&[]);
+    let end = raw.iter().position(|&c| c == 0).unwrap_or(raw.len());
+    String::from_utf8_lossy(&raw[..end]).into_owned()
+}
+
+pub fn parse(lc: &[u8], is64: bool, index: u32) -> Result<Segment, Refusal> {
+    let (size, sect) = if is64 { (72usize, 80u64) } else { (56usize, 68u64) };
+    if lc.len() < size {
+        return refuse("segment command too small", LOAD_SEGMENT, format!("command {index}: cmdsize {} < {size}", lc.len()));
+    }
+    let name = name16(lc, 8);
+    let field = |o: usize| -> u64 {
+        if is64 { u64_at(lc, o).unwrap_or(0) } else { u64::from(u32_at(lc, o).unwrap_or(0)) }
+    };
+    let seg = if is64 {
+        Segment {
+            name,
+            vmaddr: field(24),
+            vmsize: field(32),
+            fileoff: field(40),
+            filesize: field(48),
+            maxprot: u32_at(lc, 56).unwrap_or(0),
+            initprot: u32_at(lc, 60).unwrap_or(0),
+        }
+    } else {
+        Segment {
+            name,
+            vmaddr: field(24),
+            vmsize: field(28),
+            fileoff: field(32),
+            filesize: field(36),
+            maxprot: u32_at(lc, 40).unwrap_or(0),
+            initprot: u32_at(lc, 44).unwrap_or(0),
+        }
+    };
+    let nsects = u64::from(u32_at(lc, if is64 { 64 } else { 48 }).unwrap_or(0));
+    if (lc.len() - size) as u64 / sect < nsects {
+        return refuse("sections past segment command", LOAD_SEGMENT, format!("segment {}: {nsects} sections do not fit in cmdsize {}", seg.name, lc.len()));
+    }
+    Ok(seg)
+}
+
+/// The segments XNU maps, checked, with page zero set aside: returns them
+/// (those with `vmsize > 0`, page zero excluded) and the end of page zero.
+pub fn place(raw: Vec<Segment>, arch: Arch, file_len: u64) -> Result<(Vec<Segment>, u64), Refusal> {
+    let page = vm::page(arch);
+    let mut segments = Vec::new();
+    let mut pagezero_end = 0u64;
+    let mut header_segment = false;
+    for seg in raw {
+        check(&seg, arch, file_len)?;
+        if seg.vmsize == 0 {
+            continue;
+        }
+        if seg.vmaddr == 0 && seg.filesize == 0 && seg.initprot & 7 == 0 && seg.maxprot & 7 == 0 {
+            // load_segment: page zero only raises the map's minimum address.
+            pagezero_end = pagezero_end.max(vm::round(seg.vmsize, page));
+            continue;
+        }
+        if seg.fileoff == 0 && seg.filesize > 0 {
+            if header_segment || seg.initprot & RX != RX {
+                return refuse(
+                    "header segment",
+                    PARSE,
+                    format!("segment {} maps file offset 0: exactly one segment may, and it must be r-x", seg.name),
+                );
+            }
+            header_segment = true;
+        }
+        segments.push(seg);
+    }
+    if !header_segment {
+        return refuse("header segment", PARSE, "no segment maps file offset 0 (r-x, filesize > 0)");
+    }
+
+    // Overlap: load_segment maps with VM_FLAGS_FIXED and no overwrite, so a
+    // second segment on the same pages fails (LOAD_NOSPACE); page zero is
+    // the map's floor, so nothing may sit below its end either.
+    let mut ranges: Vec<(u64, u64, &str)> = segments
+        .iter()
+        .map(|s| {
+            let (a, b) = s.vm_range(page);
+            (a, b, s.name.as_str())
+        })
+        .collect();
+    ranges.sort();
+    for w in ranges.windows(2) {
+        if w[1].0 < w[0].1 {
+            return refuse("overlapping segments", LOAD_SEGMENT, format!("{} and {} share pages at 0x{:x}", w[0].2, w[1].2, w[1].0));
+        }
+    }
+    if let Some(first) = ranges.first()
+        && first.0 < pagezero_end
+    {
+        return refuse("segment inside page zero", LOAD_SEGMENT, format!("{} at 0x{:x}, page zero ends at 0x{pagezero_end:x}", first.2, first.0));
+    }
+
+    // load_machfile: a 64-bit image must leave a hard page zero (unmapped
+    // and unmappable): at least a page on x86_64, 4 GiB on arm64. 32-bit
+    // ones are exempt on x86.
+    let min = vm::pagezero_min(arch);
+    if pagezero_end < min {
+        let size = if min >= 1 << 30 { format!("{} GiB", min >> 30) } else { "one-page".to_string() };
+        return refuse(
+            "no hard page zero",
+            LOAD_MACHFILE,
+            format!("page zero ends at 0x{pagezero_end:x}; an {} image needs a {size} page zero (__PAGEZERO: vmaddr 0, no file bytes, no access)", arch.name()),
+        );
+    }
+    Ok((segments, pagezero_end))
+}
+
+/// Whether `entry` lies in an r-x segment (parse_machfile, pass 3:
+/// load_segment sets `validentry`).
+pub fn entry_in_rx(segments: &[Segment], entry: u64) -> bool {
+    segments.iter().any(|s| entry >= s.vmaddr && entry - s.vmaddr < s.vmsize && s.initprot & RX == RX)
+}
+
+fn check(seg: &Segment, arch: Arch, file_len: u64) -> Result<(), Refusal> {
+    let name = &seg.name;
+    let page = vm::page(arch);
+    match seg.fileoff.checked_add(seg.filesize) {
+        Some(end) if end <= file_len => {}
+        _ => {
+            return refuse(
+                "segment outside the file",
+                LOAD_SEGMENT,
+                format!("{name}: file bytes 0x{:x}+0x{:x} pass the end of the {file_len}-byte file", seg.fileoff, seg.filesize),
+            );
+        }
+    }
+    if !seg.fileoff.is_multiple_of(page) {
+        return refuse(
+            "segment not page-aligned in the file",
+            LOAD_SEGMENT,
+            format!("{name}: fileoff 0x{:x} is not {} KiB-aligned (the map's page size)", seg.fileoff, page >> 10),
+        );
+    }
+    if seg.vmsize == 0 {
+        return Ok(());
+    }
+    // An arm64 map takes whole 16 KiB pages at their own addresses; x86
+    // truncates vmaddr to its page (map_segment), which a test shows.
+    if arch == Arch::Arm64 && !seg.vmaddr.is_multiple_of(page) {
+        return refuse("segment address", LOAD_SEGMENT, format!("{name}: 0x{:x} is not 16 KiB-aligned", seg.vmaddr));
+    }
+    // map_segment maps all of the file's pages at vm_start, even past
+    // vm_end, over whatever lies there. xnurun does not follow XNU into
+    // that: it refuses such a segment (a divergence, and the only refusal
+    // here that XNU itself would not make).
+    if vm::round(seg.filesize, page) > vm::round(seg.vmsize, page) {
+        return refuse("segment file bytes exceed vmsize", LOAD_SEGMENT, format!("{name}: filesize 0x{:x} > vmsize 0x{:x}", seg.filesize, seg.vmsize));
+    }
+    let limit = vm::max_address(arch);
+    match seg.vmaddr.checked_add(seg.vmsize) {
+        Some(end) if end <= limit => Ok(()),
+        _ => refuse(
+            "segment outside the user address space",
+            LOAD_SEGMENT,
+            format!("{name}: 0x{:x}+0x{:x} passes 0x{limit:x}", seg.vmaddr, seg.vmsize),
+        ),
+    }
+}

@@ -1,0 +1,46 @@
+//! XNU's arm64 kernel entries, answered: `svc #0x80` as `handle_svc`
+//! (osfmk/arm64/sleh.c) dispatches it, the exceptions a user thread can
+//! raise (`sleh_synchronous`), and dyld's return path when `main` returns.
+//! The CPU backend only reads and writes the registers.
+
+use super::convention::{self, Entry, Regs};
+use crate::xnu::bsd::calls::Calls;
+use crate::xnu::end::{Death, End, Next};
+use crate::xnu::memory::Memory;
+use crate::xnu::{signal, trace};
+
+/// Answers an `svc`: `regs` as the CPU left them (pc after the `svc`).
+pub fn answer(regs: &Regs, calls: &mut Calls, mem: &mut dyn Memory) -> Next<Regs> {
+    if calls.trace {
+        trace::line(&convention::regs_line(regs));
+    }
+    let n = match convention::decode(regs) {
+        Entry::Bsd { code, args } => calls.bsd_call(mem, code, &args),
+        Entry::MachTrap { number } => Next::End(End::Unimplemented(format!(
+            "the guest made Mach trap {number} (x16 = -{number}): a real XNU call that xnurun does not implement"
+        ))),
+        Entry::Platform => Next::End(End::Unimplemented(
+            "the guest made a platform call (x16 = 0x80000000): a real XNU call that xnurun does not implement".into(),
+        )),
+    };
+    n.map(|o| convention::finish(regs, &o))
+}
+
+/// `brk`: EXC_BREAKPOINT, SIGTRAP.
+pub fn breakpoint() -> Death {
+    Death::new(signal::SIGTRAP, "brk: EXC_BREAKPOINT")
+}
+
+/// An undefined instruction: EXC_BAD_INSTRUCTION, SIGILL.
+pub fn undefined() -> Death {
+    Death::new(signal::SIGILL, "undefined instruction: EXC_BAD_INSTRUCTION")
+}
+
+/// When `main` returns, dyld's `start` passes its result to `exit()`.
+pub fn main_returned(x0: u64, tracing: bool) -> End {
+    let status = (x0 as i32) & 0xff;
+    if tracing {
+        trace::line(&format!("exit({status}) (main returned; dyld calls exit)"));
+    }
+    End::Exit(status)
+}

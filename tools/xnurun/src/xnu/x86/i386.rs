@@ -1,0 +1,142 @@
+//! The kernel side of XNU's i386 conventions, `sysenter` and `int 0x80`.
+//!
+//! - `idt64_sysenter` (osfmk/x86_64/idt64.s) records `ecx` as the user stack
+//!   pointer and `edx` as the user `eip`; `hndl_sysenter` sends a negative
+//!   `eax` to the Mach trap handler, anything else to `unix_syscall`.
+//!   `int 0x80` (`idt64_unix_scall`) always goes to `unix_syscall`, with the
+//!   real `esp` and the address after the instruction.
+//! - `unix_syscall` (bsd/dev/i386/systemcalls.c): number = `eax & 0xFFFF`;
+//!   arguments are copied in from the user stack pointer + 4; number 0 is
+//!   the indirect call, whose number is the first of those words. CF is
+//!   cleared first. Success: `eax` = first value, `edx` = second; error:
+//!   CF set, `eax` = errno.
+//! - Back through `sysexit` (`L_rtu_via_sysexit`): `eip` and `edx` both get
+//!   the saved `eip` (the entry `edx`), `esp` and `ecx` the saved `uesp`
+//!   (the entry `ecx`): the second return value is lost on this path.
+//! - ERESTART: `pal_syscall_restart` moves the saved `eip` back 5 bytes
+//!   after `sysenter` (the 5-byte `call` into libc's `__sysenter_trap`), so
+//!   `eip` = `edx` = entry `edx` - 5; 2 bytes after `int 0x80`.
+
+use super::state::X86State;
+use crate::xnu::bsd::Outcome;
+
+const CF: u64 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Sysenter,
+    Int80,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// BSD call `code` with its arguments at `params` in guest memory.
+    Bsd { code: u32, params: u64 },
+    /// Negative `eax` through `sysenter`: Mach trap `-eax`.
+    MachTrap { number: i32 },
+}
+
+/// Decodes the call; `read_u32` reads a guest word (for the indirect call).
+pub fn decode(gate: Gate, r: &X86State, read_u32: impl Fn(u64) -> Option<u32>) -> Entry {
+    let eax = r.rax as u32;
+    if gate == Gate::Sysenter && (eax as i32) < 0 {
+        return Entry::MachTrap { number: (eax as i32).wrapping_neg() };
+    }
+    let uesp = match gate {
+        Gate::Sysenter => r.rcx as u32,
+        Gate::Int80 => r.rsp as u32,
+    };
+    let params = u64::from(uesp) + 4;
+    let code = eax & 0xFFFF;
+    if code == 0 {
+        // fuword returns -1 on a fault, which lands on SYS_invalid.
+        let real = read_u32(params).unwrap_or(u32::MAX);
+        return Entry::Bsd { code: real, params: params + 4 };
+    }
+    Entry::Bsd { code, params }
+}
+
+/// Applies an outcome: `entry` are the registers at the instruction, `next`
+/// the address after it.
+pub fn finish(gate: Gate, entry: &X86State, next: u64, out: &Outcome) -> X86State {
+    let mut r = *entry;
+    r.eflags &= !CF;
+    let resume = match gate {
+        Gate::Sysenter => entry.rdx & 0xffff_ffff,
+        Gate::Int80 => next,
+    };
+    r.rip = resume;
+    match *out {
+        Outcome::Ok(v0, v1) => {
+            r.rax = v0 & 0xffff_ffff;
+            r.rdx = v1 & 0xffff_ffff;
+        }
+        Outcome::Err(e) => {
+            r.rax = e as u32 as u64;
+            r.eflags |= CF;
+        }
+        Outcome::Restart => {
+            r.rip = match gate {
+                Gate::Sysenter => resume.wrapping_sub(5) & 0xffff_ffff,
+                Gate::Int80 => next - 2,
+            };
+        }
+    }
+    if gate == Gate::Sysenter {
+        r.rdx = r.rip;
+        r.rsp = entry.rcx & 0xffff_ffff;
+        r.rcx = r.rsp;
+    }
+    r
+}
+
+pub fn regs_line(r: &X86State) -> String {
+    format!(
+        "EIP 0x{:x} EAX 0x{:x} ECX 0x{:x} EDX 0x{:x} ESP 0x{:x} EBX 0x{:x} ESI 0x{:x} EDI 0x{:x}",
+        r.rip, r.rax, r.rcx, r.rdx, r.rsp, r.rbx, r.rsi, r.rdi
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn regs() -> X86State {
+        X86State::default()
+    }
+
+    #[test]
+    fn decodes_gates() {
+        let mut r = regs();
+        r.rax = 0x1_0004; // only the low 16 bits count
+        r.rcx = 0xbfff_f000;
+        r.rsp = 0xbfff_e000;
+        assert_eq!(decode(Gate::Sysenter, &r, |_| None), Entry::Bsd { code: 4, params: 0xbfff_f004 });
+        assert_eq!(decode(Gate::Int80, &r, |_| None), Entry::Bsd { code: 4, params: 0xbfff_e004 });
+        r.rax = (-31i32) as u32 as u64;
+        assert_eq!(decode(Gate::Sysenter, &r, |_| None), Entry::MachTrap { number: 31 });
+        r.rax = 0;
+        assert_eq!(decode(Gate::Int80, &r, |a| (a == 0xbfff_e004).then_some(1)), Entry::Bsd { code: 1, params: 0xbfff_e008 });
+        assert_eq!(decode(Gate::Int80, &r, |_| None), Entry::Bsd { code: u32::MAX, params: 0xbfff_e008 });
+    }
+
+    #[test]
+    fn sysexit_and_iret() {
+        let mut e = regs();
+        e.rip = 0x1f00;
+        e.rcx = 0xbfff_f000;
+        e.rsp = 0xbfff_f000;
+        e.rdx = 0x1f20;
+        e.eflags = 0x203;
+        let ok = finish(Gate::Sysenter, &e, 0x1f02, &Outcome::Ok(14, 0));
+        assert_eq!((ok.rip, ok.rdx, ok.rsp, ok.rcx, ok.rax, ok.eflags & 1), (0x1f20, 0x1f20, 0xbfff_f000, 0xbfff_f000, 14, 0));
+        let rs = finish(Gate::Sysenter, &e, 0x1f02, &Outcome::Restart);
+        assert_eq!((rs.rip, rs.rdx, rs.rax, rs.eflags & 1), (0x1f1b, 0x1f1b, e.rax, 0));
+        let i = finish(Gate::Int80, &e, 0x1f02, &Outcome::Ok(14, 0));
+        assert_eq!((i.rip, i.rdx, i.rsp, i.rcx), (0x1f02, 0, 0xbfff_f000, 0xbfff_f000));
+        let ie = finish(Gate::Int80, &e, 0x1f02, &Outcome::Err(9));
+        assert_eq!((ie.rax, ie.rdx, ie.eflags & 1), (9, 0x1f20, 1));
+        let ir = finish(Gate::Int80, &e, 0x1f02, &Outcome::Restart);
+        assert_eq!(ir.rip, 0x1f00);
+    }
+}
