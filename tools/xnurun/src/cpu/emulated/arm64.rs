@@ -12,7 +12,7 @@
 //! memory is unicorn's, not any host process's: a guest can reach no host
 //! system call at all.
 
-use super::{ended, map, uc_err, UcMem};
+use super::{enter_kernel, finish, new_cpu, stop, uc_err, Guest};
 use crate::image::address_space::{self, Layout};
 use crate::image::stack::InitialStack;
 use crate::image::{Image, ReadAt};
@@ -20,8 +20,7 @@ use crate::xnu::arm64::convention::Regs;
 use crate::xnu::arm64::kernel;
 use crate::xnu::bsd::calls::Calls;
 use crate::xnu::end::{Death, End, Next};
-use std::rc::Rc;
-use unicorn_engine::unicorn_const::{uc_error, Arch as UcArch, HookType, Mode};
+use unicorn_engine::unicorn_const::{uc_error, Arch as UcArch, Mode};
 use unicorn_engine::{RegisterARM64, Unicorn};
 
 /// Where the image is mapped relative to its vmaddrs.
@@ -36,15 +35,6 @@ const EXCP_UDEF: u32 = 1;
 const EXCP_SWI: u32 = 2;
 const EXCP_BKPT: u32 = 7;
 
-struct State {
-    calls: Option<Calls>,
-    readable: Rc<[(u64, u64)]>,
-    writable: Rc<[(u64, u64)]>,
-    end: Option<End>,
-    /// The address of the last invalid access.
-    fault: Option<u64>,
-}
-
 fn xreg(n: usize) -> i32 {
     match n {
         29 => RegisterARM64::X29 as i32,
@@ -53,7 +43,7 @@ fn xreg(n: usize) -> i32 {
     }
 }
 
-fn read_regs(uc: &Unicorn<State>) -> Regs {
+fn read_regs(uc: &Unicorn<Guest>) -> Regs {
     let mut r = Regs::default();
     for (i, x) in r.x.iter_mut().enumerate() {
         *x = uc.reg_read(xreg(i)).unwrap_or(0);
@@ -64,30 +54,22 @@ fn read_regs(uc: &Unicorn<State>) -> Regs {
     r
 }
 
-fn write_result(uc: &mut Unicorn<State>, r: &Regs) {
+fn write_result(uc: &mut Unicorn<Guest>, r: &Regs) {
     let _ = uc.reg_write(xreg(0), r.x[0]);
     let _ = uc.reg_write(xreg(1), r.x[1]);
     let _ = uc.reg_write(RegisterARM64::NZCV, r.cpsr);
     let _ = uc.reg_write(RegisterARM64::PC, r.pc);
 }
 
-fn stop(uc: &mut Unicorn<State>, end: End) {
-    uc.get_data_mut().end = Some(end);
-    let _ = uc.emu_stop();
-}
-
 /// The guest dies of `death` at `pc`.
-fn kill(uc: &mut Unicorn<State>, death: Death, pc: u64) {
+fn kill(uc: &mut Unicorn<Guest>, death: Death, pc: u64) {
     stop(uc, End::Killed { death, pc: ("pc", pc), detail: None, code: Vec::new() });
 }
 
 /// `svc`: the call is answered in the hook, before the next instruction.
-fn on_svc(uc: &mut Unicorn<State>) {
+fn on_svc(uc: &mut Unicorn<Guest>) {
     let regs = read_regs(uc);
-    let Some(mut calls) = uc.get_data_mut().calls.take() else { return };
-    let (readable, writable) = (uc.get_data().readable.clone(), uc.get_data().writable.clone());
-    let next = kernel::answer(&regs, &mut calls, &mut UcMem { uc, readable: &readable, writable: &writable });
-    uc.get_data_mut().calls = Some(calls);
+    let Some(next) = enter_kernel(uc, |calls, mem| kernel::answer(&regs, calls, mem)) else { return };
     match next {
         Next::Resume(r) => write_result(uc, &r),
         Next::Die(resume, death) => {
@@ -100,12 +82,9 @@ fn on_svc(uc: &mut Unicorn<State>) {
     }
 }
 
-fn setup(image: &Image, read_at: ReadAt, stack: &InitialStack, state: State) -> Result<(Unicorn<'static, State>, Layout), String> {
-    let mut uc = Unicorn::new_with_data(UcArch::ARM64, Mode::ARM, state).map_err(|e| uc_err("creating the CPU", e))?;
+fn setup(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls) -> Result<(Unicorn<'static, Guest>, Layout), String> {
     let layout = address_space::plan(image, read_at, stack, SLIDE)?;
-    map(&mut uc, &layout)?;
-    uc.get_data_mut().readable = layout.ranges(1).into();
-    uc.get_data_mut().writable = layout.ranges(2).into();
+    let mut uc = new_cpu(UcArch::ARM64, Mode::ARM, image.arch, calls, &layout)?;
 
     // What dyld hands `main`: the kernel's argc, argv, envp and apple
     // arrays, which sit one above the other from the stack pointer.
@@ -132,11 +111,6 @@ fn setup(image: &Image, read_at: ReadAt, stack: &InitialStack, state: State) -> 
         }
     })
     .map_err(|e| uc_err("hook", e))?;
-    uc.add_mem_hook(HookType::MEM_INVALID, 1, 0, |uc, _ty, addr, _size, _value| {
-        uc.get_data_mut().fault = Some(addr);
-        false
-    })
-    .map_err(|e| uc_err("hook", e))?;
     Ok((uc, layout))
 }
 
@@ -146,8 +120,7 @@ pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls, m
         return End::Unimplemented(format!("the image needs {work} before main, which xnurun does not apply"));
     }
     let tracing = calls.trace;
-    let state = State { calls: Some(calls), readable: Rc::new([]), writable: Rc::new([]), end: None, fault: None };
-    let (mut uc, layout) = match setup(image, read_at, stack, state) {
+    let (mut uc, layout) = match setup(image, read_at, stack, calls) {
         Ok(u) => u,
         Err(e) => return End::Runner(e),
     };
@@ -155,12 +128,10 @@ pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls, m
     let result = uc.emu_start(image.entry + SLIDE, DYLD_RETURN, 0, count as usize);
     let pc = uc.reg_read(RegisterARM64::PC).unwrap_or(0);
     let x0 = uc.reg_read(xreg(0)).unwrap_or(0);
-    let state = uc.get_data_mut();
-    let recorded = match (state.end.take(), result) {
-        (Some(end), _) => Some(end),
-        (None, Ok(())) if pc == DYLD_RETURN => Some(kernel::main_returned(x0, tracing)),
-        (None, Err(uc_error::EXCEPTION)) => Some(End::Killed { death: Death::new(kernel::undefined().sig, "undefined instruction"), pc: ("pc", pc), detail: None, code: Vec::new() }),
-        (None, _) => None,
+    let special = || match result {
+        Ok(()) if pc == DYLD_RETURN => Some(kernel::main_returned(x0, tracing)),
+        Err(uc_error::EXCEPTION) => Some(End::Killed { death: Death::new(kernel::undefined().sig, "undefined instruction"), pc: ("pc", pc), detail: None, code: Vec::new() }),
+        _ => None,
     };
-    ended(recorded, result, ("pc", pc), count, state.fault, Vec::new(), &layout)
+    finish(&mut uc, result, pc, count, Vec::new(), &layout, special)
 }

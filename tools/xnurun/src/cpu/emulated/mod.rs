@@ -8,19 +8,72 @@ pub mod arm64;
 pub mod x86;
 
 use crate::image::address_space::Layout;
-use crate::xnu::end::{Death, End};
+use crate::xnu::bsd::calls::Calls;
+use crate::xnu::end::{Death, End, Next};
 use crate::xnu::memory::Memory;
-use crate::xnu::signal;
+use crate::xnu::{signal, Arch};
+use std::rc::Rc;
+use unicorn_engine::unicorn_const::{uc_error, Arch as UcArch, HookType, Mode, Prot};
 use unicorn_engine::Unicorn;
-use unicorn_engine::unicorn_const::{uc_error, Prot};
+
+/// What the CPU's hooks share: the task, the calls, the readable and
+/// writable ranges `copyin`/`copyout` honour, how the run ended (once a
+/// hook ended it), and the address of the last invalid access.
+pub struct Guest {
+    pub task: Arch,
+    calls: Option<Calls>,
+    readable: Rc<[(u64, u64)]>,
+    writable: Rc<[(u64, u64)]>,
+    end: Option<End>,
+    fault: Option<u64>,
+}
+
+/// A new CPU of `arch` in `mode` holding the planned address space, with
+/// the guest's memory errors recorded.
+pub fn new_cpu(arch: UcArch, mode: Mode, task: Arch, calls: Calls, layout: &Layout) -> Result<Unicorn<'static, Guest>, String> {
+    let guest = Guest { task, calls: Some(calls), readable: layout.ranges(1).into(), writable: layout.ranges(2).into(), end: None, fault: None };
+    let mut uc = Unicorn::new_with_data(arch, mode, guest).map_err(|e| uc_err("creating the CPU", e))?;
+    map(&mut uc, layout)?;
+    uc.add_mem_hook(HookType::MEM_INVALID, 1, 0, |uc, _ty, addr, _size, _value| {
+        uc.get_data_mut().fault = Some(addr);
+        false
+    })
+    .map_err(|e| uc_err("hook", e))?;
+    Ok(uc)
+}
+
+/// Hands a kernel entry to XNU: `answer` gets the calls and the guest's
+/// memory. `None` once the run has ended.
+pub fn enter_kernel<R>(uc: &mut Unicorn<Guest>, answer: impl FnOnce(&mut Calls, &mut dyn Memory) -> Next<R>) -> Option<Next<R>> {
+    let mut calls = uc.get_data_mut().calls.take()?;
+    let (readable, writable) = (uc.get_data().readable.clone(), uc.get_data().writable.clone());
+    let next = answer(&mut calls, &mut UcMem { uc, readable: &readable, writable: &writable });
+    uc.get_data_mut().calls = Some(calls);
+    Some(next)
+}
+
+/// Ends the run with `end`.
+pub fn stop(uc: &mut Unicorn<Guest>, end: End) {
+    uc.get_data_mut().end = Some(end);
+    let _ = uc.emu_stop();
+}
+
+/// How the run ended, once `emu_start` returned `result` with the program
+/// counter at `pc`: `special` may name an end unicorn's error alone does
+/// not tell (arm64's return into dyld).
+pub fn finish(uc: &mut Unicorn<Guest>, result: Result<(), uc_error>, pc: u64, steps: u64, code: Vec<u8>, layout: &Layout, special: impl FnOnce() -> Option<End>) -> End {
+    let g = uc.get_data_mut();
+    let recorded = g.end.take().or_else(special);
+    ended(recorded, result, (g.task.pc_name(), pc), steps, g.fault, code, layout)
+}
 
 /// The guest's memory through unicorn, honouring the guest's read
 /// permission as `copyin` does (unicorn's own reads ignore it).
-pub struct UcMem<'a, 'b, D> {
-    pub uc: &'a mut Unicorn<'b, D>,
+struct UcMem<'a, 'b, D> {
+    uc: &'a mut Unicorn<'b, D>,
     /// Readable and writable ranges, `[start, end)`.
-    pub readable: &'a [(u64, u64)],
-    pub writable: &'a [(u64, u64)],
+    readable: &'a [(u64, u64)],
+    writable: &'a [(u64, u64)],
 }
 
 /// How many bytes from `addr`, up to `len`, lie in `ranges`.
@@ -69,7 +122,7 @@ fn memory_death(err: uc_error, addr: u64, layout: &Layout) -> Option<Death> {
 
 /// Maps the planned address space into unicorn, each mapping with its
 /// bytes and protections.
-pub fn map<D>(uc: &mut Unicorn<D>, layout: &Layout) -> Result<(), String> {
+fn map<D>(uc: &mut Unicorn<D>, layout: &Layout) -> Result<(), String> {
     for m in &layout.maps {
         uc.mem_map(m.start, m.len, Prot::ALL).map_err(|e| uc_err(&format!("mapping {} at 0x{:x}", m.name, m.start), e))?;
         uc.mem_write(m.start + m.at, &m.data).map_err(|e| uc_err("writing the image", e))?;
@@ -92,7 +145,7 @@ pub fn uc_err(what: &str, e: uc_error) -> String {
 /// recorded, or else the count that ran out, or else unicorn's error at
 /// `pc` (the fault address `fault` where there is one), as XNU would have
 /// it. `code` are the instruction bytes at `pc`.
-pub fn ended(recorded: Option<End>, result: Result<(), uc_error>, pc: (&'static str, u64), steps: u64, fault: Option<u64>, code: Vec<u8>, layout: &Layout) -> End {
+fn ended(recorded: Option<End>, result: Result<(), uc_error>, pc: (&'static str, u64), steps: u64, fault: Option<u64>, code: Vec<u8>, layout: &Layout) -> End {
     match (recorded, result) {
         (Some(end), _) => end,
         (None, Ok(())) => End::StepLimit { steps, pc },

@@ -11,7 +11,7 @@
 //! other is #GP (SIGSEGV). Unicorn has no GDT here, so a far jump to
 //! another code selector faults instead of switching modes.
 
-use super::{ended, map, uc_err, UcMem};
+use super::{enter_kernel, finish, new_cpu, stop, uc_err, Guest};
 use crate::image::address_space::{self, Layout};
 use crate::image::stack::InitialStack;
 use crate::image::{Image, ReadAt, Start};
@@ -22,18 +22,8 @@ use crate::xnu::x86::gate::{self, Gate, Insn, Mode as CpuMode};
 use crate::xnu::x86::kernel;
 use crate::xnu::x86::state::{user_eflags, X86State};
 use crate::xnu::{signal, Arch};
-use std::rc::Rc;
-use unicorn_engine::unicorn_const::{Arch as UcArch, HookType, Mode};
+use unicorn_engine::unicorn_const::{Arch as UcArch, Mode};
 use unicorn_engine::{RegisterX86, Unicorn, X86Insn};
-
-struct State {
-    task: Arch,
-    calls: Option<Calls>,
-    readable: Rc<[(u64, u64)]>,
-    writable: Rc<[(u64, u64)]>,
-    end: Option<End>,
-    fault: Option<u64>,
-}
 
 const REGS64: [RegisterX86; 18] = [
     RegisterX86::RAX,
@@ -68,11 +58,11 @@ const REGS32: [RegisterX86; 10] = [
     RegisterX86::EFLAGS,
 ];
 
-fn is64(uc: &Unicorn<State>) -> bool {
+fn is64(uc: &Unicorn<Guest>) -> bool {
     uc.get_data().task == Arch::X86_64
 }
 
-fn read_state(uc: &Unicorn<State>) -> X86State {
+fn read_state(uc: &Unicorn<Guest>) -> X86State {
     let r = |reg: RegisterX86| uc.reg_read(reg).unwrap_or(0);
     if is64(uc) {
         let v: Vec<u64> = REGS64.iter().map(|&g| r(g)).collect();
@@ -87,7 +77,7 @@ fn read_state(uc: &Unicorn<State>) -> X86State {
     }
 }
 
-fn write_state(uc: &mut Unicorn<State>, s: &X86State) {
+fn write_state(uc: &mut Unicorn<Guest>, s: &X86State) {
     let wide = uc.get_data().task == Arch::X86_64;
     let mut w = |reg: RegisterX86, v: u64| {
         let _ = uc.reg_write(reg, v);
@@ -105,14 +95,9 @@ fn write_state(uc: &mut Unicorn<State>, s: &X86State) {
     }
 }
 
-fn stop(uc: &mut Unicorn<State>, end: End) {
-    uc.get_data_mut().end = Some(end);
-    let _ = uc.emu_stop();
-}
-
 /// The guest dies of `death` at `pc`, reported with the bytes there, as
 /// the real-CPU backend reports a fault.
-fn kill(uc: &mut Unicorn<State>, death: Death, pc: u64) {
+fn kill(uc: &mut Unicorn<Guest>, death: Death, pc: u64) {
     let code = uc.mem_read_as_vec(pc, 15).unwrap_or_default();
     let name = uc.get_data().task.pc_name();
     stop(uc, End::Killed { death, pc: (name, pc), detail: None, code });
@@ -120,13 +105,9 @@ fn kill(uc: &mut Unicorn<State>, death: Death, pc: u64) {
 
 /// A kernel entry: answered as on the real CPU; `entry` are the registers
 /// as the trap instruction saw them. Returns the registers to resume with.
-fn on_gate(uc: &mut Unicorn<State>, gate: Gate, entry: X86State, next: u64) -> Option<X86State> {
+fn on_gate(uc: &mut Unicorn<Guest>, gate: Gate, entry: X86State, next: u64) -> Option<X86State> {
     let task = uc.get_data().task;
-    let mut calls = uc.get_data_mut().calls.take()?;
-    let (readable, writable) = (uc.get_data().readable.clone(), uc.get_data().writable.clone());
-    let answer = kernel::answer(task, gate, &entry, next, &mut calls, &mut UcMem { uc, readable: &readable, writable: &writable });
-    uc.get_data_mut().calls = Some(calls);
-    match answer {
+    match enter_kernel(uc, |calls, mem| kernel::answer(task, gate, &entry, next, calls, mem))? {
         Next::Resume(s) => Some(s),
         Next::Die(resume, death) => {
             if let Some(s) = resume {
@@ -146,7 +127,7 @@ fn on_gate(uc: &mut Unicorn<State>, gate: Gate, entry: X86State, next: u64) -> O
 /// `syscall` and `sysenter`: unicorn calls the hook with `rip` on the
 /// instruction and adds the instruction's length after the hook returns,
 /// so the resume address is written that much short.
-fn on_sys(uc: &mut Unicorn<State>, sysenter: bool) {
+fn on_sys(uc: &mut Unicorn<Guest>, sysenter: bool) {
     let mut entry = read_state(uc);
     let at = entry.rip;
     let code = uc.mem_read_as_vec(at, 16).unwrap_or_default();
@@ -176,7 +157,7 @@ fn on_sys(uc: &mut Unicorn<State>, sysenter: bool) {
 
 /// `int n` and CPU exceptions, numbered by vector. A trap (`int n`,
 /// `int3`, `into`) reports `rip` after the instruction, a fault on it.
-fn on_interrupt(uc: &mut Unicorn<State>, vector: u32) {
+fn on_interrupt(uc: &mut Unicorn<Guest>, vector: u32) {
     let entry = read_state(uc);
     let rip = entry.rip;
     let before = |n: u64| uc.mem_read_as_vec(rip.wrapping_sub(n), n as usize).unwrap_or_default();
@@ -198,20 +179,11 @@ fn on_interrupt(uc: &mut Unicorn<State>, vector: u32) {
     kill(uc, exception::death(v), rip);
 }
 
-fn setup(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls) -> Result<(Unicorn<'static, State>, Layout), String> {
+fn setup(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls) -> Result<(Unicorn<'static, Guest>, Layout), String> {
     let Start::UnixThread(t) = &image.start else { return Err("an x86 image starts from LC_UNIXTHREAD".into()) };
     let layout = address_space::plan(image, read_at, stack, 0)?;
     let mode = if image.arch == Arch::X86_64 { Mode::MODE_64 } else { Mode::MODE_32 };
-    let state = State {
-        task: image.arch,
-        calls: Some(calls),
-        readable: layout.ranges(1).into(),
-        writable: layout.ranges(2).into(),
-        end: None,
-        fault: None,
-    };
-    let mut uc = Unicorn::new_with_data(UcArch::X86, mode, state).map_err(|e| uc_err("creating the CPU", e))?;
-    map(&mut uc, &layout)?;
+    let mut uc = new_cpu(UcArch::X86, mode, image.arch, calls, &layout)?;
     let s = X86State { rsp: stack.sp, rip: image.entry, eflags: user_eflags(t.eflags), ..*t };
     write_state(&mut uc, &s);
     uc.add_insn_sys_hook(X86Insn::SYSCALL, 1, 0, |uc| on_sys(uc, false)).map_err(|e| uc_err("hook", e))?;
@@ -222,11 +194,6 @@ fn setup(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls) -> 
         uc.add_code_hook(1, 0, |_, _, _| {}).map_err(|e| uc_err("hook", e))?;
     }
     uc.add_intr_hook(on_interrupt).map_err(|e| uc_err("hook", e))?;
-    uc.add_mem_hook(HookType::MEM_INVALID, 1, 0, |uc, _ty, addr, _size, _value| {
-        uc.get_data_mut().fault = Some(addr);
-        false
-    })
-    .map_err(|e| uc_err("hook", e))?;
     Ok((uc, layout))
 }
 
@@ -241,6 +208,5 @@ pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls, m
     let result = uc.emu_start(image.entry, u64::MAX, 0, count as usize);
     let pc = read_state(&uc).rip;
     let code = uc.mem_read_as_vec(pc, 15).unwrap_or_default();
-    let st = uc.get_data_mut();
-    ended(st.end.take(), result, (image.arch.pc_name(), pc), count, st.fault, code, &layout)
+    finish(&mut uc, result, pc, count, code, &layout, || None)
 }
