@@ -427,6 +427,7 @@ def main():
     text += ("\nmachlink's link time against the number of functions in one section (bench/link_scaling; "
              "it must grow about linearly: the last column stays flat):\n\n" + out if ok
              else f"\nbench/link_scaling failed: {last_error(out)}\n")
+    text += (ROOT / "bench/history.md").read_text()
     print(text, end="")
     (ROOT / "bench/results.md").write_text(text)
     say("wrote bench/results.md")

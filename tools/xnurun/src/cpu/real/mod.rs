@@ -57,7 +57,7 @@ fn in_landing_zone(rip: u64) -> bool {
 }
 
 /// Asked only when the answer matters: in a VM, `cpuid` traps to the
-/// hypervisor, at a few microseconds a time.
+/// hypervisor (bench/results.md).
 fn cpu_is_intel() -> bool {
     let id = std::arch::x86_64::__cpuid(0);
     (id.ebx, id.edx, id.ecx) == (0x756e_6547, 0x4965_6e69, 0x6c65_746e)
