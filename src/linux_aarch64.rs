@@ -23,6 +23,14 @@
 /// arm64 has no table of its own but the generic one that newer
 /// architectures share, laid out afresh, so neither the V7 numbers (4, 1) nor
 /// x86_64's (1, 60). `exit` rather than `exit_group` (94): one thread.
+///
+/// # Safety
+///
+/// Only the process's own start may reach this: the kernel starts the process
+/// here (`e_entry`) with `sp` on argc and no return address. It is never
+/// called from Rust, touches only its own registers, the message and the
+/// stack the kernel gave it, and it never returns: its last system call is
+/// `exit`.
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _start() -> ! {

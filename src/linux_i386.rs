@@ -16,6 +16,13 @@
 //! `__kernel_vsyscall`, reads the user stack pointer from `ebp` and resumes
 //! at the vDSO's landing pad, not at any address the program chooses
 //! (`entry_SYSENTER_compat`, `do_fast_syscall_32`).
+/// # Safety
+///
+/// Only the process's own start may reach this: the kernel starts the process
+/// here (`e_entry`) with `esp` on argc and no return address. It is never
+/// called from Rust, touches only its own registers, the message and the
+/// stack the kernel gave it, and it never returns: its last system call is
+/// `exit`.
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _start() -> ! {

@@ -13,6 +13,14 @@
 /// They are not the BSD numbers: the 64-bit table was laid out afresh in 2001.
 /// `exit` rather than `exit_group` (231): one thread, and `push 60` is two
 /// bytes shorter than `mov eax, 231`.
+///
+/// # Safety
+///
+/// Only the process's own start may reach this: the kernel starts the process
+/// here (`e_entry`) with `rsp` on argc and no return address. It is never
+/// called from Rust, touches only its own registers, the message and the
+/// stack the kernel gave it, and it never returns: its last system call is
+/// `exit`.
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _start() -> ! {

@@ -29,6 +29,13 @@
 //! a return address into dyld in `lr`. It never returns, so it reads none of
 //! those arguments and needs no stack.
 
+/// # Safety
+///
+/// Only the process's own start may reach this: dyld calls it as `main(argc,
+/// argv, envp, apple)`, with `lr` into dyld, once, as the process's first
+/// code of its own. It is never called from Rust, touches only its own
+/// registers, the message and the stack the kernel gave it, and it never
+/// returns: its last system call is `exit`.
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _start() -> ! {

@@ -29,6 +29,13 @@
 //!   esp     dummy word  <- ecx; unix_syscall reads from ecx + 4
 //! ```
 
+/// # Safety
+///
+/// Only the process's own start may reach this: the kernel starts the thread
+/// here (`LC_UNIXTHREAD`'s `eip`) with `esp` on argc and no return address.
+/// It is never called from Rust, touches only its own registers, the message
+/// and the stack the kernel gave it, and it never returns: its last system
+/// call is `exit`.
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _start() -> ! {

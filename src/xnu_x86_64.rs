@@ -23,6 +23,13 @@
 //!   registers unchanged: the same `syscall` with the same `rax` and
 //!   arguments runs again, so this layout needs nothing special for it.
 
+/// # Safety
+///
+/// Only the process's own start may reach this: the kernel starts the thread
+/// here (`LC_UNIXTHREAD`'s `rip`) with `rsp` on argc and no return address.
+/// It is never called from Rust, touches only its own registers, the message
+/// and the stack the kernel gave it, and it never returns: its last system
+/// call is `exit`.
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _start() -> ! {

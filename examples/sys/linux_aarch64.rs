@@ -4,19 +4,44 @@
 
 pub const CONVENTION: &str = "Linux aarch64";
 
+// Linux gives NZCV back as it was: `preserves_flags`, as rustix's
+// linux_raw/arch/aarch64.rs.
+
+/// A call that may write memory (`read`).
 pub fn call3(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
     let r: isize;
-    // SAFETY: a system call that reads or writes only the buffer passed.
+    // SAFETY: a system call that writes only the buffer passed.
     unsafe {
-        core::arch::asm!("svc #0", in("x8") n, inlateout("x0") a => r, in("x1") b, in("x2") c, options(nostack));
+        core::arch::asm!("svc #0", in("x8") n, inlateout("x0") a => r, in("x1") b, in("x2") c, options(nostack, preserves_flags));
     }
     if r < 0 { Err(-r as i32) } else { Ok(r as usize) }
+}
+
+/// A call that only reads memory (`write`).
+pub fn call3_readonly(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
+    let r: isize;
+    // SAFETY: a system call that only reads the buffer passed.
+    unsafe {
+        core::arch::asm!("svc #0", in("x8") n, inlateout("x0") a => r, in("x1") b, in("x2") c, options(nostack, preserves_flags, readonly));
+    }
+    if r < 0 { Err(-r as i32) } else { Ok(r as usize) }
+}
+
+pub fn exit(status: usize) -> ! {
+    // SAFETY: exit does not return.
+    unsafe { core::arch::asm!("svc #0", in("x8") EXIT, in("x0") status, options(noreturn, nostack)) }
 }
 
 pub const READ: usize = 63;
 pub const WRITE: usize = 64;
 pub const EXIT: usize = 93;
 
+/// # Safety
+///
+/// Only the process's own start may reach this: the kernel starts the process
+/// here (`e_entry`) with `sp` on argc and no return address. It is never
+/// called from Rust, hands the kernel's arrays to ordinary Rust, and it never
+/// returns: the Rust it calls ends in `exit`.
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _start() -> ! {

@@ -6,15 +6,36 @@
 
 pub const CONVENTION: &str = "Linux i386";
 
+// `int 0x80` returns through `iret`, which restores eflags:
+// `preserves_flags`, as rustix's linux_raw/arch/x86.rs.
+
+/// A call that may write memory (`read`).
 pub fn call3(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
     let r: isize;
-    // SAFETY: a system call that reads or writes only the buffer passed;
-    // ebx is restored by the second xchg.
+    // SAFETY: a system call that writes only the buffer passed; ebx is
+    // restored by the second xchg.
     unsafe {
         core::arch::asm!("xchg edi, ebx", "int 0x80", "xchg edi, ebx", inlateout("eax") n => r, in("edi") a, in("ecx") b, in("edx") c,
-            options(nostack));
+            options(nostack, preserves_flags));
     }
     if r < 0 { Err(-r as i32) } else { Ok(r as usize) }
+}
+
+/// A call that only reads memory (`write`).
+pub fn call3_readonly(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
+    let r: isize;
+    // SAFETY: a system call that only reads the buffer passed; ebx is
+    // restored by the second xchg.
+    unsafe {
+        core::arch::asm!("xchg edi, ebx", "int 0x80", "xchg edi, ebx", inlateout("eax") n => r, in("edi") a, in("ecx") b, in("edx") c,
+            options(nostack, preserves_flags, readonly));
+    }
+    if r < 0 { Err(-r as i32) } else { Ok(r as usize) }
+}
+
+pub fn exit(status: usize) -> ! {
+    // SAFETY: exit does not return; ebx is never needed again.
+    unsafe { core::arch::asm!("mov ebx, edi", "int 0x80", in("eax") EXIT, in("edi") status, options(noreturn, nostack)) }
 }
 
 pub const READ: usize = 3;
@@ -23,6 +44,13 @@ pub const EXIT: usize = 1;
 
 /// cdecl: the stack pointer pushed as the one argument, the stack 16-byte
 /// aligned at the call.
+///
+/// # Safety
+///
+/// Only the process's own start may reach this: the kernel starts the process
+/// here (`e_entry`) with `esp` on argc and no return address. It is never
+/// called from Rust, hands the kernel's arrays to ordinary Rust, and it never
+/// returns: the Rust it calls ends in `exit`.
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _start() -> ! {

@@ -4,14 +4,34 @@
 
 pub const CONVENTION: &str = "Linux x86_64";
 
+// The kernel restores rflags from r11 on the way out (`sysretq`), so the
+// flags survive: `preserves_flags`, as rustix's linux_raw/arch/x86_64.rs.
+
+/// A call that may write memory (`read`).
 pub fn call3(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
     let r: isize;
-    // SAFETY: a system call that reads or writes only the buffer passed.
+    // SAFETY: a system call that writes only the buffer passed.
     unsafe {
         core::arch::asm!("syscall", inlateout("rax") n => r, in("rdi") a, in("rsi") b, in("rdx") c,
-            lateout("rcx") _, lateout("r11") _, options(nostack));
+            lateout("rcx") _, lateout("r11") _, options(nostack, preserves_flags));
     }
     if r < 0 { Err(-r as i32) } else { Ok(r as usize) }
+}
+
+/// A call that only reads memory (`write`).
+pub fn call3_readonly(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
+    let r: isize;
+    // SAFETY: a system call that only reads the buffer passed.
+    unsafe {
+        core::arch::asm!("syscall", inlateout("rax") n => r, in("rdi") a, in("rsi") b, in("rdx") c,
+            lateout("rcx") _, lateout("r11") _, options(nostack, preserves_flags, readonly));
+    }
+    if r < 0 { Err(-r as i32) } else { Ok(r as usize) }
+}
+
+pub fn exit(status: usize) -> ! {
+    // SAFETY: exit does not return.
+    unsafe { core::arch::asm!("syscall", in("rax") EXIT, in("rdi") status, options(noreturn, nostack)) }
 }
 
 pub const READ: usize = 0;
@@ -19,6 +39,13 @@ pub const WRITE: usize = 1;
 pub const EXIT: usize = 60;
 
 /// The kernel's stack pointer to Rust, 16-byte aligned as the ABI wants.
+///
+/// # Safety
+///
+/// Only the process's own start may reach this: the kernel starts the process
+/// here (`e_entry`) with `rsp` on argc and no return address. It is never
+/// called from Rust, hands the kernel's arrays to ordinary Rust, and it never
+/// returns: the Rust it calls ends in `exit`.
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _start() -> ! {

@@ -1,8 +1,12 @@
 #![allow(dead_code, unused_imports)]
 //! The calls the examples make, `read`, `write` and `exit`, as plain
-//! functions over one small file per convention (its trap, its numbers) (the same six conventions
-//! as hello's `src/`), plus the entry point each convention needs. hello's
-//! own naked `_start` stays as it is; the examples are ordinary Rust.
+//! functions over one small file per convention (the same six conventions
+//! as hello's `src/`), each with the same function set: `call3` for a call
+//! that may write memory, `call3_readonly` for one that only reads it, and
+//! `exit`, with the exact asm options each kernel allows (rustix's
+//! `backend/linux_raw/arch/*.rs` is the model), plus the entry point each
+//! convention needs. hello's own naked `_start` stays as it is; the
+//! examples are ordinary Rust.
 
 #[cfg_attr(all(target_os = "linux", target_arch = "x86_64"), path = "linux_x86_64.rs")]
 #[cfg_attr(all(target_os = "linux", target_arch = "x86"), path = "linux_i386.rs")]
@@ -19,12 +23,11 @@ pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, i32> {
 }
 
 pub fn write(fd: i32, buf: &[u8]) -> Result<usize, i32> {
-    conv::call3(conv::WRITE, fd as usize, buf.as_ptr() as usize, buf.len())
+    conv::call3_readonly(conv::WRITE, fd as usize, buf.as_ptr() as usize, buf.len())
 }
 
 pub fn exit(status: i32) -> ! {
-    let _ = conv::call3(conv::EXIT, status as usize, 0, 0);
-    unreachable!("exit returned")
+    conv::exit(status as usize)
 }
 
 /// EINTR is 4 on both kernels.

@@ -5,15 +5,35 @@
 
 pub const CONVENTION: &str = "XNU arm64";
 
+// No `preserves_flags`: the carry flag is the error report.
+
+/// A call that may write memory (`read`).
 pub fn call3(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
     let r: usize;
     let failed: usize;
-    // SAFETY: a system call that reads or writes only the buffer passed.
+    // SAFETY: a system call that writes only the buffer passed.
     unsafe {
         core::arch::asm!("svc #0x80", "cset {f}, cs", f = lateout(reg) failed, in("x16") n, inlateout("x0") a => r,
             inlateout("x1") b => _, in("x2") c, options(nostack));
     }
     if failed != 0 { Err(r as i32) } else { Ok(r) }
+}
+
+/// A call that only reads memory (`write`).
+pub fn call3_readonly(n: usize, a: usize, b: usize, c: usize) -> Result<usize, i32> {
+    let r: usize;
+    let failed: usize;
+    // SAFETY: a system call that only reads the buffer passed.
+    unsafe {
+        core::arch::asm!("svc #0x80", "cset {f}, cs", f = lateout(reg) failed, in("x16") n, inlateout("x0") a => r,
+            inlateout("x1") b => _, in("x2") c, options(nostack, readonly));
+    }
+    if failed != 0 { Err(r as i32) } else { Ok(r) }
+}
+
+pub fn exit(status: usize) -> ! {
+    // SAFETY: exit does not return.
+    unsafe { core::arch::asm!("svc #0x80", in("x16") EXIT, in("x0") status, options(noreturn, nostack)) }
 }
 
 pub const READ: usize = 3;
@@ -22,6 +42,13 @@ pub const EXIT: usize = 1;
 
 /// dyld calls LC_MAIN's entry as `main(argc, argv, envp, apple)`: the four
 /// arrays arrive in x0-x3 and go straight on.
+///
+/// # Safety
+///
+/// Only the process's own start may reach this: dyld calls it as `main(argc,
+/// argv, envp, apple)`, with `lr` into dyld, once, as the process's first
+/// code of its own. It is never called from Rust, hands the kernel's arrays
+/// to ordinary Rust, and it never returns: the Rust it calls ends in `exit`.
 #[unsafe(naked)]
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _start() -> ! {
