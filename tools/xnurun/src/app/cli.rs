@@ -53,6 +53,12 @@ pub struct Cli {
     #[arg(long, value_enum, value_name = "CPU")]
     pub cpu: Option<Cpu>,
 
+    /// Hidden, for the tests: which x86 vendor's way of running i386
+    /// images to follow on the real CPU (cpu/real/vendor.rs).
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[arg(long, value_enum, hide = true, value_name = "VENDOR")]
+    pub x86_strategy: Option<crate::cpu::real::vendor::Vendor>,
+
     /// FILE, the Mach-O executable, then its arguments (argv[1..]),
     /// which may start with '-': options end at FILE.
     #[arg(value_name = "FILE", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]

@@ -59,7 +59,7 @@ pub fn main_with(args: Vec<OsString>, sigpipe_was_ignored: bool) -> i32 {
             return Status::Usage.code();
         }
         (_, cli::Cpu::Emulated) => cpu::emulated::x86::run(&image, &read_at, &stack, calls, cli.max_steps),
-        (_, cli::Cpu::Real) => match run_real(&image, &read_at, &stack, calls, cli.max_steps) {
+        (_, cli::Cpu::Real) => match run_real(&image, &read_at, &stack, calls, &cli) {
             Some(end) => end,
             None => {
                 trace::line("xnurun: --cpu real: the real-CPU backend needs a Linux x86_64 host; use --cpu emulated");
@@ -109,11 +109,11 @@ fn prepare(cli: &cli::Cli) -> Result<(file::ImageFile, image::Image, stack::Init
 
 /// The real CPU, where this host has one that runs x86 images.
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-fn run_real(image: &image::Image, read_at: image::ReadAt, stack: &stack::InitialStack, calls: Calls, max_steps: Option<u64>) -> Option<End> {
-    Some(cpu::real::run(image, read_at, stack, calls, max_steps))
+fn run_real(image: &image::Image, read_at: image::ReadAt, stack: &stack::InitialStack, calls: Calls, cli: &cli::Cli) -> Option<End> {
+    Some(cpu::real::run(image, read_at, stack, calls, cli.max_steps, cli.x86_strategy))
 }
 
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-fn run_real(_image: &image::Image, _read_at: image::ReadAt, _stack: &stack::InitialStack, _calls: Calls, _max_steps: Option<u64>) -> Option<End> {
+fn run_real(_image: &image::Image, _read_at: image::ReadAt, _stack: &stack::InitialStack, _calls: Calls, _cli: &cli::Cli) -> Option<End> {
     None
 }

@@ -13,6 +13,7 @@
 
 pub mod guest;
 pub mod setup_program;
+pub mod vendor;
 
 use crate::image::stack::InitialStack;
 use crate::image::{Image, ReadAt};
@@ -25,6 +26,7 @@ use crate::xnu::x86::kernel;
 use crate::xnu::x86::state::X86State;
 use crate::xnu::{signal, Arch};
 use guest::{Guest, Stop, USER32_CS, VSYSCALL};
+use vendor::Vendor;
 use nix::libc::{self, user_regs_struct};
 
 /// Linux's si_code values (include/uapi/asm-generic/siginfo.h): a fault on
@@ -50,17 +52,17 @@ fn mode_of(r: &user_regs_struct) -> Mode {
     if r.cs == USER32_CS { Mode::Compat } else { Mode::Long }
 }
 
-/// Where Linux resumes a 32-bit `sysenter` (`do_fast_syscall_32`: the
-/// vDSO's landing pad), now that the vDSO was moved there and unmapped.
-fn in_landing_zone(rip: u64) -> bool {
-    (setup_program::VDSO_PARK..setup_program::PARK_END).contains(&rip)
-}
-
-/// Asked only when the answer matters: in a VM, `cpuid` traps to the
-/// hypervisor (bench/results.md).
-fn cpu_is_intel() -> bool {
-    let id = std::arch::x86_64::__cpuid(0);
-    (id.ebx, id.edx, id.ecx) == (0x756e_6547, 0x4965_6e69, 0x6c65_746e)
+/// Where Linux resumes a 32-bit fast system call: `__do_fast_syscall_32`
+/// (arch/x86/entry/common.c) sets `regs->ip` to the vDSO's landing pad,
+/// which set-up parked at `VDSO_PARK`, before it reads the word at EBP. A
+/// seccomp stop shows that full address. When the read fails, Linux
+/// fails the call before any stop and returns by IRET to the 32-bit code
+/// segment, and the CPU may then run from the address cut to 32 bits
+/// (0xfff005e9 on an Intel Xeon): in 32-bit mode that cut range counts
+/// too. No i386 image can map it (it lies past `VM_MAX_ADDRESS32`).
+fn in_landing_zone(rip: u64, mode: Mode) -> bool {
+    let (start, end) = (setup_program::VDSO_PARK, setup_program::PARK_END);
+    (start..end).contains(&rip) || (mode == Mode::Compat && (start & 0xffff_ffff..end & 0xffff_ffff).contains(&rip))
 }
 
 struct Runner {
@@ -72,12 +74,14 @@ struct Runner {
 
 /// Runs the image to its end.
 /// `max_steps`: single-step, and stop after this many instructions.
-pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls, max_steps: Option<u64>) -> End {
+/// `strategy`: which vendor's way of running i386 images to follow
+/// ([`vendor::strategy`]).
+pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls, max_steps: Option<u64>, strategy: Option<Vendor>) -> End {
     let guest = match guest::spawn(image, read_at, stack) {
         Ok(g) => g,
         Err(e) => return End::Runner(e),
     };
-    let step = max_steps.is_some() || (image.arch == Arch::I386 && cpu_is_intel());
+    let step = max_steps.is_some() || (image.arch == Arch::I386 && vendor::strategy(strategy) == Vendor::Intel);
     let mut r = Runner { guest, calls, step, max_steps: max_steps.unwrap_or(u64::MAX) };
     let end = r.main_loop();
     r.guest.kill();
@@ -151,14 +155,14 @@ impl Runner {
             return self.gate(Gate::Syscall64, &entry, regs.rip);
         }
         entry.rax = regs.orig_rax & 0xffff_ffff;
-        if in_landing_zone(regs.rip) {
+        if in_landing_zone(regs.rip, Mode::Compat) {
             // Linux's fast 32-bit entry (`do_fast_syscall_32`, arch/x86/
             // entry) serves both `sysenter` and `syscall` in 32-bit mode:
             // it resumes at its landing pad and replaces EBP with the word
             // at the user stack pointer. Only one of the two reaches it on
             // a given CPU: AMD raises #UD for `sysenter`, Intel for
             // `syscall`.
-            if !cpu_is_intel() {
+            if vendor::actual() == Vendor::Amd {
                 return self.guest_killed(&entry, signal::SIGILL, None, &[], "syscall in 32-bit mode is #UD on Intel; Linux did not keep its address");
             }
             // `sysenter` (do_SYSENTER_32) took the stack pointer from EBP:
@@ -196,13 +200,13 @@ impl Runner {
                 }
                 self.guest_killed(&regs, signal::SIGILL, None, &code, "")
             }
-            libc::SIGSEGV if in_landing_zone(regs.rip) => {
+            libc::SIGSEGV if in_landing_zone(regs.rip, mode) => {
                 // Linux's fast 32-bit entry could not read the word at the
                 // stack pointer and failed the call with EFAULT before any
                 // stop: EAX, the call number, is gone. On AMD that was a
                 // `syscall` in 32-bit mode, #UD on Intel; on Intel a
                 // `sysenter`, which a 64-bit task may not make.
-                if !cpu_is_intel() {
+                if vendor::actual() == Vendor::Amd {
                     return self.guest_killed(&regs, signal::SIGILL, None, &[], "syscall in 32-bit mode is #UD on Intel; Linux did not keep its address");
                 }
                 if self.guest.arch == Arch::X86_64 {
