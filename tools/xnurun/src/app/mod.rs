@@ -48,7 +48,7 @@ pub fn main_with(args: Vec<OsString>, sigpipe_was_ignored: bool) -> i32 {
         Ok(p) => p,
         Err(status) => return status.code(),
     };
-    let calls = Calls { trace: cli.trace, injector: Injector::new(cli.fault.map(|f| f.0)), sigpipe_ignored: sigpipe_was_ignored };
+    let calls = Calls { trace: cli.trace, injector: Injector::new(cli.fault.map(|f| f.0)), sigpipe_ignored: sigpipe_was_ignored, own_fds: vec![file.fd()] };
     let read_at = |off: u64, buf: &mut [u8]| file.read_at(off, buf);
     let real_x86 = cfg!(all(target_os = "linux", target_arch = "x86_64"));
     let cpu = cli.cpu.unwrap_or(if real_x86 && image.arch != Arch::Arm64 { cli::Cpu::Real } else { cli::Cpu::Emulated });

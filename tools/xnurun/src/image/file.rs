@@ -66,6 +66,11 @@ pub fn open(path: &std::ffi::OsStr) -> Result<ImageFile, OpenError> {
 }
 
 impl ImageFile {
+    /// The descriptor xnurun holds the image by: not the guest's.
+    pub fn fd(&self) -> i32 {
+        std::os::fd::AsRawFd::as_raw_fd(&self.file)
+    }
+
     /// Reads `buf.len()` bytes at `off`; the loader has checked they lie
     /// inside the file.
     pub fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<(), String> {

@@ -47,7 +47,7 @@ const ROWS: [(Status, &str, &str); 8] = [
     (
         Status::Unimplemented,
         "",
-        "the guest made a real XNU call xnurun does not implement\n(another BSD call, a Mach trap, syscall class 1/3/4, int 0x81-0x83)",
+        "the guest made a real XNU call xnurun does not implement\n(another BSD call, a Mach trap, syscall class 1/3/4, int 0x81-0x82)",
     ),
     (Status::StepLimit, "", "the --max-steps instruction limit was reached"),
     (Status::Runner, "", "xnurun itself failed (ptrace, seccomp, mmap, vm.mmap_min_addr)"),

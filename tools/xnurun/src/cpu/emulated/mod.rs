@@ -52,6 +52,11 @@ pub fn enter_kernel<R>(uc: &mut Unicorn<Guest>, answer: impl FnOnce(&mut Calls, 
     Some(next)
 }
 
+/// Up to `n` instruction bytes at `pc`, fewer where the memory ends.
+pub fn code_at<D>(uc: &Unicorn<D>, pc: u64, n: usize) -> Vec<u8> {
+    (1..=n).rev().find_map(|k| uc.mem_read_as_vec(pc, k).ok()).unwrap_or_default()
+}
+
 /// Ends the run with `end`.
 pub fn stop(uc: &mut Unicorn<Guest>, end: End) {
     uc.get_data_mut().end = Some(end);

@@ -11,7 +11,7 @@
 //! other is #GP (SIGSEGV). Unicorn has no GDT here, so a far jump to
 //! another code selector faults instead of switching modes.
 
-use super::{enter_kernel, finish, new_cpu, stop, uc_err, Guest};
+use super::{code_at, enter_kernel, finish, new_cpu, stop, uc_err, Guest};
 use crate::image::address_space::{self, Layout};
 use crate::image::stack::InitialStack;
 use crate::image::{Image, ReadAt, Start};
@@ -98,7 +98,7 @@ fn write_state(uc: &mut Unicorn<Guest>, s: &X86State) {
 /// The guest dies of `death` at `pc`, reported with the bytes there, as
 /// the real-CPU backend reports a fault.
 fn kill(uc: &mut Unicorn<Guest>, death: Death, pc: u64) {
-    let code = uc.mem_read_as_vec(pc, 15).unwrap_or_default();
+    let code = code_at(uc, pc, 15);
     let name = uc.get_data().task.pc_name();
     stop(uc, End::Killed { death, pc: (name, pc), detail: None, code });
 }
@@ -113,7 +113,7 @@ fn on_gate(uc: &mut Unicorn<Guest>, gate: Gate, entry: X86State, next: u64) -> O
             if let Some(s) = resume {
                 write_state(uc, &s);
             }
-            let code = if death.sig == signal::SIGILL { uc.mem_read_as_vec(entry.rip, 15).unwrap_or_default() } else { Vec::new() };
+            let code = if death.sig == signal::SIGILL { code_at(uc, entry.rip, 15) } else { Vec::new() };
             stop(uc, End::Killed { death, pc: (task.pc_name(), entry.rip), detail: None, code });
             None
         }
@@ -130,7 +130,7 @@ fn on_gate(uc: &mut Unicorn<Guest>, gate: Gate, entry: X86State, next: u64) -> O
 fn on_sys(uc: &mut Unicorn<Guest>, sysenter: bool) {
     let mut entry = read_state(uc);
     let at = entry.rip;
-    let code = uc.mem_read_as_vec(at, 16).unwrap_or_default();
+    let code = code_at(uc, at, 16);
     let mode = if is64(uc) { CpuMode::Long } else { CpuMode::Compat };
     let len = match gate::decode(mode, &code) {
         Insn::Syscall(l) | Insn::Sysenter(l) => l,
@@ -207,6 +207,6 @@ pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls, m
     // No address ends the run by itself: only exit, a death or the count.
     let result = uc.emu_start(image.entry, u64::MAX, 0, count as usize);
     let pc = read_state(&uc).rip;
-    let code = uc.mem_read_as_vec(pc, 15).unwrap_or_default();
+    let code = code_at(&uc, pc, 15);
     finish(&mut uc, result, pc, count, code, &layout, || None)
 }

@@ -457,23 +457,17 @@ impl Guest {
     /// them (PEEKTEXT ignores protections, so execute-only pages work);
     /// fewer where the memory ends.
     pub fn code_at(&self, addr: u64) -> Vec<u8> {
+        // Aligned words: an aligned 8-byte read never crosses into the
+        // next page, so the last bytes before an unmapped page are read.
         let mut out = Vec::with_capacity(16);
         let mut a = addr;
         while out.len() < 16 {
-            match ptrace::read(self.pid, a as ptrace::AddressType) {
-                Ok(w) => out.extend_from_slice(&w.to_le_bytes()),
-                Err(_) => {
-                    for b in 0..8u64 {
-                        let Some(x) = a.checked_add(b) else { break };
-                        match ptrace::read(self.pid, x as ptrace::AddressType) {
-                            Ok(w) => out.push(w.to_le_bytes()[0]),
-                            Err(_) => break,
-                        }
-                    }
-                    break;
-                }
+            let Ok(w) = ptrace::read(self.pid, (a & !7) as ptrace::AddressType) else { break };
+            out.extend_from_slice(&w.to_le_bytes()[(a & 7) as usize..]);
+            match (a & !7).checked_add(8) {
+                Some(next) => a = next,
+                None => break,
             }
-            a = a.wrapping_add(8);
         }
         out.truncate(16);
         out

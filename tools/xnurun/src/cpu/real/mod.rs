@@ -20,7 +20,7 @@ use crate::image::{Image, ReadAt};
 use crate::xnu::bsd::calls::Calls;
 use crate::xnu::end::{Death, End, Next};
 use crate::xnu::memory::Memory;
-use crate::xnu::x86::exception;
+use crate::xnu::x86::exception::{self, SoftwareInt};
 use crate::xnu::x86::gate::{self, Gate, Insn, Mode};
 use crate::xnu::x86::kernel;
 use crate::xnu::x86::state::X86State;
@@ -35,6 +35,9 @@ use nix::libc::{self, user_regs_struct};
 const SEGV_ACCERR: i32 = 2;
 const SI_KERNEL: i32 = 0x80;
 const EFLAGS_OF: u64 = 0x800;
+const EFLAGS_AC: u64 = 0x4_0000;
+/// BUS_ADRALN (include/uapi/asm-generic/siginfo.h): an alignment fault.
+const BUS_ADRALN: i32 = 1;
 
 impl Memory for Guest {
     fn read(&self, addr: u64, buf: &mut [u8]) -> usize {
@@ -216,27 +219,35 @@ impl Runner {
                 Err(self.runner_error("the guest ran sysenter with EBP pointing at unreadable memory, in a way single-stepping did not see (after mov ss?); on Intel CPUs Linux then loses EAX, and xnurun cannot answer the call"))
             }
             libc::SIGSEGV if si_code == SI_KERNEL => {
-                // #GP and the trap vectors Linux sends as SIGSEGV.
-                if let Insn::Int(n @ 0x80..=0x83, len) = gate::decode(mode, &code) {
-                    return self.gate(Gate::Int(n), &regs, regs.rip + len);
+                // #GP, and the traps Linux sends as SIGSEGV. Linux gives user
+                // code only `int3`, `int 4` and `int 0x80`; every other
+                // `int n` is #GP on the instruction, so XNU's own user gates
+                // and traps are told apart here (exception::software_int).
+                if let Insn::Int(n, len) = gate::decode(mode, &code) {
+                    return match exception::software_int(n) {
+                        SoftwareInt::Gate(g) => self.gate(Gate::Int(g), &regs, regs.rip + len),
+                        // A trap reports the address after the instruction.
+                        SoftwareInt::Trap(v) => {
+                            let after = user_regs_struct { rip: regs.rip + len, ..regs };
+                            self.died(&after, exception::death(v), None, &self.guest.code_at(after.rip))
+                        }
+                        SoftwareInt::GeneralProtection => self.died(&regs, exception::death(exception::GENERAL_PROTECTION), None, &code),
+                    };
                 }
-                if mode == Mode::Compat {
-                    // `into` (0xce) traps after itself when OF is set: #OF,
-                    // T_OVERFLOW, EXC_ARITHMETIC: SIGFPE. `bound` (0x62)
-                    // faults on itself: #BR, T_OUT_OF_BOUNDS, EXC_SOFTWARE
-                    // EXC_I386_BOUND: SIGTRAP (user_trap, osfmk/i386/
-                    // trap.c; machine_exception, bsd/dev/i386/unix_signal.c).
-                    let before = self.guest.code_at(regs.rip.wrapping_sub(2));
-                    if before.get(..2) == Some(&[0xcd, 0x04]) {
-                        // `int 4`: the same vector, raised by hand.
-                        return self.died(&regs, exception::death(exception::OVERFLOW), None, &code);
-                    }
-                    if before.get(1) == Some(&0xce) && regs.eflags & EFLAGS_OF != 0 {
-                        return self.died(&regs, exception::death(exception::OVERFLOW), None, &code);
-                    }
-                    if code.iter().find(|b| !matches!(b, 0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf2 | 0xf3)) == Some(&0x62) {
-                        return self.died(&regs, exception::death(exception::BOUND), None, &code);
-                    }
+                // `int 4` and `into` (0xce, 32-bit mode only) trap after
+                // themselves when OF is set: #OF, T_OVERFLOW, EXC_ARITHMETIC:
+                // SIGFPE (user_trap, osfmk/i386/trap.c).
+                let before = self.guest.code_at(regs.rip.wrapping_sub(2));
+                if before.get(..2) == Some(&[0xcd, exception::OVERFLOW]) {
+                    return self.died(&regs, exception::death(exception::OVERFLOW), None, &code);
+                }
+                if mode == Mode::Compat && before.get(1) == Some(&0xce) && regs.eflags & EFLAGS_OF != 0 {
+                    return self.died(&regs, exception::death(exception::OVERFLOW), None, &code);
+                }
+                // `bound` (0x62, 32-bit mode) faults on itself: #BR,
+                // T_OUT_OF_BOUNDS, EXC_SOFTWARE / EXC_I386_BOUND: SIGTRAP.
+                if mode == Mode::Compat && code.iter().find(|b| !matches!(b, 0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf2 | 0xf3)) == Some(&0x62) {
+                    return self.died(&regs, exception::death(exception::BOUND), None, &code);
                 }
                 self.died(&regs, exception::death(exception::GENERAL_PROTECTION), None, &code)
             }
@@ -249,6 +260,17 @@ impl Runner {
                 };
                 self.guest_killed(&regs, sig, Some(&fault), &code, why)
             }
+            // Linux turns on CR0.AM, so a guest that sets EFLAGS.AC takes
+            // #AC on an unaligned access; XNU never turns AM on and the
+            // access just happens. Clearing AC lets the CPU do it.
+            libc::SIGBUS if si_code == BUS_ADRALN => {
+                let mut r = regs;
+                r.eflags &= !EFLAGS_AC;
+                self.guest.set_regs(&r).map_err(|e| self.runner_error(&e))
+            }
+            // #SS (a non-canonical stack reference): Linux's SIGBUS,
+            // XNU's T_STACK_FAULT.
+            libc::SIGBUS if si_code == SI_KERNEL => self.died(&regs, exception::death(exception::STACK_FAULT), None, &code),
             libc::SIGBUS => self.guest_killed(&regs, signal::SIGBUS, Some(&fault), &code, ""),
             libc::SIGFPE => self.guest_killed(&regs, signal::SIGFPE, Some(&fault), &code, ""),
             // int3, icebp, or a trace flag the guest set itself: T_INT3 /

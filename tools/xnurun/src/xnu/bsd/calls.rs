@@ -17,6 +17,9 @@ pub struct Calls {
     /// SIGPIPE was ignored when xnurun started: a broken pipe gives EPIPE
     /// instead of killing the guest.
     pub sigpipe_ignored: bool,
+    /// Descriptors xnurun opened for itself (the image file): not the
+    /// guest's, whose table is exactly what xnurun inherited.
+    pub own_fds: Vec<i32>,
 }
 
 /// How many argument words call `code` takes, for the i386 conventions,
@@ -27,6 +30,33 @@ pub fn arg_words(code: u32) -> usize {
         Kind::Exit => 1,
         _ => 0,
     }
+}
+
+#[derive(Clone, Copy)]
+enum Access {
+    Read,
+    Write,
+}
+
+/// How many bytes the host says `fd` has ready (`FIONREAD`), 0 where it
+/// cannot say.
+fn ready_bytes(fd: i32) -> i32 {
+    let mut n: nix::libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    let rc = unsafe { nix::libc::ioctl(fd, nix::libc::FIONREAD, &mut n) };
+    if rc < 0 { 0 } else { n }
+}
+
+/// Whether `fd` has a byte for a read to copy out. With `wait`, first
+/// waits as the read itself would block (a pipe with no writer yet): XNU
+/// sleeps in the read until data or end of file.
+fn ready_after_wait(fd: i32, wait: bool) -> bool {
+    if wait {
+        let mut p = nix::libc::pollfd { fd, events: nix::libc::POLLIN, revents: 0 };
+        // SAFETY: one pollfd on the stack.
+        while unsafe { nix::libc::poll(&mut p, 1, -1) } < 0 && last_errno() == EINTR_HOST {}
+    }
+    ready_bytes(fd) > 0
 }
 
 /// Why a call's own signal killed the guest.
@@ -87,6 +117,12 @@ impl Calls {
         if nbyte > i32::MAX as u64 {
             return self.traced(&call, Outcome::Err(errno::EINVAL));
         }
+        // fp_lookup and the FWRITE check come before the buffer is touched
+        // (write_nocancel → dofilewrite): a bad descriptor is EBADF, a bad
+        // buffer too.
+        if let Err(e) = self.descriptor(fd, Access::Write) {
+            return self.traced(&call, Outcome::Err(e));
+        }
         let outcome = match self.injector.on_write(nbyte) {
             Decision::Restart => {
                 if self.trace {
@@ -111,14 +147,21 @@ impl Calls {
         self.traced(&call, outcome)
     }
 
-    /// `dofileread`: one read of the host descriptor the guest inherited,
-    /// copied out to the guest. The read is never larger than the guest's
-    /// writable buffer, so no byte is taken from the descriptor that
-    /// `copyout` would then drop; with none writable it is EFAULT.
+    /// `dofileread`: the descriptor is checked first (EBADF whatever the
+    /// buffer), then the data is copied out to the guest as it is read,
+    /// up to `nbyte`. XNU's read stops where its source has no more ready
+    /// (a pipe returns what it holds) and turns a partial transfer into
+    /// success only for ERESTART, EINTR and EWOULDBLOCK: when the buffer
+    /// stops being writable while the source still has bytes, it is
+    /// EFAULT. xnurun reads no byte it cannot copy out, and asks the host
+    /// (`FIONREAD`) whether more were ready.
     fn read(&mut self, mem: &mut dyn Memory, fd: i32, buf: u64, nbyte: u64) -> Next<Outcome> {
         let call = format!("read({fd}, 0x{buf:x}, {nbyte})");
         if nbyte > i32::MAX as u64 {
             return self.traced(&call, Outcome::Err(errno::EINVAL));
+        }
+        if let Err(e) = self.descriptor(fd, Access::Read) {
+            return self.traced(&call, Outcome::Err(e));
         }
         let want = match self.injector.on_read(nbyte) {
             Decision::Restart => {
@@ -130,30 +173,70 @@ impl Calls {
             Decision::Fail(e) => return self.traced(&call, Outcome::Err(e)),
             Decision::Perform(n) => n,
         };
-        let room = mem.writable(buf, want).min(1 << 20);
-        if want > 0 && room == 0 {
-            return self.traced(&call, Outcome::Err(errno::EFAULT));
-        }
-        let mut data = vec![0u8; room as usize];
-        let rc = loop {
-            // SAFETY: reading into a local buffer of `room` bytes.
-            let rc = unsafe { nix::libc::read(fd, data.as_mut_ptr().cast(), data.len()) };
-            if rc < 0 && last_errno() == EINTR_HOST {
-                continue;
+        const CHUNK: u64 = 1 << 20;
+        let mut done = 0u64;
+        let mut shown = Vec::new();
+        let mut chunk = Vec::new();
+        while done < want {
+            let at = buf.wrapping_add(done);
+            let room = mem.writable(at, want - done).min(CHUNK);
+            if room == 0 {
+                // The buffer ends here: copyout would fault on the next
+                // byte the source has.
+                if ready_after_wait(fd, done == 0) {
+                    return self.traced(&call, Outcome::Err(errno::EFAULT));
+                }
+                break;
             }
-            break rc;
-        };
-        if rc < 0 {
-            return self.traced(&call, Outcome::Err(errno::from_linux(last_errno())));
-        }
-        let got = rc as usize;
-        if mem.write(buf, &data[..got]) < got {
-            return self.traced(&call, Outcome::Err(errno::EFAULT));
+            chunk.resize(room as usize, 0);
+            let rc = loop {
+                // SAFETY: reading into a local buffer of `room` bytes.
+                let rc = unsafe { nix::libc::read(fd, chunk.as_mut_ptr().cast(), chunk.len()) };
+                if rc < 0 && last_errno() == EINTR_HOST {
+                    continue;
+                }
+                break rc;
+            };
+            if rc < 0 {
+                if done > 0 {
+                    break;
+                }
+                return self.traced(&call, Outcome::Err(errno::from_linux(last_errno())));
+            }
+            let got = rc as usize;
+            if mem.write(at, &chunk[..got]) < got {
+                return self.traced(&call, Outcome::Err(errno::EFAULT));
+            }
+            if self.trace && shown.len() < trace::STRING_LIMIT {
+                shown.extend_from_slice(&chunk[..got.min(trace::STRING_LIMIT)]);
+            }
+            done += got as u64;
+            if (got as u64) < room || ready_bytes(fd) == 0 {
+                break;
+            }
         }
         if self.trace {
-            trace::line(&format!("read({fd}, {}, {nbyte}) {}", trace::escape(&data[..got], got as u64), trace::result_ok(got as u64)));
+            trace::line(&format!("read({fd}, {}, {nbyte}) {}", trace::escape(&shown, done), trace::result_ok(done)));
         }
-        Next::Resume(Outcome::Ok(got as u64, 0))
+        Next::Resume(Outcome::Ok(done, 0))
+    }
+
+    /// `fp_lookup` and the access check of `dofileread`/`dofilewrite`: the
+    /// descriptor must be the guest's, open, and open for this access.
+    fn descriptor(&self, fd: i32, access: Access) -> Result<(), i32> {
+        if self.own_fds.contains(&fd) {
+            return Err(errno::EBADF);
+        }
+        // SAFETY: F_GETFL only reads the descriptor's flags.
+        let fl = unsafe { nix::libc::fcntl(fd, nix::libc::F_GETFL) };
+        if fl < 0 || fl & nix::libc::O_PATH != 0 {
+            return Err(errno::EBADF);
+        }
+        let ok = matches!(
+            (fl & nix::libc::O_ACCMODE, access),
+            (nix::libc::O_RDWR, _) | (nix::libc::O_RDONLY, Access::Read) | (nix::libc::O_WRONLY, Access::Write)
+        );
+        if ok { Ok(()) } else { Err(errno::EBADF) }
     }
 
     fn traced(&self, call: &str, o: Outcome) -> Next<Outcome> {

@@ -52,7 +52,7 @@ pub enum Gate {
     /// `syscall` in 32-bit mode.
     SyscallCompat,
     Sysenter,
-    /// `int n` with n in 0x80..=0x83, XNU's four user gates (idt_table.h).
+    /// `int n` with n in 0x80..=0x82, XNU's system-call gates (idt_table.h).
     Int(u8),
 }
 
@@ -86,8 +86,7 @@ pub fn handling(task: Arch, gate: Gate) -> Handling {
         (Arch::I386, Gate::Sysenter) => Handling::I386(i386::Gate::Sysenter),
         (Arch::I386, Gate::Int(0x80)) => Handling::I386(i386::Gate::Int80),
         (Arch::I386, Gate::Int(0x81)) => Handling::Unimplemented("int 0x81 (the Mach trap gate)"),
-        (Arch::I386, Gate::Int(0x82)) => Handling::Unimplemented("int 0x82 (the machine-dependent call gate)"),
-        (Arch::I386, Gate::Int(_)) => Handling::Unimplemented("int 0x83 (the diagnostics gate)"),
+        (Arch::I386, Gate::Int(_)) => Handling::Unimplemented("int 0x82 (the machine-dependent call gate)"),
     }
 }
 

@@ -1,0 +1,152 @@
+//! Guests whose answer on XNU an audit found xnurun getting wrong: each
+//! runs on the emulated CPU and on the real one under both vendors'
+//! strategies (`common::both`), and must get the answer the cited XNU
+//! source gives.
+
+mod common;
+use common::*;
+use std::process::Stdio;
+
+/// `xor edi, edi; mov eax, 0x2000001; syscall`: exit(0), reached only if
+/// the instruction under test let the guest go on.
+const EXIT0_64: [u8; 9] = [0x31, 0xff, 0xb8, 0x01, 0x00, 0x00, 0x02, 0x0f, 0x05];
+
+fn guest64(name: &str, code: &[u8]) -> std::process::Output {
+    let mut c = code.to_vec();
+    c.extend_from_slice(&EXIT0_64);
+    run(name, &Image::new64(c).bytes(), &[])
+}
+
+fn guest32(name: &str, code: &[u8]) -> std::process::Output {
+    let mut c = code.to_vec();
+    // push 0; push eax; mov eax, 1; int 0x80: exit(0)
+    c.extend_from_slice(&[0x6a, 0x00, 0x50, 0xb8, 0x01, 0x00, 0x00, 0x00, 0xcd, 0x80]);
+    run(name, &Image::new32(c).bytes(), &[])
+}
+
+/// `int n` as XNU's IDT (osfmk/x86_64/idt_table.h, the same in xnu-4903
+/// and xnu-11417) has it: `USER_TRAP` for 3, 4, 5 and 0x7f, the system-call
+/// gates 0x80-0x82, and #GP for everything else, 0x83 included. Then
+/// `user_trap` (osfmk/i386/trap.c): T_OVERFLOW is EXC_ARITHMETIC (SIGFPE),
+/// T_OUT_OF_BOUNDS is EXC_SOFTWARE / EXC_I386_BOUND (SIGTRAP), T_DTRACE_RET
+/// is EXC_BAD_INSTRUCTION (SIGILL), #GP is EXC_BAD_ACCESS (SIGSEGV).
+#[test]
+fn int_n_follows_xnus_idt() {
+    for (n, status) in [(4u8, 136), (5, 133), (0x7f, 132), (0x83, 139), (0x21, 139)] {
+        let o = guest64(&format!("int{n:x}-64"), &[0xcd, n]);
+        assert_eq!(o.status.code(), Some(status), "64-bit int 0x{n:x}: {}", stderr(&o));
+        let o = guest32(&format!("int{n:x}-32"), &[0xcd, n]);
+        assert_eq!(o.status.code(), Some(status), "32-bit int 0x{n:x}: {}", stderr(&o));
+    }
+}
+
+/// The last bytes before an unmapped page are instruction bytes like any
+/// other: an `int 0x80` there is a call (i386) or XNU's refusal of a 32-bit
+/// gate from a 64-bit task (L_64bit_entry_reject: SIGILL).
+#[test]
+fn a_gate_in_the_last_bytes_of_a_page_is_still_a_gate() {
+    // push 42; push eax; mov eax, 1; int 0x80: exit(42), ending at 0x2000.
+    let code = [0x6a, 42, 0x50, 0xb8, 0x01, 0x00, 0x00, 0x00, 0xcd, 0x80];
+    let mut img = Image::new32(code.to_vec());
+    img.code_off = 0x1000 - code.len() as u64;
+    img.entry = BASE32 + img.code_off;
+    let o = run("int80-page-end", &img.bytes(), &[]);
+    assert_eq!(o.status.code(), Some(42), "{}", stderr(&o));
+
+    let mut img = Image::new64(vec![0xcd, 0x80]);
+    img.code_off = 0xffe;
+    img.entry = BASE64 + 0xffe;
+    let o = run("int80-page-end-64", &img.bytes(), &[]);
+    assert_eq!(o.status.code(), Some(132), "{}", stderr(&o));
+    assert!(stderr(&o).contains("L_64bit_entry_reject"), "{}", stderr(&o));
+}
+
+/// XNU never sets CR0.AM, so EFLAGS.AC changes nothing: an unaligned load
+/// with AC set just loads (Linux sets CR0.AM; xnurun clears the guest's AC
+/// where the CPU faults and lets the load happen).
+#[test]
+fn alignment_checking_is_off_as_on_xnu() {
+    let code = [
+        0x9c, // pushfq
+        0x81, 0x0c, 0x24, 0x00, 0x00, 0x04, 0x00, // or dword [rsp], 0x40000 (AC)
+        0x9d, // popfq
+        0x48, 0x8b, 0x44, 0x24, 0x01, // mov rax, [rsp+1]: unaligned
+    ];
+    let o = guest64("ac", &code);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// read(FD, BUF, COUNT); on error exit(errno), else write what was read to
+/// stdout and exit(0). BUF is an absolute address.
+fn reader(fd: u32, buf: u64, count: u32) -> Image {
+    let mut a = Asm::new(BASE64 + CODE_OFF);
+    a.raw(&[0x48, 0xbe]).raw(&buf.to_le_bytes()) // mov rsi, buf
+        .raw(&[0xbf]).raw(&fd.to_le_bytes()) // mov edi, fd
+        .raw(&[0xba]).raw(&count.to_le_bytes()) // mov edx, count
+        .raw(&[0xb8, 0x03, 0x00, 0x00, 0x02, 0x0f, 0x05]) // read
+        .rel(&[0x0f, 0x82], "err")
+        .raw(&[0x48, 0x89, 0xc2]) // mov rdx, rax
+        .raw(&[0xbf, 1, 0, 0, 0]) // mov edi, 1
+        .raw(&[0xb8, 0x04, 0x00, 0x00, 0x02, 0x0f, 0x05]) // write
+        .raw(&EXIT0_64)
+        .label("err")
+        .raw(&[0x89, 0xc7]) // mov edi, eax
+        .raw(&[0xb8, 0x01, 0x00, 0x00, 0x02, 0x0f, 0x05]); // exit(errno)
+    Image::new64(a.finish())
+}
+
+/// A writable segment of `size` bytes at `DATA`, with nothing after it.
+const DATA: u64 = 0x2_0000_0000;
+
+fn with_data(mut img: Image, size: u64) -> Image {
+    img.segs.push(Seg { name: "__DATA", vmaddr: DATA, vmsize: size, fileoff: 0, filesize: 0, maxprot: 3, initprot: 3 });
+    img
+}
+
+/// Runs `img` with `input` as stdin on every CPU and strategy; they must
+/// agree. Returns the status and the stdout length.
+fn run_reading(name: &str, img: &Image, input: &[u8]) -> (Option<i32>, usize, String) {
+    let path = write_image(name, &img.bytes());
+    let input = write_image(&format!("{name}-in"), input);
+    let mut seen = Vec::new();
+    for cpu in [&["--cpu", "emulated"][..], &["--cpu", "real", "--x86-strategy", "intel"], &["--cpu", "real", "--x86-strategy", "amd"]] {
+        let o = xnurun().args(cpu).arg(&path).stdin(std::fs::File::open(&input).unwrap()).stderr(Stdio::piped()).output().unwrap();
+        seen.push((o.status.code(), o.stdout.len(), stderr(&o)));
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{name}: the CPUs differ: {seen:?}");
+    seen.swap_remove(0)
+}
+
+/// `dofileread` (bsd/kern/sys_generic.c): the descriptor first (EBADF
+/// whatever the buffer), no cap on the count, and a transfer the buffer
+/// cannot take whole is EFAULT (only ERESTART, EINTR and EWOULDBLOCK turn
+/// a partial transfer into success).
+#[test]
+fn read_answers_as_dofileread() {
+    let three_mb = vec![b'x'; 3 << 20];
+    // 2 MiB in one read from a 3 MB file: all of it.
+    let img = with_data(reader(0, DATA, 2 << 20), 4 << 20);
+    let (status, out, err) = run_reading("read-2mib", &img, &three_mb);
+    assert_eq!((status, out), (Some(0), 2 << 20), "{err}");
+    // A buffer whose second half is unmapped, with more input than the
+    // first half holds: EFAULT.
+    let img = with_data(reader(0, DATA + 0x800, 0x1000), 0x1000);
+    let (status, out, err) = run_reading("read-half", &img, &three_mb);
+    assert_eq!((status, out), (Some(14), 0), "{err}");
+    // The same buffer with less input than the mapped half: the bytes.
+    let (status, out, err) = run_reading("read-half-short", &img, b"abc");
+    assert_eq!((status, out), (Some(0), 3), "{err}");
+    // A bad descriptor and a bad buffer: EBADF, the descriptor first.
+    let img = reader(99, 0x10, 64);
+    let (status, _, err) = run_reading("read-badfd-badbuf", &img, b"abc");
+    assert_eq!(status, Some(9), "{err}");
+}
+
+/// The guest's descriptor table is what xnurun inherited, never xnurun's
+/// own files: the image file xnurun holds open is EBADF to the guest.
+#[test]
+fn xnuruns_own_descriptors_are_not_the_guests() {
+    let img = with_data(reader(3, DATA, 64), 0x1000);
+    let (status, out, err) = run_reading("read-fd3", &img, b"abc");
+    assert_eq!((status, out), (Some(9), 0), "{err}");
+}
