@@ -150,3 +150,42 @@ fn xnuruns_own_descriptors_are_not_the_guests() {
     let (status, out, err) = run_reading("read-fd3", &img, b"abc");
     assert_eq!((status, out), (Some(9), 0), "{err}");
 }
+
+/// A universal file built by hand: the fat header (big-endian) and each
+/// slice page-aligned after it.
+fn universal(slices: &[(u32, Vec<u8>)]) -> Vec<u8> {
+    let mut out = vec![0u8; 0x1000];
+    out[..4].copy_from_slice(&0xcafe_babe_u32.to_be_bytes());
+    out[4..8].copy_from_slice(&(slices.len() as u32).to_be_bytes());
+    for (i, (cpu, bytes)) in slices.iter().enumerate() {
+        let offset = out.len() as u32;
+        let at = 8 + 20 * i;
+        for (k, v) in [*cpu, 3, offset, bytes.len() as u32, 12].into_iter().enumerate() {
+            out[at + 4 * k..at + 4 * k + 4].copy_from_slice(&v.to_be_bytes());
+        }
+        out.extend_from_slice(bytes);
+        out.resize(out.len().next_multiple_of(0x1000), 0);
+    }
+    out
+}
+
+/// `exec_fat_imgact` runs the best slice for the machine: x86_64 before
+/// i386 (an Intel Mac's `grade_binary`); a file with no runnable slice is
+/// refused before anything runs.
+#[test]
+fn a_universal_file_runs_its_best_slice() {
+    // exit(64) as x86_64, exit(32) as i386.
+    let x64 = Image::new64(vec![0xbf, 64, 0, 0, 0, 0xb8, 0x01, 0x00, 0x00, 0x02, 0x0f, 0x05]).bytes();
+    let x86 = Image::new32(vec![0x6a, 32, 0x50, 0xb8, 0x01, 0x00, 0x00, 0x00, 0xcd, 0x80]).bytes();
+    const X86_64: u32 = 0x0100_0007;
+    const I386: u32 = 7;
+    const PPC: u32 = 18;
+    let o = run("fat-both", &universal(&[(I386, x86.clone()), (X86_64, x64.clone())]), &[]);
+    assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
+    let o = run("fat-i386", &universal(&[(PPC, x64.clone()), (I386, x86)]), &[]);
+    assert_eq!(o.status.code(), Some(32), "{}", stderr(&o));
+    let o = run("fat-ppc", &universal(&[(PPC, x64)]), &[]);
+    assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
+    assert!(stderr(&o).contains("none of its 1 slices is x86_64, i386 or arm64"), "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+}

@@ -10,6 +10,10 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 /// way to read the rest on demand.
 pub struct ImageFile {
     file: File,
+    /// Where the Mach-O image starts in the file: 0, or a universal
+    /// file's chosen slice.
+    base: u64,
+    /// The image's size (the slice's, in a universal file).
     pub len: u64,
     pub head: Vec<u8>,
 }
@@ -53,16 +57,25 @@ pub fn open(path: &std::ffi::OsStr) -> Result<ImageFile, OpenError> {
         // regular file (VREG) is EACCES.
         return Err(OpenError::Refused("not a regular file: execve refuses it with EACCES (exec_check_permissions, bsd/kern/kern_exec.c)".into()));
     }
-    let len = meta.len();
+    let unreadable = |e: std::io::Error| OpenError::Unreadable(format!("cannot read: {e}"));
+    let (mut base, mut len) = (0, meta.len());
     let mut first = vec![0u8; (HEADER_MAX as u64).min(len) as usize];
-    file.read_exact_at(&mut first, 0).map_err(|e| OpenError::Unreadable(format!("cannot read: {e}")))?;
+    file.read_exact_at(&mut first, 0).map_err(unreadable)?;
+    if super::fat::is_fat(&first) {
+        let mut page = vec![0u8; 4096.min(len) as usize];
+        file.read_exact_at(&mut page, 0).map_err(unreadable)?;
+        let slice = super::fat::pick(&page, len).map_err(OpenError::Refused)?;
+        (base, len) = (slice.offset, slice.size);
+        first.truncate((HEADER_MAX as u64).min(len) as usize);
+        file.read_exact_at(&mut first, base).map_err(unreadable)?;
+    }
     let need = head_len(&first, len);
     if need > HEAD_MAX {
         return Err(OpenError::Refused(format!("load commands of {need} bytes: more than xnurun reads ({HEAD_MAX})")));
     }
     let mut head = vec![0u8; need as usize];
-    file.read_exact_at(&mut head, 0).map_err(|e| OpenError::Unreadable(format!("cannot read: {e}")))?;
-    Ok(ImageFile { file, len, head })
+    file.read_exact_at(&mut head, base).map_err(unreadable)?;
+    Ok(ImageFile { file, base, len, head })
 }
 
 impl ImageFile {
@@ -71,9 +84,9 @@ impl ImageFile {
         std::os::fd::AsRawFd::as_raw_fd(&self.file)
     }
 
-    /// Reads `buf.len()` bytes at `off`; the loader has checked they lie
-    /// inside the file.
+    /// Reads `buf.len()` bytes at `off` in the image; the loader has
+    /// checked they lie inside it.
     pub fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<(), String> {
-        self.file.read_exact_at(buf, off).map_err(|e| format!("reading the image at offset {off}: {e}"))
+        self.file.read_exact_at(buf, self.base + off).map_err(|e| format!("reading the image at offset {off}: {e}"))
     }
 }

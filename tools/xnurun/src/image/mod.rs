@@ -1,7 +1,8 @@
 //! Reading and judging a file as XNU's exec path, AMFI and dyld would, and
 //! describing what to map and where the thread starts.
 //!
-//! - [`file`] opens only regular files and reads only what loading needs.
+//! - [`file`] opens only regular files and reads only what loading needs;
+//!   of a universal file, the slice [`fat`] picks.
 //! - [`x86`] accepts only what XNU runs as a static x86 image; [`arm64`]
 //!   only what XNU, AMFI ([`codesign`]) and dyld run as an arm64 image;
 //!   both judge their segments by the one set of rules in [`segments`].
@@ -17,6 +18,7 @@
 pub mod address_space;
 pub mod arm64;
 pub mod codesign;
+pub mod fat;
 pub mod file;
 pub mod rebase;
 pub mod segments;
