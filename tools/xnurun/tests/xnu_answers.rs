@@ -189,3 +189,54 @@ fn a_universal_file_runs_its_best_slice() {
     assert!(stderr(&o).contains("none of its 1 slices is x86_64, i386 or arm64"), "{}", stderr(&o));
     assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
 }
+
+/// `create_unix_stack`: when a segment sits where the stack goes, the
+/// stack is taken anywhere in the task's map (the first gap from the
+/// bottom), never past its end: inside 4 GiB for i386.
+#[test]
+fn the_stack_goes_elsewhere_when_a_segment_is_in_its_place() {
+    // exit(7): the guest ran, with a stack.
+    let exit7_64 = vec![0x50, 0x58, 0xbf, 7, 0, 0, 0, 0xb8, 0x01, 0x00, 0x00, 0x02, 0x0f, 0x05];
+    let mut img = Image::new64(exit7_64);
+    let usrstack64: u64 = 0x7FF7_C000_0000 - (1 << 20);
+    img.segs.push(Seg { name: "__DATA", vmaddr: usrstack64 - 0x1000, vmsize: 0x2000, fileoff: 0, filesize: 0, maxprot: 3, initprot: 3 });
+    let o = run("stack-moved-64", &img.bytes(), &[]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    // i386: one segment on USRSTACK32, one at the top of the 32-bit map.
+    let exit7_32 = vec![0x6a, 7, 0x50, 0xb8, 0x01, 0x00, 0x00, 0x00, 0xcd, 0x80];
+    let mut img = Image::new32(exit7_32);
+    img.segs.push(Seg { name: "__DATA", vmaddr: 0xBFFF_F000, vmsize: 0x2000, fileoff: 0, filesize: 0, maxprot: 3, initprot: 3 });
+    img.segs.push(Seg { name: "__HIGH", vmaddr: 0xFFC0_0000, vmsize: 0x1000, fileoff: 0, filesize: 0, maxprot: 3, initprot: 3 });
+    let o = run("stack-moved-32", &img.bytes(), &[]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+}
+
+/// `override_nx` (osfmk/vm/vm_map.c): i386 processes may execute readable
+/// data (`allow_data_exec = VM_ABI_32`, osfmk/x86_64/pmap.c) but not their
+/// stack; `MH_ALLOW_STACK_EXECUTION` turns NX off for the whole map
+/// (`load_machfile`: `vm_map_disable_NX`).
+#[test]
+fn data_and_stack_execution_as_xnu_allows_it() {
+    // i386: __TEXT jumps to code in a rw- __DATA segment.
+    let mut img = Image::new32(vec![0xb8, 0x00, 0x30, 0x00, 0x00, 0xff, 0xe0]); // mov eax, 0x3000; jmp eax
+    img.size = 0x2000;
+    img.segs.push(Seg { name: "__DATA", vmaddr: 0x3000, vmsize: 0x1000, fileoff: 0x1000, filesize: 0x1000, maxprot: 3, initprot: 3 });
+    let mut bytes = img.bytes();
+    bytes[0x1000..0x100a].copy_from_slice(&[0x6a, 7, 0x50, 0xb8, 0x01, 0x00, 0x00, 0x00, 0xcd, 0x80]);
+    let o = run("data-exec-32", &bytes, &[]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+
+    // x86_64: exit(7) copied onto the stack, then `jmp rsp`.
+    let on_stack: [u8; 12] = [0xbf, 7, 0, 0, 0, 0xb8, 0x01, 0x00, 0x00, 0x02, 0x0f, 0x05];
+    let mut code = vec![0x48, 0x83, 0xec, 0x40, 0x48, 0xb8]; // sub rsp, 64; mov rax, imm64
+    code.extend_from_slice(&on_stack[..8]);
+    code.extend_from_slice(&[0x48, 0x89, 0x04, 0x24, 0xb8]); // mov [rsp], rax; mov eax, imm32
+    code.extend_from_slice(&on_stack[8..]);
+    code.extend_from_slice(&[0x89, 0x44, 0x24, 0x08, 0xff, 0xe4]); // mov [rsp+8], eax; jmp rsp
+    let mut img = Image::new64(code);
+    let o = run("stack-nx-64", &img.bytes(), &[]);
+    assert_eq!(o.status.code(), Some(139), "the stack is not executable by default: {}", stderr(&o));
+    img.flags |= 0x20000; // MH_ALLOW_STACK_EXECUTION
+    let o = run("stack-exec-64", &img.bytes(), &[]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+}

@@ -65,7 +65,7 @@ pub fn plan(image: &Image, read_at: ReadAt, stack: &InitialStack, slide: u64) ->
         let want = vm::round(seg.filesize, page).min(image.file_len.saturating_sub(seg.fileoff)).min(end - start);
         let mut data = vec![0u8; want as usize];
         read_at(seg.fileoff, &mut data)?;
-        maps.push(Mapping { start, len: end - start, prot: seg.initprot & 7, data, at: 0, name: seg.name.clone() });
+        maps.push(Mapping { start, len: end - start, prot: image.effective_prot(seg.initprot & 7, false), data, at: 0, name: seg.name.clone() });
         regions.push(Region { start, end });
     }
     rebase(&mut maps, &image.rebases, slide)?;
@@ -89,7 +89,7 @@ pub fn plan(image: &Image, read_at: ReadAt, stack: &InitialStack, slide: u64) ->
         let top = image.user_stack;
         let base = top - MAXSSIZ;
         maps.push(Mapping { start: base, len: MAXSSIZ - DFLSSIZ, prot: 0, data: Vec::new(), at: 0, name: "stack guard".into() });
-        maps.push(Mapping { start: top - DFLSSIZ, len: DFLSSIZ, prot: 3, at: stack.sp - (top - DFLSSIZ), data: stack.bytes.clone(), name: "stack".into() });
+        maps.push(Mapping { start: top - DFLSSIZ, len: DFLSSIZ, prot: image.effective_prot(3, true), at: stack.sp - (top - DFLSSIZ), data: stack.bytes.clone(), name: "stack".into() });
         regions.push(Region { start: base, end: top });
     }
     Ok(Layout { maps, regions, stack_zone: (image.user_stack.saturating_sub(MAXSSIZ), image.user_stack) })

@@ -169,6 +169,8 @@ pub fn load(head: &[u8], file_len: u64, read_at: ReadAt) -> Result<Image, Refusa
         pagezero_end,
         entry,
         start: Start::DyldMain,
+        // CONFIG_ENFORCE_SIGNED_CODE: arm64 ignores MH_ALLOW_STACK_EXECUTION.
+        nx_off: false,
         user_stack: vm::USRSTACK64_ARM64,
         custom_stack: false,
         file_len,

@@ -88,12 +88,25 @@ pub struct Image {
     pub dyld_work: Option<String>,
     /// Link-time addresses of the pointers dyld would slide before `main`.
     pub rebases: Vec<u64>,
+    /// `MH_ALLOW_STACK_EXECUTION`: `load_machfile` turns NX off for the
+    /// whole map (`vm_map_disable_NX`) where code signing is not enforced
+    /// globally (x86 Macs).
+    pub nx_off: bool,
 }
 
 impl Image {
     /// The page size of the task's map.
     pub fn page(&self) -> u64 {
         vm::page(self.arch)
+    }
+
+    /// The protection the CPU enforces for memory mapped with `prot`
+    /// (VM_PROT bits): readable memory is executable too where `override_nx`
+    /// (osfmk/vm/vm_map.c) says so: everywhere with NX off, and outside
+    /// the stack for an ABI whose data may run ([`vm::data_exec`]).
+    pub fn effective_prot(&self, prot: u32, stack: bool) -> u32 {
+        let exec_readable = self.nx_off || (!stack && vm::data_exec(self.arch));
+        if exec_readable && prot & 1 != 0 { prot | 4 } else { prot }
     }
 }
 

@@ -44,6 +44,14 @@ pub fn pagezero_min(arch: Arch) -> u64 {
     }
 }
 
+/// Whether readable memory outside the stack is executable for the ABI:
+/// `allow_data_exec = VM_ABI_32` on x86 (osfmk/x86_64/pmap.c, xnu-4903 as
+/// in xnu-11417): 32-bit processes may run data, 64-bit ones may not, and
+/// arm64 never (osfmk/arm64/sptm/pmap/pmap.c: 0).
+pub fn data_exec(arch: Arch) -> bool {
+    arch == Arch::I386
+}
+
 /// The page size of the task's map.
 pub fn page(arch: Arch) -> u64 {
     match arch {
