@@ -64,6 +64,35 @@ def xnu_macho():
     return bytes(image)
 
 
+def xnu_i386_macho():
+    """The same loop as an XNU i386 image: `int 0x80` with the arguments on
+    the stack above a dummy word (write, then exit), `dec ecx; jnz`."""
+    text, code_off = 0x1000, 0x400
+    c = bytearray()
+    c += b"\x6a\x05"                                  # push 5
+    msg_at = len(c) + 1
+    c += b"\x68\x00\x00\x00\x00"                      # push msg
+    c += b"\x6a\x01\x50"                              # push 1; push eax (dummy)
+    c += b"\xb8\x04\x00\x00\x00\xcd\x80"              # mov eax, 4; int 0x80
+    c += b"\x83\xc4\x10"                              # add esp, 16
+    c += b"\xb9" + struct.pack("<I", ITERATIONS)      # mov ecx, N
+    c += b"\x49\x75\xfd"                              # 1: dec ecx; jnz 1b
+    c += b"\x6a\x00\x50\xb8\x01\x00\x00\x00\xcd\x80"  # exit(0)
+    c[msg_at:msg_at + 4] = struct.pack("<I", text + code_off + len(c))
+    body = bytes(c + b"loop\n")
+    seg = lambda name, vmaddr, vmsize, fileoff, filesize, prot: struct.pack(
+        "<II16sIIIIIIII", 1, 56, name, vmaddr, vmsize, fileoff, filesize, prot, prot, 0, 0)
+    state = [0] * 16
+    state[10] = text + code_off                       # eip (x86_thread_state32_t)
+    thread = struct.pack("<IIII", 5, 80, 1, 16) + struct.pack("<16I", *state)
+    cmds = seg(b"__PAGEZERO", 0, text, 0, 0, 0) + seg(b"__TEXT", text, 0x1000, 0, 0x1000, 5) + thread
+    header = struct.pack("<IIIIIII", 0xFEEDFACE, 7, 3, 2, 3, len(cmds), 1)
+    image = bytearray(header + cmds)
+    image += bytes(code_off - len(image)) + body
+    image += bytes(0x1000 - len(image))
+    return bytes(image)
+
+
 def median_seconds(argv):
     times = []
     for _ in range(RUNS):
@@ -94,4 +123,36 @@ def measure(out: Path, xnurun):
         lines += ["", f"- xnurun ≤ 1.5× native: {verdict}"]
     else:
         lines.append(f"| static XNU Mach-O under `xnurun` | n/a: {why2} | |")
+    lines += emulated_and_i386(out, xnurun, elf, macho)
     return lines
+
+
+def emulated_and_i386(out: Path, xnurun, elf, macho):
+    """The emulated CPU against the QEMU it is built on (the same loop as a
+    Linux ELF under qemu-x86_64), and the i386 loop on each CPU kind's
+    choice: the real CPU (AMD) and the emulated one (Intel's default),
+    in guest instructions per second."""
+    i386 = out / "loop-xnu-i386"
+    i386.write_bytes(xnu_i386_macho())
+    lines = ["", "The emulated CPU and the i386 image, same loop (2 instructions an iteration), median of "
+             f"{RUNS} runs:", "", "| program | time | guest instructions/s | × qemu-user |", "|---|--:|--:|--:|"]
+    qemu, why_q = median_seconds(["qemu-x86_64", str(elf)])
+    rate = lambda t: f"{2 * ITERATIONS / t / 1e6:,.0f} M" if t else "n/a"
+    lines.append(f"| static Linux ELF under qemu-x86_64 | {qemu:.3f} s | {rate(qemu)} | 1.00× |" if qemu
+                 else f"| static Linux ELF under qemu-x86_64 | n/a: {why_q} | | |")
+    rows = [("x86_64 Mach-O, `xnurun --cpu emulated`", macho, "emulated"),
+            ("i386 Mach-O, `xnurun --cpu real` (AMD's default)", i386, "real"),
+            ("i386 Mach-O, `xnurun --cpu emulated` (Intel's default)", i386, "emulated")]
+    verdicts = []
+    for name, image, cpu in rows:
+        t, why = median_seconds([str(xnurun), "--cpu", cpu, str(image)]) if xnurun else (None, "no xnurun")
+        if not t:
+            lines.append(f"| {name} | n/a: {why} | | |")
+            continue
+        ratio = f"{t / qemu:.2f}×" if qemu and cpu == "emulated" else ""
+        lines.append(f"| {name} | {t:.3f} s | {rate(t)} | {ratio} |")
+        if image == macho and qemu:
+            verdicts.append(f"- emulated x86_64 ≤ 1.1× qemu-user: {'PASS' if t / qemu <= 1.1 else 'FAIL'} ({t / qemu:.2f}×)")
+        if image == i386:
+            verdicts.append(f"- i386 on the {cpu} CPU ≥ 10^8 guest instructions/s: {'PASS' if 2 * ITERATIONS / t >= 1e8 else 'FAIL'} ({rate(t)})")
+    return lines + [""] + verdicts

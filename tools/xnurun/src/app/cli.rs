@@ -49,12 +49,13 @@ pub struct Cli {
 
     /// Which CPU runs the guest: `real` (x86 images on a Linux x86_64 host,
     /// under ptrace and seccomp) or `emulated` (unicorn; any image, any
-    /// host). Default: real where it can run the image, else emulated.
+    /// host). Default: real where it runs the image as XNU would (x86_64
+    /// images; i386 images on AMD CPUs), else emulated.
     #[arg(long, value_enum, value_name = "CPU")]
     pub cpu: Option<Cpu>,
 
-    /// Hidden, for the tests: which x86 vendor's way of running i386
-    /// images to follow on the real CPU (cpu/real/vendor.rs).
+    /// Hidden, for the tests: which x86 vendor's choice of CPU to make for
+    /// i386 images (cpu/real/vendor.rs).
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     #[arg(long, value_enum, hide = true, value_name = "VENDOR")]
     pub x86_strategy: Option<crate::cpu::real::vendor::Vendor>,

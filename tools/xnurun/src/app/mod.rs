@@ -50,8 +50,7 @@ pub fn main_with(args: Vec<OsString>, sigpipe_was_ignored: bool) -> i32 {
     };
     let calls = Calls { trace: cli.trace, injector: Injector::new(cli.fault.map(|f| f.0)), sigpipe_ignored: sigpipe_was_ignored, own_fds: vec![file.fd()] };
     let read_at = |off: u64, buf: &mut [u8]| file.read_at(off, buf);
-    let real_x86 = cfg!(all(target_os = "linux", target_arch = "x86_64"));
-    let cpu = cli.cpu.unwrap_or(if real_x86 && image.arch != Arch::Arm64 { cli::Cpu::Real } else { cli::Cpu::Emulated });
+    let cpu = cli.cpu.unwrap_or_else(|| default_cpu(image.arch, &cli));
     let end = match (image.arch, cpu) {
         (Arch::Arm64, cli::Cpu::Emulated) => cpu::emulated::arm64::run(&image, &read_at, &stack, calls, cli.max_steps),
         (Arch::Arm64, cli::Cpu::Real) => {
@@ -68,6 +67,27 @@ pub fn main_with(args: Vec<OsString>, sigpipe_was_ignored: bool) -> i32 {
         },
     };
     end.report(cli.trace).code()
+}
+
+/// The CPU for an image when the user names none: the real one where it
+/// can run the image faithfully, else the emulated one.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn default_cpu(arch: Arch, cli: &cli::Cli) -> cli::Cpu {
+    use cpu::real::vendor::{self, Vendor};
+    match arch {
+        Arch::Arm64 => cli::Cpu::Emulated,
+        Arch::X86_64 => cli::Cpu::Real,
+        // Asked only for i386 images: cpuid traps to the hypervisor.
+        Arch::I386 => match vendor::strategy(cli.x86_strategy) {
+            Vendor::Amd => cli::Cpu::Real,
+            Vendor::Intel => cli::Cpu::Emulated,
+        },
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+fn default_cpu(_arch: Arch, _cli: &cli::Cli) -> cli::Cpu {
+    cli::Cpu::Emulated
 }
 
 /// Opens and checks FILE and builds the initial stack, or says why not.
@@ -110,7 +130,7 @@ fn prepare(cli: &cli::Cli) -> Result<(file::ImageFile, image::Image, stack::Init
 /// The real CPU, where this host has one that runs x86 images.
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn run_real(image: &image::Image, read_at: image::ReadAt, stack: &stack::InitialStack, calls: Calls, cli: &cli::Cli) -> Option<End> {
-    Some(cpu::real::run(image, read_at, stack, calls, cli.max_steps, cli.x86_strategy))
+    Some(cpu::real::run(image, read_at, stack, calls, cli.max_steps))
 }
 
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]

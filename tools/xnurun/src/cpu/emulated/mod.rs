@@ -26,12 +26,15 @@ pub struct Guest {
     writable: Rc<[(u64, u64)]>,
     end: Option<End>,
     fault: Option<u64>,
+    /// Where the current translated block starts, where a block hook
+    /// records it.
+    block: u64,
 }
 
 /// A new CPU of `arch` in `mode` holding the planned address space, with
 /// the guest's memory errors recorded.
 pub fn new_cpu(arch: UcArch, mode: Mode, task: Arch, calls: Calls, layout: &Layout) -> Result<Unicorn<'static, Guest>, String> {
-    let guest = Guest { task, calls: Some(calls), readable: layout.ranges(1).into(), writable: layout.ranges(2).into(), end: None, fault: None };
+    let guest = Guest { task, calls: Some(calls), readable: layout.ranges(1).into(), writable: layout.ranges(2).into(), end: None, fault: None, block: 0 };
     let mut uc = Unicorn::new_with_data(arch, mode, guest).map_err(|e| uc_err("creating the CPU", e))?;
     map(&mut uc, layout)?;
     uc.add_mem_hook(HookType::MEM_INVALID, 1, 0, |uc, _ty, addr, _size, _value| {
@@ -52,9 +55,21 @@ pub fn enter_kernel<R>(uc: &mut Unicorn<Guest>, answer: impl FnOnce(&mut Calls, 
     Some(next)
 }
 
-/// Up to `n` instruction bytes at `pc`, fewer where the memory ends.
+/// Up to `n` bytes at `pc`, fewer where the memory ends: read a page at a
+/// time, so that the bytes before an unmapped page are all there.
 pub fn code_at<D>(uc: &Unicorn<D>, pc: u64, n: usize) -> Vec<u8> {
-    (1..=n).rev().find_map(|k| uc.mem_read_as_vec(pc, k).ok()).unwrap_or_default()
+    const PAGE: u64 = 4096;
+    let mut out = Vec::with_capacity(n);
+    let mut at = pc;
+    while out.len() < n {
+        let want = ((PAGE - at % PAGE) as usize).min(n - out.len());
+        match uc.mem_read_as_vec(at, want) {
+            Ok(b) => out.extend_from_slice(&b),
+            Err(_) => break,
+        }
+        at = at.wrapping_add(want as u64);
+    }
+    out
 }
 
 /// Ends the run with `end`.

@@ -124,18 +124,40 @@ fn on_gate(uc: &mut Unicorn<Guest>, gate: Gate, entry: X86State, next: u64) -> O
     }
 }
 
-/// `syscall` and `sysenter`: unicorn calls the hook with `rip` on the
-/// instruction and adds the instruction's length after the hook returns,
-/// so the resume address is written that much short.
+/// `syscall` and `sysenter`: unicorn calls the hook and adds the
+/// instruction's length to `rip` after it returns, so the resume address is
+/// written that much short. For `syscall`, `rip` is on the instruction.
+/// For `sysenter` it is only where unicorn last wrote it back, which may
+/// be several chained blocks earlier (QEMU's `sysenter` does not write it).
+/// `sysenter` ends its translated block, so it is found by decoding from
+/// the block's start, which a block hook records for i386 tasks (a code
+/// hook would keep `rip` exact, at a call for every instruction: 50 M
+/// instructions/s against 120 M at the worst with the block hook, two
+/// instructions a block; bench/results.md). A 64-bit task's `sysenter` is
+/// always SIGILL, and only its report needs the address: decoded from
+/// `rip`, which it is where the block started there.
 fn on_sys(uc: &mut Unicorn<Guest>, sysenter: bool) {
     let mut entry = read_state(uc);
-    let at = entry.rip;
-    let code = code_at(uc, at, 16);
     let mode = if is64(uc) { CpuMode::Long } else { CpuMode::Compat };
-    let len = match gate::decode(mode, &code) {
-        Insn::Syscall(l) | Insn::Sysenter(l) => l,
-        _ => 2,
+    let (at, len) = if sysenter {
+        let start = if is64(uc) { entry.rip } else { uc.get_data().block };
+        // QEMU's largest block: 512 instructions of at most 15 bytes.
+        match gate::find_sysenter(mode, start, &code_at(uc, start, 512 * 15)) {
+            Some(found) => found,
+            None if is64(uc) => (entry.rip, 2),
+            None => {
+                let why = format!("unicorn reported a sysenter that no decoding from the block at 0x{start:x} reaches");
+                stop(uc, End::Runner(why));
+                return;
+            }
+        }
+    } else {
+        match gate::decode(mode, &code_at(uc, entry.rip, 16)) {
+            Insn::Syscall(l) => (entry.rip, l),
+            _ => (entry.rip, 2),
+        }
     };
+    entry.rip = at;
     let gate = match (sysenter, mode) {
         (true, _) => Gate::Sysenter,
         (false, CpuMode::Long) => {
@@ -189,9 +211,8 @@ fn setup(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls) -> 
     uc.add_insn_sys_hook(X86Insn::SYSCALL, 1, 0, |uc| on_sys(uc, false)).map_err(|e| uc_err("hook", e))?;
     uc.add_insn_sys_hook(X86Insn::SYSENTER, 1, 0, |uc| on_sys(uc, true)).map_err(|e| uc_err("hook", e))?;
     if image.arch == Arch::I386 {
-        // unicorn leaves EIP at the start of the translated block when it
-        // calls the sysenter hook; a code hook makes it keep EIP exact.
-        uc.add_code_hook(1, 0, |_, _, _| {}).map_err(|e| uc_err("hook", e))?;
+        // Where each translated block starts, for `sysenter` (on_sys).
+        uc.add_block_hook(1, 0, |uc, addr, _size| uc.get_data_mut().block = addr).map_err(|e| uc_err("hook", e))?;
     }
     uc.add_intr_hook(on_interrupt).map_err(|e| uc_err("hook", e))?;
     Ok((uc, layout))

@@ -566,6 +566,13 @@ impl Guest {
         self.layout.mapped(addr)
     }
 
+    /// Whether the CPU may fetch `len` bytes at `addr`: mapped with
+    /// execute permission (the guest cannot change its mappings).
+    pub fn executable(&self, addr: u64, len: u64) -> bool {
+        let Some(end) = addr.checked_add(len) else { return false };
+        self.layout.maps.iter().any(|m| m.prot & 4 != 0 && addr >= m.start && end <= m.start + m.len)
+    }
+
     /// Whether `addr` is in the zone `handle_ux_exception` treats as the
     /// stack (bsd/uxkern/ux_exception.c).
     pub fn in_stack_zone(&self, addr: u64) -> bool {

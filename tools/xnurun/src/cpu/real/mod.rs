@@ -4,12 +4,13 @@
 //! guest's end into xnurun's exit status.
 //!
 //! The guest runs natively between stops. `--max-steps N` single-steps it
-//! instead, for exact instruction counts; so does an i386 image on an Intel
-//! CPU, because Linux's own `sysenter` entry destroys EAX when the word at
-//! EBP cannot be read (`__do_fast_syscall_32`, arch/x86/entry), and only a
-//! look at each instruction before it runs can catch `sysenter` first.
-//! Containment does not depend on either: the seccomp filter stops every
-//! call in both modes.
+//! instead, for exact instruction counts, and looks at each instruction
+//! before it runs, so that a `sysenter` is answered with every register as
+//! it was (on Intel CPUs Linux's own `sysenter` entry loses EAX when the
+//! word at EBP cannot be read: `__do_fast_syscall_32`, arch/x86/entry/
+//! common.c; that is why i386 images run on the emulated CPU there by
+//! default). Containment does not depend on either: the seccomp filter
+//! stops every call in both modes.
 
 pub mod guest;
 pub mod setup_program;
@@ -77,14 +78,12 @@ struct Runner {
 
 /// Runs the image to its end.
 /// `max_steps`: single-step, and stop after this many instructions.
-/// `strategy`: which vendor's way of running i386 images to follow
-/// ([`vendor::strategy`]).
-pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls, max_steps: Option<u64>, strategy: Option<Vendor>) -> End {
+pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls, max_steps: Option<u64>) -> End {
     let guest = match guest::spawn(image, read_at, stack) {
         Ok(g) => g,
         Err(e) => return End::Runner(e),
     };
-    let step = max_steps.is_some() || (image.arch == Arch::I386 && vendor::strategy(strategy) == Vendor::Intel);
+    let step = max_steps.is_some();
     let mut r = Runner { guest, calls, step, max_steps: max_steps.unwrap_or(u64::MAX) };
     let end = r.main_loop();
     r.guest.kill();
@@ -109,8 +108,11 @@ impl Runner {
                 }
                 steps += 1;
                 // Catch `sysenter` before it runs, with every register as
-                // the instruction sees it.
-                if let Insn::Sysenter(len) = gate::decode(mode_of(&regs), &self.guest.code_at(regs.rip)) {
+                // the instruction sees it; only where the CPU would run it
+                // (decoded as the CPU decodes it, on an executable page).
+                if let Insn::Sysenter(len) = gate::decode(mode_of(&regs), &self.guest.code_at(regs.rip))
+                    && self.guest.executable(regs.rip, len)
+                {
                     match self.gate(Gate::Sysenter, &regs, regs.rip + len) {
                         Ok(()) => continue,
                         Err(end) => return end,
@@ -216,7 +218,9 @@ impl Runner {
                     let entry = regs;
                     return self.guest_killed(&entry, signal::SIGILL, None, &[], "sysenter from a 64-bit task (L_64bit_entry_reject, osfmk/x86_64/idt64.s)");
                 }
-                Err(self.runner_error("the guest ran sysenter with EBP pointing at unreadable memory, in a way single-stepping did not see (after mov ss?); on Intel CPUs Linux then loses EAX, and xnurun cannot answer the call"))
+                Err(self.runner_error(
+                    "the guest ran sysenter with EBP pointing at unreadable memory: on Intel CPUs Linux then loses EAX, the call number, before xnurun sees the call (i386 images run on the emulated CPU there unless --cpu real is given)",
+                ))
             }
             libc::SIGSEGV if si_code == SI_KERNEL => {
                 // #GP, and the traps Linux sends as SIGSEGV. Linux gives user

@@ -8,12 +8,14 @@
 //! - [`actual`]: what the CPU is. Only it may decide what a stop *was*
 //!   (which instruction reached the landing pad), since that is the
 //!   hardware's doing.
-//! - [`strategy`]: which vendor's way of running i386 images xnurun
-//!   follows (single-stepped on Intel, native on AMD). Both ways are sound
-//!   on either CPU, so the hidden option `--x86-strategy intel|amd` may
-//!   override it: the tests use it to run Intel's single-stepped path on an
-//!   AMD machine and AMD's native one on Intel. (An option, not an
-//!   environment variable, so that the guest's environment stays the
+//! - [`strategy`]: which vendor's choice of CPU for i386 images xnurun
+//!   follows: the real CPU on AMD; on Intel the emulated one, since
+//!   Linux's `sysenter` entry loses EAX, the call number, before any stop
+//!   when the word at EBP cannot be read (docs/limits.md). Both choices
+//!   run on either vendor's machine, so the hidden option
+//!   `--x86-strategy intel|amd` may override it: the tests use it to take
+//!   Intel's choice on an AMD machine and AMD's on Intel. (An option, not
+//!   an environment variable, so that the guest's environment stays the
 //!   user's.)
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

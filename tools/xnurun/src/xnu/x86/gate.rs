@@ -5,6 +5,7 @@
 
 use super::i386;
 use crate::xnu::Arch;
+use iced_x86::{Code, Decoder, DecoderOptions, FlowControl};
 
 /// The CPU mode a stop happened in, from the code selector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,26 +23,45 @@ pub enum Insn {
     Other,
 }
 
-/// Decodes the instruction at the start of `code` in `mode`: legacy
-/// prefixes in both modes, REX prefixes only in 64-bit mode (in 32-bit
-/// mode 0x40-0x4f are `inc`/`dec`, whole instructions).
+/// Decodes the instruction at the start of `code` as the CPU would in
+/// `mode` (iced-x86): prefixes as the mode reads them (REX only in 64-bit
+/// mode; in 32-bit mode 0x40-0x4f are `inc`/`dec`), and an instruction the
+/// CPU refuses (LOCK where it is not allowed, more than 15 bytes) is
+/// `Other`: the CPU faults on it instead of entering the kernel.
 pub fn decode(mode: Mode, code: &[u8]) -> Insn {
-    let mut i = 0;
-    while let Some(&b) = code.get(i) {
-        let prefix = matches!(b, 0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf0 | 0xf2 | 0xf3)
-            || (mode == Mode::Long && (0x40..=0x4f).contains(&b));
-        if !prefix || i >= 14 {
-            break;
-        }
-        i += 1;
-    }
-    let len = |n: usize| (i + n) as u64;
-    match (code.get(i), code.get(i + 1)) {
-        (Some(0x0f), Some(0x05)) => Insn::Syscall(len(2)),
-        (Some(0x0f), Some(0x34)) => Insn::Sysenter(len(2)),
-        (Some(0xcd), Some(&n)) => Insn::Int(n, len(2)),
+    let bitness = match mode {
+        Mode::Long => 64,
+        Mode::Compat => 32,
+    };
+    let i = Decoder::new(bitness, code, DecoderOptions::NONE).decode();
+    let len = i.len() as u64;
+    match i.code() {
+        Code::Syscall => Insn::Syscall(len),
+        Code::Sysenter => Insn::Sysenter(len),
+        Code::Int_imm8 => Insn::Int(i.immediate8(), len),
         _ => Insn::Other,
     }
+}
+
+/// Where the `sysenter` is that ends a run of straight-line code starting
+/// at `start` (`code` are the bytes there): its address and length.
+/// `None` when the code reaches no `sysenter` first.
+pub fn find_sysenter(mode: Mode, start: u64, code: &[u8]) -> Option<(u64, u64)> {
+    let bitness = match mode {
+        Mode::Long => 64,
+        Mode::Compat => 32,
+    };
+    let mut d = Decoder::with_ip(bitness, code, start, DecoderOptions::NONE);
+    while d.can_decode() {
+        let i = d.decode();
+        match i.code() {
+            Code::Sysenter => return Some((i.ip(), i.len() as u64)),
+            Code::INVALID => return None,
+            _ if i.flow_control() != FlowControl::Next => return None,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// A kernel entry the guest made.
@@ -105,6 +125,14 @@ mod tests {
         assert_eq!(decode(Mode::Long, &[0x90, 0x0f, 0x05]), Insn::Other);
         assert_eq!(decode(Mode::Long, &[]), Insn::Other);
         assert_eq!(decode(Mode::Long, &[0x66; 16]), Insn::Other);
+        assert_eq!(decode(Mode::Compat, &[0xf0, 0x0f, 0x34]), Insn::Other, "lock sysenter is #UD");
+        let mut long = vec![0x66; 14];
+        long.extend_from_slice(&[0x0f, 0x34]);
+        assert_eq!(decode(Mode::Compat, &long), Insn::Other, "16 bytes: #GP");
+        assert_eq!(decode(Mode::Compat, &[0xcd]), Insn::Other, "cut short");
+        // inc eax; mov ecx, 5; sysenter
+        assert_eq!(find_sysenter(Mode::Compat, 0x1000, &[0x40, 0xb9, 5, 0, 0, 0, 0x0f, 0x34]), Some((0x1006, 2)));
+        assert_eq!(find_sysenter(Mode::Compat, 0x1000, &[0xeb, 0x00, 0x0f, 0x34]), None, "a jump ends the run");
     }
 
     #[test]
