@@ -32,6 +32,9 @@ Options (also accepted inside -Wl,a,b and after -Xlinker):
   -isysroot <dir>, -syslibroot <dir>, -L<dir>
                                accepted and unused: nothing is searched
   -l<name>, -framework <name>  refused: a static image links no libraries
+  -plugin-opt=<o>, LLVM bitcode inputs
+                               refused: machlink does not do LTO (rustc's
+                               own -C lto works; -C linker-plugin-lto not)
   --help                       this text
 ";
 
@@ -111,6 +114,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                 } else if text.starts_with("-L") {
                 } else if text.starts_with("-l") {
                     return Err(no_libraries(&text));
+                } else if text.starts_with("-plugin-opt") || text == "-plugin" {
+                    // What `-C linker-plugin-lto` passes for the linker's
+                    // LTO plugin: the objects that follow are LLVM bitcode.
+                    return Err(Error::usage(format!("{text}: machlink does not do LTO (-C linker-plugin-lto); rustc's own -C lto works")));
                 } else {
                     return Err(Error::usage(format!("unknown option: {text} (see --help)")));
                 }

@@ -44,7 +44,7 @@ pub use input::InputFile;
 pub fn link(files: &[InputFile], arch: Option<Arch>, entry: &str, dead_strip: bool, image: &str) -> Result<Vec<u8>> {
     let inputs = input::read(files, arch)?;
     let res = resolve::resolve(inputs, entry)?;
-    let atoms = atoms::Atoms::new(&res.objects);
+    let atoms = atoms::Atoms::new(&res);
     let live = atoms::live(&res, &atoms, entry, dead_strip, image)?;
     let layout = layout::layout(&res, &atoms, &live, entry, image)?;
     let contents = relocate::contents(&res, &atoms, &layout)?;
@@ -53,12 +53,7 @@ pub fn link(files: &[InputFile], arch: Option<Arch>, entry: &str, dead_strip: bo
 }
 
 fn link_options(opts: &args::Options) -> Result<()> {
-    let mut files = Vec::new();
-    for path in &opts.inputs {
-        let name = path.display().to_string();
-        let data = std::fs::read(path).map_err(|e| Error::new(&name, format!("cannot read: {e}")))?;
-        files.push(InputFile { name, data });
-    }
+    let files = opts.inputs.iter().map(|path| InputFile::open(path)).collect::<Result<Vec<_>>>()?;
     let image = opts.output.display().to_string();
     let bytes = link(&files, opts.arch, &opts.entry, opts.dead_strip, &image)?;
     output::write_atomically(&opts.output, &bytes)
