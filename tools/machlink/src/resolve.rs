@@ -143,7 +143,6 @@ pub fn resolve<'a>(inputs: Inputs<'a>, entry: &'a str) -> Result<Resolution<'a>>
         }
         // Then, as ld64 does once no undefined name is left, a common
         // symbol is replaced by an archive member's data definition of it.
-        let Some(lib) = &mut library else { break };
         let commons: BTreeSet<&'a [u8]> = res
             .objects
             .iter()
@@ -151,6 +150,13 @@ pub fn resolve<'a>(inputs: Inputs<'a>, entry: &'a str) -> Result<Resolution<'a>>
             .filter(|s| s.external && matches!(s.def, Def::Common { .. }) && !res.globals.contains_key(s.name))
             .map(|s| s.name)
             .collect();
+        if commons.is_empty() || archives.is_empty() {
+            break;
+        }
+        let lib = match &mut library {
+            Some(lib) => lib,
+            None => library.insert(Library::new(&archives, arch)?),
+        };
         let Some(object) = commons.into_iter().find_map(|name| lib.take(name, true)) else { break };
         res.add(object)?;
     }
