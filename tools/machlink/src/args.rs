@@ -13,11 +13,12 @@ usage: machlink [options] <object or archive>...
 
 A static linker for XNU (macOS) x86_64 and i386 executables. It writes an
 MH_EXECUTE image with __PAGEZERO, an r-x __TEXT segment, an rw- __DATA
-segment when the program has writable data, LC_SYMTAB and LC_UNIXTHREAD,
-and nothing for dyld: addresses are final (not PIE), GOT and non-lazy
-pointer slots are filled at link time, and what needs dyld (thread-local
-variables, initialisers, lazy binding) is refused. Archive members are
-loaded only to define undefined symbols.
+segment when the program has writable data, an rw- segment for each one an
+input names, LC_SYMTAB and LC_UNIXTHREAD, and nothing for dyld: addresses
+are final (not PIE), GOT and non-lazy pointer slots are filled at link time,
+and what needs dyld (thread-local variables, initialisers, lazy binding) is
+refused. Archive members are loaded only to define undefined symbols, or,
+as ld64 does, to replace a common symbol with a data definition.
 
 Options (also accepted inside -Wl,a,b and after -Xlinker):
   -o <file>                    output (default: a.out)

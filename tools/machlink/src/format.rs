@@ -52,7 +52,7 @@ pub struct NlistEntry {
 /// Sizes and encodings of the structures whose shape depends on the word
 /// size. Values too wide for a 32-bit field are cut to it: the layout has
 /// checked every address and size against the 32-bit address space.
-pub trait Width: Sync {
+pub trait Width {
     fn header_size(&self) -> usize;
     fn segment_command_size(&self) -> usize;
     fn section_size(&self) -> usize;

@@ -34,6 +34,17 @@ fn exit_status(target: &str, image: &Path) -> i32 {
 /// return-address slot.
 const I386_EXIT: &str = "    pushl %eax\n    pushl %eax\n    movl $1, %eax\n    int $0x80\n";
 
+/// Code that exits with the sum of the 32-bit values at `symbols`.
+fn exit_with_sum(target: &str, symbols: &[&str]) -> String {
+    let x86_64 = target == common::X86_64;
+    let mut code = String::from(if x86_64 { "    xorl %edi, %edi\n" } else { "    xorl %eax, %eax\n" });
+    for s in symbols {
+        code.push_str(&if x86_64 { format!("    addl {s}(%rip), %edi\n") } else { format!("    addl {s}, %eax\n") });
+    }
+    code.push_str(if x86_64 { "    movl $0x2000001, %eax\n    syscall\n" } else { I386_EXIT });
+    code
+}
+
 /// Two objects each define a weak `_shared` and increment it PIC-style
 /// (`incl _shared-Lpic(%ecx)`: a SECTDIFF naming only addresses). Both
 /// must reach the one copy that won, as ld64 binds address-based
@@ -132,11 +143,7 @@ __start:
 #[test]
 fn section_in_a_custom_segment() {
     for target in [common::X86_64, common::I686] {
-        let load = if target == common::X86_64 {
-            "    movl _foo(%rip), %edi\n    addl _d(%rip), %edi\n    movl $0x2000001, %eax\n    syscall\n".to_string()
-        } else {
-            format!("    movl _foo, %eax\n    addl _d, %eax\n{I386_EXIT}")
-        };
+        let load = exit_with_sum(target, &["_foo", "_d"]);
         let asm = format!(
             ".text\n.globl __start\n__start:\n{load}\n.section __FOO,__bar\n.globl _foo\n_foo: .long 30\n.data\n.globl _d\n_d: .long 3\n"
         );
@@ -155,11 +162,7 @@ fn section_in_a_custom_segment() {
 #[test]
 fn section_alignment_above_a_page() {
     for target in [common::X86_64, common::I686] {
-        let load = if target == common::X86_64 {
-            "    movl _big(%rip), %edi\n    movl $0x2000001, %eax\n    syscall\n".to_string()
-        } else {
-            format!("    movl _big, %eax\n{I386_EXIT}")
-        };
+        let load = exit_with_sum(target, &["_big"]);
         let asm = format!(".text\n.globl __start\n__start:\n{load}\n.data\n.long 1\n.p2align 14\n.globl _big\n_big: .long 9\n");
         let (out, _, image) = common::link_sources(target, &format!("align-{target}"), &[&asm]);
         assert_eq!(image.symbol("_big") % (1 << 14), 0, "{target}: _big aligned to 2^14");
