@@ -34,6 +34,8 @@ pub struct Resolution<'a> {
     /// Names referenced but not yet looked for in the archives; the
     /// smallest first, so that members load in the same order every run.
     pending: BTreeSet<&'a [u8]>,
+    /// Common symbols not yet looked for in the archives, likewise.
+    tentative: BTreeSet<&'a [u8]>,
 }
 
 /// The archives' members, parsed on first need (in parallel), with the
@@ -82,6 +84,15 @@ impl<'a> Library<'a> {
         Ok(Library { members, index, unusable })
     }
 
+    /// The library, made on first use: a link whose objects define
+    /// everything never parses an archive member.
+    fn get<'l>(slot: &'l mut Option<Library<'a>>, archives: &[Archive<'a>], arch: Arch) -> Result<&'l mut Library<'a>> {
+        match slot {
+            Some(lib) => Ok(lib),
+            None => Ok(slot.insert(Library::new(archives, arch)?)),
+        }
+    }
+
     /// The unloaded member that defines `name`, taken out of the library.
     fn take(&mut self, name: &[u8], data_only: bool) -> Option<Object<'a>> {
         let &(a, m) = self.index.get(name)?;
@@ -109,7 +120,7 @@ fn defines_data(object: &Object<'_>, name: &[u8]) -> bool {
 pub fn resolve<'a>(inputs: Inputs<'a>, entry: &'a str) -> Result<Resolution<'a>> {
     let Inputs { arch, objects, archives } = inputs;
     let mut res =
-        Resolution { arch, objects: Vec::new(), globals: FxHashMap::default(), bind: Vec::new(), pending: BTreeSet::new() };
+        Resolution { arch, objects: Vec::new(), globals: FxHashMap::default(), bind: Vec::new(), pending: BTreeSet::new(), tentative: BTreeSet::new() };
     for object in objects {
         res.add(object)?;
     }
@@ -130,10 +141,7 @@ pub fn resolve<'a>(inputs: Inputs<'a>, entry: &'a str) -> Result<Resolution<'a>>
             if res.globals.contains_key(name) {
                 continue;
             }
-            let lib = match &mut library {
-                Some(lib) => lib,
-                None => library.insert(Library::new(&archives, arch)?),
-            };
+            let lib = Library::get(&mut library, &archives, arch)?;
             if let Some(object) = lib.take(name, false) {
                 res.add(object)?;
             } else if let Some(why) = lib.unusable.get(name) {
@@ -142,23 +150,26 @@ pub fn resolve<'a>(inputs: Inputs<'a>, entry: &'a str) -> Result<Resolution<'a>>
             }
         }
         // Then, as ld64 does once no undefined name is left, a common
-        // symbol is replaced by an archive member's data definition of it.
-        let commons: BTreeSet<&'a [u8]> = res
-            .objects
-            .iter()
-            .flat_map(|o| &o.symbols)
-            .filter(|s| s.external && matches!(s.def, Def::Common { .. }) && !res.globals.contains_key(s.name))
-            .map(|s| s.name)
-            .collect();
-        if commons.is_empty() || archives.is_empty() {
+        // symbol is replaced by an archive member's data definition of it;
+        // that member's own references are resolved before the next.
+        if archives.is_empty() {
             break;
         }
-        let lib = match &mut library {
-            Some(lib) => lib,
-            None => library.insert(Library::new(&archives, arch)?),
-        };
-        let Some(object) = commons.into_iter().find_map(|name| lib.take(name, true)) else { break };
-        res.add(object)?;
+        let mut loaded = None;
+        while let Some(name) = res.tentative.pop_first() {
+            if res.globals.contains_key(name) {
+                continue;
+            }
+            let lib = Library::get(&mut library, &archives, arch)?;
+            if let Some(object) = lib.take(name, true) {
+                loaded = Some(object);
+                break;
+            }
+        }
+        match loaded {
+            Some(object) => res.add(object)?,
+            None => break,
+        }
     }
     let commons = synthetic::commons(&res.objects, |name| res.globals.contains_key(name));
     if let Some(commons) = commons {
@@ -229,8 +240,12 @@ impl<'a> Resolution<'a> {
             }
         }
         for symbol in &object.symbols {
-            if symbol.external && matches!(symbol.def, Def::Undefined) && !self.globals.contains_key(symbol.name) {
-                self.pending.insert(symbol.name);
+            if symbol.external && !self.globals.contains_key(symbol.name) {
+                match symbol.def {
+                    Def::Undefined => _ = self.pending.insert(symbol.name),
+                    Def::Common { .. } => _ = self.tentative.insert(symbol.name),
+                    _ => {}
+                }
             }
         }
         self.objects.push(object);
