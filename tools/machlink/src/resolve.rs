@@ -26,7 +26,14 @@ pub struct Resolution<'a> {
     pub arch: Arch,
     /// Command-line objects first, then archive members in load order.
     pub objects: Vec<Object<'a>>,
-    globals: FxHashMap<&'a [u8], SymRef>,
+    /// Every external name, numbered once, in the order first seen.
+    names: FxHashMap<&'a [u8], u32>,
+    /// `globals[id]`: the winning definition of name `id`, if any.
+    globals: Vec<Option<SymRef>>,
+    /// `ids[obj][sym]`: the number of an external symbol's name
+    /// ([`NOT_EXTERNAL`] for the others), so that each name is hashed once
+    /// per symbol in the whole link.
+    ids: Vec<Vec<u32>>,
     /// `bind[obj][sym]`: the definition a reference to that symbol binds
     /// to, looked up by name once per symbol, so that no later stage hashes
     /// a name per relocation.
@@ -119,14 +126,22 @@ fn defines_data(object: &Object<'_>, name: &[u8]) -> bool {
 
 pub fn resolve<'a>(inputs: Inputs<'a>, entry: &'a str) -> Result<Resolution<'a>> {
     let Inputs { arch, objects, archives } = inputs;
-    let mut res =
-        Resolution { arch, objects: Vec::new(), globals: FxHashMap::default(), bind: Vec::new(), pending: BTreeSet::new(), tentative: BTreeSet::new() };
+    let mut res = Resolution {
+        arch,
+        objects: Vec::new(),
+        names: FxHashMap::default(),
+        globals: Vec::new(),
+        ids: Vec::new(),
+        bind: Vec::new(),
+        pending: BTreeSet::new(),
+        tentative: BTreeSet::new(),
+    };
     for object in objects {
         res.add(object)?;
     }
     // ld64 defines these in its own internal file, before any archive is
     // searched; an input that defines one itself keeps its own.
-    let defined = |name: &[u8]| res.globals.contains_key(name);
+    let defined = |name: &[u8]| res.global(name).is_some();
     if let Some(linker) = synthetic::linker_symbols(arch, defined) {
         res.add(linker)?;
     }
@@ -138,7 +153,7 @@ pub fn resolve<'a>(inputs: Inputs<'a>, entry: &'a str) -> Result<Resolution<'a>>
         // queue. (Rescanning every object for undefined names after each
         // member made archive links quadratic.)
         while let Some(name) = res.pending.pop_first() {
-            if res.globals.contains_key(name) {
+            if res.global(name).is_some() {
                 continue;
             }
             let lib = Library::get(&mut library, &archives, arch)?;
@@ -157,7 +172,7 @@ pub fn resolve<'a>(inputs: Inputs<'a>, entry: &'a str) -> Result<Resolution<'a>>
         }
         let mut loaded = None;
         while let Some(name) = res.tentative.pop_first() {
-            if res.globals.contains_key(name) {
+            if res.global(name).is_some() {
                 continue;
             }
             let lib = Library::get(&mut library, &archives, arch)?;
@@ -171,7 +186,7 @@ pub fn resolve<'a>(inputs: Inputs<'a>, entry: &'a str) -> Result<Resolution<'a>>
             None => break,
         }
     }
-    let commons = synthetic::commons(&res.objects, |name| res.globals.contains_key(name));
+    let commons = synthetic::commons(&res.objects, |name| res.global(name).is_some());
     if let Some(commons) = commons {
         res.add(commons)?;
     }
@@ -186,7 +201,7 @@ pub fn resolve<'a>(inputs: Inputs<'a>, entry: &'a str) -> Result<Resolution<'a>>
                 .enumerate()
                 .map(|(sym, symbol)| {
                     if symbol.external {
-                        res.globals.get(symbol.name).copied()
+                        res.globals[res.ids[obj][sym] as usize]
                     } else if is_definition(symbol.def) {
                         Some(SymRef { obj, sym })
                     } else {
@@ -199,6 +214,9 @@ pub fn resolve<'a>(inputs: Inputs<'a>, entry: &'a str) -> Result<Resolution<'a>>
     Ok(res)
 }
 
+/// The name number of a symbol that is not external.
+const NOT_EXTERNAL: u32 = u32::MAX;
+
 fn is_definition(def: Def) -> bool {
     matches!(def, Def::Section { .. } | Def::Absolute(_))
 }
@@ -206,15 +224,24 @@ fn is_definition(def: Def) -> bool {
 impl<'a> Resolution<'a> {
     fn add(&mut self, object: Object<'a>) -> Result<()> {
         let obj = self.objects.len();
+        let mut ids = vec![NOT_EXTERNAL; object.symbols.len()];
         for (sym, symbol) in object.symbols.iter().enumerate() {
-            if !symbol.external || !is_definition(symbol.def) {
+            if !symbol.external {
+                continue;
+            }
+            let next = self.globals.len() as u32;
+            let id = *self.names.entry(symbol.name).or_insert(next);
+            if id == next {
+                self.globals.push(None);
+            }
+            ids[sym] = id;
+            if !is_definition(symbol.def) {
                 continue;
             }
             let new = SymRef { obj, sym };
-            match self.globals.get(symbol.name).copied() {
-                None => {
-                    self.globals.insert(symbol.name, new);
-                }
+            let slot = &mut self.globals[id as usize];
+            match *slot {
+                None => *slot = Some(new),
                 Some(old) => {
                     // `old` may be in this very object, which is not in
                     // `objects` yet.
@@ -223,9 +250,7 @@ impl<'a> Resolution<'a> {
                     match (old_symbol.weak, symbol.weak) {
                         // A weak definition yields to a strong one, and the
                         // first of several weak ones wins.
-                        (true, false) => {
-                            self.globals.insert(symbol.name, new);
-                        }
+                        (true, false) => *slot = Some(new),
                         (_, true) => {}
                         (false, false) => {
                             let elsewhere = self.objects.get(old.obj).map(|o| o.name.as_str());
@@ -239,8 +264,8 @@ impl<'a> Resolution<'a> {
                 }
             }
         }
-        for symbol in &object.symbols {
-            if symbol.external && !self.globals.contains_key(symbol.name) {
+        for (symbol, &id) in object.symbols.iter().zip(&ids) {
+            if id != NOT_EXTERNAL && self.globals[id as usize].is_none() {
                 match symbol.def {
                     Def::Undefined => _ = self.pending.insert(symbol.name),
                     Def::Common { .. } => _ = self.tentative.insert(symbol.name),
@@ -249,6 +274,7 @@ impl<'a> Resolution<'a> {
             }
         }
         self.objects.push(object);
+        self.ids.push(ids);
         Ok(())
     }
 
@@ -259,6 +285,6 @@ impl<'a> Resolution<'a> {
     }
 
     pub fn global(&self, name: &[u8]) -> Option<SymRef> {
-        self.globals.get(name).copied()
+        self.globals[*self.names.get(name)? as usize]
     }
 }
