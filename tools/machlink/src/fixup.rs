@@ -362,9 +362,10 @@ impl<'v, 's, 'a> Decoder<'v, 's, 'a> {
         // Of several symbols at one address, the first global one.
         let first = starts.partition_point(|&(v, _)| v < value);
         let global = starts[first..at].iter().map(|&(_, sym)| sym).find(|&sym| self.symbols[sym].external);
-        match global {
-            Some(index) => Target::Symbol { index, addend: addend + (anchor - value) as i64 },
-            None => target,
+        let addend = i64::try_from(anchor - value).ok().and_then(|d| addend.checked_add(d));
+        match (global, addend) {
+            (Some(index), Some(addend)) => Target::Symbol { index, addend },
+            _ => target,
         }
     }
 

@@ -34,8 +34,9 @@ pub fn contents(res: &Resolution<'_>, atoms: &Atoms, layout: &Layout) -> Result<
                 continue;
             }
             let (start, end) = atoms.range(id);
-            let slice = usize::try_from(offset - consumed)
-                .ok()
+            let slice = offset
+                .checked_sub(consumed)
+                .and_then(|skip| usize::try_from(skip).ok())
                 .zip(usize::try_from(end - start).ok())
                 .filter(|&(skip, len)| skip.checked_add(len).is_some_and(|n| n <= rest.len()));
             let Some((skip, len)) = slice else {
