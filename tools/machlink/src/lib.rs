@@ -4,7 +4,8 @@
 //! The stages form layers, data flowing one way (read -> resolve -> lay
 //! out -> write); a module uses only the ones listed before it:
 //!
-//! - foundations: [`arch`], [`error`], [`format`] (Mach-O sizes),
+//! - foundations: [`arch`], [`error`], [`format`] (the Mach-O
+//!   structures, 32- or 64-bit),
 //!   [`model`] (sections, symbols, decoded relocations);
 //! - read: [`args`] (the command line), [`fixup`] (relocation entries),
 //!   [`input`] (objects and archives);
