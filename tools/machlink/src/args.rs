@@ -13,11 +13,12 @@ usage: machlink [options] <object or archive>...
 
 A static linker for XNU (macOS) x86_64 and i386 executables. It writes an
 MH_EXECUTE image with __PAGEZERO, an r-x __TEXT segment, an rw- __DATA
-segment when the program has writable data, LC_SYMTAB and LC_UNIXTHREAD,
-and nothing for dyld: addresses are final (not PIE), GOT and non-lazy
-pointer slots are filled at link time, and what needs dyld (thread-local
-variables, initialisers, lazy binding) is refused. Archive members are
-loaded only to define undefined symbols.
+segment when the program has writable data, an rw- segment for each one an
+input names, LC_SYMTAB and LC_UNIXTHREAD, and nothing for dyld: addresses
+are final (not PIE), GOT and non-lazy pointer slots are filled at link time,
+and what needs dyld (thread-local variables, initialisers, lazy binding) is
+refused. Archive members are loaded only to define undefined symbols, or,
+as ld64 does, to replace a common symbol with a data definition.
 
 Options (also accepted inside -Wl,a,b and after -Xlinker):
   -o <file>                    output (default: a.out)
@@ -32,6 +33,9 @@ Options (also accepted inside -Wl,a,b and after -Xlinker):
   -isysroot <dir>, -syslibroot <dir>, -L<dir>
                                accepted and unused: nothing is searched
   -l<name>, -framework <name>  refused: a static image links no libraries
+  -plugin-opt=<o>, LLVM bitcode inputs
+                               refused: machlink does not do LTO (rustc's
+                               own -C lto works; -C linker-plugin-lto not)
   --help                       this text
 ";
 
@@ -111,6 +115,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command> {
                 } else if text.starts_with("-L") {
                 } else if text.starts_with("-l") {
                     return Err(no_libraries(&text));
+                } else if text.starts_with("-plugin-opt") || text == "-plugin" {
+                    // What `-C linker-plugin-lto` passes for the linker's
+                    // LTO plugin: the objects that follow are LLVM bitcode.
+                    return Err(Error::usage(format!("{text}: machlink does not do LTO (-C linker-plugin-lto); rustc's own -C lto works")));
                 } else {
                     return Err(Error::usage(format!("unknown option: {text} (see --help)")));
                 }

@@ -24,6 +24,10 @@ impl Error {
     pub fn what(&self) -> &str {
         &self.what
     }
+
+    pub fn file(&self) -> Option<&str> {
+        self.file.as_deref()
+    }
 }
 
 impl fmt::Display for Error {

@@ -46,6 +46,9 @@ pub struct ObjectView<'s, 'a> {
     /// which sections name an address, found by binary search rather than
     /// by a scan of the symbol table per relocation.
     pub placed: Vec<(u64, usize)>,
+    /// `blocks[section]`: `(value, symbol)` of each symbol that starts a
+    /// block there, sorted by value then symbol number.
+    pub blocks: Vec<Vec<(u64, usize)>>,
 }
 
 impl<'s, 'a> ObjectView<'s, 'a> {
@@ -58,7 +61,19 @@ impl<'s, 'a> ObjectView<'s, 'a> {
             })
             .collect();
         placed.sort_unstable();
-        ObjectView { file, sections, symbols, atomized, placed }
+        let mut blocks = vec![Vec::new(); sections.len()];
+        for (index, s) in symbols.iter().enumerate() {
+            if let Def::Section { section, value } = s.def
+                && !s.alt_entry
+                && !(s.name.is_empty() || s.name.starts_with(b"L") || s.name.starts_with(b".L"))
+            {
+                blocks[section].push((value, index));
+            }
+        }
+        for list in &mut blocks {
+            list.sort_unstable();
+        }
+        ObjectView { file, sections, symbols, atomized, placed, blocks }
     }
 
     fn names(&self, section: usize, addr: u64) -> bool {
@@ -144,6 +159,8 @@ struct Decoder<'v, 's, 'a> {
     file: &'s str,
     sections: &'s [Section<'a>],
     section: &'s Section<'a>,
+    /// `section`'s index in `sections`.
+    index: usize,
     symbols: &'s [Symbol<'a>],
     atomized: bool,
 }
@@ -162,6 +179,7 @@ impl<'v, 's, 'a> Decoder<'v, 's, 'a> {
             file: object.file,
             sections: object.sections,
             section: &object.sections[index],
+            index,
             symbols: object.symbols,
             atomized: object.atomized,
         }
@@ -253,22 +271,102 @@ impl<'v, 's, 'a> Decoder<'v, 's, 'a> {
     /// A target given by object address; `ordinal` is the section the
     /// entry names, or 0 when only the address says (scattered entries,
     /// local pointer slots). The inner `Err` is an ambiguity, refused only
-    /// if the fixup is linked in.
+    /// if the fixup is linked in. A target in a block that a global symbol
+    /// starts is bound to that symbol by name, see [`Decoder::named`].
     fn local(&self, offset: u64, ordinal: u32, anchor: i128, addend: i128) -> Result<std::result::Result<Target, String>> {
-        let anchor = u64::try_from(anchor).map_err(|_| self.error(offset, "relocation target below address 0"))?;
-        let section = if ordinal == 0 {
-            match self.section_at(anchor) {
-                Found::Section(s) => Some(s),
-                Found::Ambiguous(why) => return Ok(Err(why)),
-                Found::Nowhere => None,
-            }
+        Ok(self.locate(offset, ordinal, anchor, addend, None)?.map(|t| self.named(offset, t)))
+    }
+
+    /// [`Decoder::local`] for a section-less target whose field's stored
+    /// value, `meant`, is the address the code means (i386 scattered
+    /// `VANILLA`: `r_value` only names a symbol's address, the field holds
+    /// `symbol + offset`). When `meant` lies strictly inside a section that
+    /// also holds the anchor, that is the section, whatever else starts at
+    /// the anchor: `movl $L_end-4, %edi` with `L_end` ending `__const`
+    /// means `__const`, though ld64's `sectionForAddress` reads `L_end` as
+    /// the start of the next section and so points past the table once
+    /// other objects' `__const` lies between.
+    fn local_meant(&self, offset: u64, anchor: i128, addend: i128, meant: i128) -> Result<std::result::Result<Target, String>> {
+        Ok(self.locate(offset, 0, anchor, addend, Some(meant))?.map(|t| self.named(offset, t)))
+    }
+
+    /// [`Decoder::local`] without binding by name: the subtrahend of a
+    /// difference is a place in this very copy of the code (the PIC base a
+    /// `call`/`pop` pair made), never another object's.
+    fn local_here(&self, offset: u64, anchor: i128) -> Result<std::result::Result<Target, String>> {
+        self.locate(offset, 0, anchor, 0, None)
+    }
+
+    fn locate(
+        &self,
+        offset: u64,
+        ordinal: u32,
+        anchor: i128,
+        addend: i128,
+        meant: Option<i128>,
+    ) -> Result<std::result::Result<Target, String>> {
+        let no_section = |a: i128| self.error(offset, &format!("relocation target {a:#x} is in no section"));
+        let (section, anchor, addend) = if ordinal == 0 {
+            let a = u64::try_from(anchor).map_err(|_| self.error(offset, "relocation target below address 0"))?;
+            let inside = |s: &Section<'_>, m: i128| i128::from(s.addr) <= m && m < i128::from(s.end());
+            let meant_section = meant.and_then(|m| self.sections.iter().position(|s| inside(s, m) && a >= s.addr && a <= s.end()));
+            let section = match meant_section {
+                Some(s) => s,
+                None => match self.section_at(a) {
+                    Found::Section(s) => s,
+                    Found::Ambiguous(why) => return Ok(Err(why)),
+                    Found::Nowhere => return Err(no_section(anchor)),
+                },
+            };
+            (section, a, addend)
         } else {
-            let holds = |s: &Section<'_>| anchor >= s.addr && anchor <= s.end();
-            usize::try_from(ordinal - 1).ok().filter(|&i| self.sections.get(i).is_some_and(holds))
+            // The entry names the section, so the target moves with it
+            // even when the address lies outside it (`leaq Ltab+32(%rip)`
+            // past the section's end, `Ltab-8` before its start): anchored
+            // at the nearest address in the section, the rest an addend.
+            let index = usize::try_from(ordinal - 1).ok().filter(|&i| i < self.sections.len()).ok_or_else(|| no_section(anchor))?;
+            let s = &self.sections[index];
+            let a = anchor.clamp(i128::from(s.addr), i128::from(s.end()));
+            (index, a as u64, addend + (anchor - a))
         };
-        let section = section.ok_or_else(|| self.error(offset, &format!("relocation target {anchor:#x} is in no section")))?;
         let addend = i64::try_from(addend).map_err(|_| self.error(offset, "addend out of range"))?;
         Ok(Ok(Target::Local { section, anchor, addend }))
+    }
+
+    /// A target by address inside a block that a global symbol starts
+    /// becomes a reference to that symbol by name, as ld64 turns every
+    /// address-based reference to a global atom into a by-name one
+    /// (`Parser<A>::addFixups`, src/ld/parsers/macho_relocatable_file.cpp).
+    /// It matters for a weak definition another object overrides: i386 PIC
+    /// code reaches its own weak `_shared` through a `SECTDIFF` that names
+    /// only an address, and must reach the copy that won, as direct
+    /// references do. A block is the span from a symbol to the next in an
+    /// object built on `MH_SUBSECTIONS_VIA_SYMBOLS`; without that promise
+    /// only a symbol at the very address names the target. A reference
+    /// from inside the block to itself stays on this copy.
+    fn named(&self, offset: u64, target: Target) -> Target {
+        let Target::Local { section, anchor, addend } = target else { return target };
+        let starts = &self.object.blocks[section];
+        let at = starts.partition_point(|&(v, _)| v <= anchor);
+        let Some(&(value, _)) = at.checked_sub(1).map(|i| &starts[i]) else { return target };
+        if value != anchor && !self.atomized {
+            return target;
+        }
+        if section == self.index {
+            let field = self.section.addr + offset;
+            let next = starts.get(at).map_or(u64::MAX, |&(v, _)| v);
+            if field >= value && field < next {
+                return target;
+            }
+        }
+        // Of several symbols at one address, the first global one.
+        let first = starts.partition_point(|&(v, _)| v < value);
+        let global = starts[first..at].iter().map(|&(_, sym)| sym).find(|&sym| self.symbols[sym].external);
+        let addend = i64::try_from(anchor - value).ok().and_then(|d| addend.checked_add(d));
+        match (global, addend) {
+            (Some(index), Some(addend)) => Target::Symbol { index, addend },
+            _ => target,
+        }
     }
 
     fn unsupported(&self, offset: u64, size: u8, name: Option<&str>, r_type: u8, detail: String) -> Fixup {

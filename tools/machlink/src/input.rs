@@ -11,15 +11,63 @@ use object::macho::{MachHeader32, MachHeader64};
 use object::read::macho::{MachHeader, Nlist, Section as _, Segment as _};
 use object::{FileKind, LittleEndian as LE, macho};
 
-use crate::arch::{Arch, PAGE_SIZE};
+use rayon::prelude::*;
+
+use crate::arch::Arch;
 use crate::error::{Context, Error, Result};
 use crate::fixup;
 use crate::model::{Def, Object, Section, Symbol};
 
-/// A file named on the command line, read whole.
+/// A file named on the command line: its bytes, mapped or owned.
 pub struct InputFile {
     pub name: String,
-    pub data: Vec<u8>,
+    pub data: Contents,
+}
+
+/// An input's bytes. Mapping saves copying a large input (81 MB of objects
+/// for 500,000 functions) before reading a byte of it, as ld64 and lld map
+/// theirs.
+pub enum Contents {
+    Owned(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for Contents {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Contents::Owned(v) => v,
+            Contents::Mapped(m) => m,
+        }
+    }
+}
+
+impl From<Vec<u8>> for Contents {
+    fn from(v: Vec<u8>) -> Contents {
+        Contents::Owned(v)
+    }
+}
+
+impl InputFile {
+    /// Maps `path` (reads it when it cannot be mapped, e.g. a pipe or an
+    /// empty file).
+    pub fn open(path: &std::path::Path) -> Result<InputFile> {
+        let name = path.display().to_string();
+        let cannot = |e: std::io::Error| Error::new(&name, format!("cannot read: {e}"));
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        let meta = file.metadata().map_err(cannot)?;
+        if meta.is_file() && meta.len() > 0 {
+            // SAFETY: the map is only read. A file changed by another
+            // process during the link can give wrong bytes, never memory
+            // unsafety beyond that (the linker's own output goes to a new
+            // file renamed into place, never into an input's inode).
+            if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+                return Ok(InputFile { name, data: Contents::Mapped(map) });
+            }
+        }
+        let data = std::fs::read(path).map_err(cannot)?;
+        Ok(InputFile { name, data: data.into() })
+    }
 }
 
 /// An archive with its Mach-O members located but not yet parsed.
@@ -30,7 +78,14 @@ pub struct Archive<'a> {
 pub struct Member<'a> {
     pub name: String,
     pub data: &'a [u8],
+    /// Why the member cannot be linked (another architecture, not a
+    /// relocatable object). ld64 ignores such a member; it is refused only
+    /// when it defines a symbol the link needs and no usable member does.
+    pub unusable: Option<Error>,
 }
+
+/// The largest section alignment (log2) accepted, ld64's.
+pub const MAX_ALIGN: u32 = 15;
 
 pub struct Inputs<'a> {
     pub arch: Arch,
@@ -43,12 +98,27 @@ enum Kind<'a> {
     Archive(Vec<Member<'a>>),
 }
 
+/// The magic numbers of LLVM bitcode, bare and in its wrapper
+/// (llvm/Bitcode/BitcodeReader.cpp, `isBitcode`): what `-C
+/// linker-plugin-lto` and `-flto` leave for the linker's LTO plugin.
+fn is_bitcode(data: &[u8]) -> bool {
+    data.starts_with(b"BC\xC0\xDE") || data.starts_with(&[0xde, 0xc0, 0x17, 0x0b])
+}
+
+pub fn bitcode_error(name: &str) -> Error {
+    Error::new(name, "is LLVM bitcode (from -C linker-plugin-lto or -flto): machlink does not do LTO; rustc's own -C lto works")
+}
+
 /// Sorts the inputs into objects and archives, settles the architecture
-/// (`-arch`, else the first Mach-O input's) and parses the objects.
+/// (`-arch`, else the first Mach-O input's) and parses the objects, in
+/// parallel: each is independent of the others.
 pub fn read(files: &[InputFile], arch: Option<Arch>) -> Result<Inputs<'_>> {
     let mut kinds = Vec::new();
     for file in files {
-        kinds.push(match FileKind::parse(&*file.data) {
+        // An empty archive is its 8-byte magic alone, too short for
+        // `FileKind::parse`; ld64 accepts it as an archive of nothing.
+        let kind = if file.data.starts_with(b"!<arch>\n") { Ok(FileKind::Archive) } else { FileKind::parse(&*file.data) };
+        kinds.push(match kind {
             Ok(FileKind::Archive) => Kind::Archive(archive_members(file)?),
             Ok(FileKind::MachO32 | FileKind::MachO64) => Kind::Object(file),
             Ok(FileKind::Elf32 | FileKind::Elf64) => {
@@ -57,6 +127,7 @@ pub fn read(files: &[InputFile], arch: Option<Arch>) -> Result<Inputs<'_>> {
             Ok(FileKind::MachOFat32 | FileKind::MachOFat64) => {
                 return Err(Error::new(&file.name, "universal (fat) files are not supported: pass a thin object"));
             }
+            _ if is_bitcode(&file.data) => return Err(bitcode_error(&file.name)),
             _ => return Err(Error::new(&file.name, "not a Mach-O object or an ar archive")),
         });
     }
@@ -68,16 +139,23 @@ pub fn read(files: &[InputFile], arch: Option<Arch>) -> Result<Inputs<'_>> {
     let mut archives = Vec::new();
     for kind in kinds {
         match kind {
-            Kind::Object(file) => objects.push(parse_object(&file.name, &file.data, arch)?),
-            Kind::Archive(members) => {
-                for m in &members {
-                    check_header(&m.name, m.data, arch)?;
+            Kind::Object(file) => objects.push(file),
+            Kind::Archive(mut members) => {
+                for m in &mut members {
+                    m.unusable = check_header(&m.name, m.data, arch).err();
                 }
                 archives.push(Archive { members });
             }
         }
     }
+    let objects = first_error(objects.par_iter().map(|file| parse_object(&file.name, &file.data, arch)).collect())?;
     Ok(Inputs { arch, objects, archives })
+}
+
+/// All the results, or the first error in input order: the same error on
+/// every run, however the threads were scheduled.
+pub fn first_error<T>(results: Vec<Result<T>>) -> Result<Vec<T>> {
+    results.into_iter().collect()
 }
 
 fn infer_arch(kinds: &[Kind<'_>]) -> Result<Arch> {
@@ -94,8 +172,11 @@ fn infer_arch(kinds: &[Kind<'_>]) -> Result<Arch> {
 }
 
 /// Walks every member header (which validates the archive's structure) and
-/// keeps the Mach-O ones. rlibs also hold `lib.rmeta`, rustc's metadata,
-/// which no linker reads.
+/// keeps the Mach-O ones. What else an archive holds defines nothing a
+/// Mach-O linker can use and is skipped, as ld64 skips it: rustc's
+/// `lib.rmeta`, empty members, text. LLVM bitcode is the exception, refused
+/// so that `-C linker-plugin-lto` is named as the cause rather than left
+/// to show as undefined symbols.
 fn archive_members(file: &InputFile) -> Result<Vec<Member<'_>>> {
     let archive = ArchiveFile::parse(&*file.data).in_file(&file.name, "malformed archive")?;
     if archive.is_thin() {
@@ -107,15 +188,21 @@ fn archive_members(file: &InputFile) -> Result<Vec<Member<'_>>> {
         let member_name = String::from_utf8_lossy(member.name()).into_owned();
         let name = format!("{}({})", file.name, member_name);
         let data = member.data(&*file.data).in_file(&name, "malformed archive member")?;
-        if member_name.ends_with(".rmeta") {
-            continue;
-        }
         match FileKind::parse(data) {
-            Ok(FileKind::MachO32 | FileKind::MachO64) => members.push(Member { name, data }),
-            _ => return Err(Error::new(name, "archive member is not a Mach-O object")),
+            Ok(FileKind::MachO32 | FileKind::MachO64) => members.push(Member { name, data, unusable: None }),
+            _ if is_bitcode(data) => return Err(bitcode_error(&name)),
+            _ => {}
         }
     }
     Ok(members)
+}
+
+/// The external names a member that cannot be linked defines, read with
+/// its own word size: enough to say that it was needed.
+pub fn defined_names(data: &[u8]) -> Vec<&[u8]> {
+    use object::{Object as _, ObjectSymbol as _};
+    let Ok(file) = object::File::parse(data) else { return Vec::new() };
+    file.symbols().filter(|s| s.is_global() && s.is_definition()).filter_map(|s| s.name_bytes().ok()).collect()
 }
 
 fn header_type(name: &str, data: &[u8]) -> Result<(macho::CpuType, macho::FileType)> {
@@ -193,10 +280,10 @@ fn parse_macho<'a, Mach: MachHeader<Endian = LE>>(name: &str, data: &'a [u8], ar
             return Err(what("address range overflows"));
         }
         let align = s.align(endian);
-        // ld64 caps section alignment at 2^15; an image laid out in pages
-        // cannot honour more than a page anyway.
-        if u64::checked_shl(1, align).is_none_or(|a| a > PAGE_SIZE) {
-            return Err(what(&format!("alignment 2^{align} is more than a page")));
+        // ld64 links alignments up to 2^15, more than a page; the layout
+        // aligns by absolute address, so it honours them too.
+        if align > MAX_ALIGN {
+            return Err(what(&format!("alignment 2^{align} is more than 2^{MAX_ALIGN}")));
         }
         let flags = s.flags(endian);
         // A zero-fill section has no bytes in the file, whatever its

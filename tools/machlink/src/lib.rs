@@ -4,7 +4,8 @@
 //! The stages form layers, data flowing one way (read -> resolve -> lay
 //! out -> write); a module uses only the ones listed before it:
 //!
-//! - foundations: [`arch`], [`error`], [`format`] (Mach-O sizes),
+//! - foundations: [`arch`], [`error`], [`format`] (the Mach-O
+//!   structures, 32- or 64-bit),
 //!   [`model`] (sections, symbols, decoded relocations);
 //! - read: [`args`] (the command line), [`fixup`] (relocation entries),
 //!   [`input`] (objects and archives);
@@ -44,7 +45,7 @@ pub use input::InputFile;
 pub fn link(files: &[InputFile], arch: Option<Arch>, entry: &str, dead_strip: bool, image: &str) -> Result<Vec<u8>> {
     let inputs = input::read(files, arch)?;
     let res = resolve::resolve(inputs, entry)?;
-    let atoms = atoms::Atoms::new(&res.objects);
+    let atoms = atoms::Atoms::new(&res);
     let live = atoms::live(&res, &atoms, entry, dead_strip, image)?;
     let layout = layout::layout(&res, &atoms, &live, entry, image)?;
     let contents = relocate::contents(&res, &atoms, &layout)?;
@@ -53,12 +54,7 @@ pub fn link(files: &[InputFile], arch: Option<Arch>, entry: &str, dead_strip: bo
 }
 
 fn link_options(opts: &args::Options) -> Result<()> {
-    let mut files = Vec::new();
-    for path in &opts.inputs {
-        let name = path.display().to_string();
-        let data = std::fs::read(path).map_err(|e| Error::new(&name, format!("cannot read: {e}")))?;
-        files.push(InputFile { name, data });
-    }
+    let files = opts.inputs.iter().map(|path| InputFile::open(path)).collect::<Result<Vec<_>>>()?;
     let image = opts.output.display().to_string();
     let bytes = link(&files, opts.arch, &opts.entry, opts.dead_strip, &image)?;
     output::write_atomically(&opts.output, &bytes)

@@ -12,10 +12,14 @@ use object::macho;
 
 use crate::model::Section;
 
+/// In image order: `__TEXT`, `__DATA`, then segments the inputs name
+/// themselves (`__FOO,__bar`), each its own rw- segment, in the order the
+/// inputs first mention them, as ld64 lays them out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Segment {
     Text,
     Data,
+    Custom,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,6 +69,9 @@ pub fn of(section: &Section<'_>) -> Result<Placement, String> {
         rank,
     };
     let data_segment = matches!(section.segname.as_str(), "__DATA" | "__DATA_CONST");
+    // Segments an executable has for other purposes, or that only dyld
+    // gives meaning to, cannot take an input's sections.
+    let custom = !data_segment && !matches!(section.segname.as_str(), "__TEXT" | "__PAGEZERO" | "__LINKEDIT" | "__IMPORT" | "");
     match typ {
         macho::S_THREAD_LOCAL_REGULAR
         | macho::S_THREAD_LOCAL_ZEROFILL
@@ -89,8 +96,10 @@ pub fn of(section: &Section<'_>) -> Result<Placement, String> {
             rank: 0,
         }),
         macho::S_ZEROFILL | macho::S_GB_ZEROFILL if data_segment => Ok(named(Segment::Data, 2, macho::S_ZEROFILL)),
+        macho::S_ZEROFILL | macho::S_GB_ZEROFILL if custom => Ok(named(Segment::Custom, 2, macho::S_ZEROFILL)),
         t if is_plain(t) && section.segname == "__TEXT" && t != macho::S_LITERAL_POINTERS => Ok(named(Segment::Text, 0, t)),
         t if is_plain(t) && data_segment => Ok(named(Segment::Data, 1, t)),
+        t if is_plain(t) && custom => Ok(named(Segment::Custom, 1, t)),
         _ => Err(format!("(type {:#x}) cannot go in a static image", typ.0)),
     }
 }

@@ -39,13 +39,12 @@ pub fn collect(res: &Resolution<'_>, atoms: &Atoms, layout: &Layout) -> Symtab {
             if !kept_name(symbol.name) {
                 continue;
             }
-            let Some(index) = atoms.find(obj, section, value) else { continue };
-            let id = crate::atoms::AtomId { obj, section, index };
-            let Some(&(_, out)) = layout.atoms.get(&id) else { continue };
-            if symbol.external && res.global(symbol.name) != Some(SymRef { obj, sym }) {
+            let Some(id) = atoms.find(obj, section, value) else { continue };
+            let Some((_, out)) = layout.atoms[id] else { continue };
+            if symbol.external && res.definition(obj, sym) != Some(SymRef { obj, sym }) {
                 continue;
             }
-            let Some(address) = layout.address(res, atoms, Place::Atom(id, value), 0) else {
+            let Some(address) = layout.address(atoms, Place::Atom(id, value), 0) else {
                 continue;
             };
             let entry = (id, symbol.name, out, u64::try_from(address).unwrap_or(0));

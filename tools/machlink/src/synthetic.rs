@@ -72,9 +72,9 @@ pub fn commons<'a>(objects: &[Object<'a>], defined: impl Fn(&[u8]) -> bool) -> O
     let mut max_align = 0;
     for name in order {
         let (size, align) = wanted[name];
-        // Alignment is capped at a page in the reader; a common's is 2^15
-        // at most (`GET_COMM_ALIGN` is 4 bits).
-        let align = align.min(12);
+        // The sections' limit, 2^15, which is also all that
+        // `GET_COMM_ALIGN`'s 4 bits can say.
+        let align = align.min(crate::input::MAX_ALIGN);
         max_align = max_align.max(align);
         // Saturating: a hostile size makes the section too large for the
         // layout to accept, never an overflow here.

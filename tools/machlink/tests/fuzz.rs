@@ -94,7 +94,7 @@ fn rich_objects() -> &'static [(Arch, Vec<u8>); 2] {
         let objects = [(Arch::X86_64, std::fs::read(x86_64).unwrap()), (Arch::I386, std::fs::read(i386).unwrap())];
         // Unmutated, both link: the mutations start from working inputs.
         for (arch, data) in &objects {
-            let files = [InputFile { name: "rich.o".into(), data: data.clone() }];
+            let files = [InputFile { name: "rich.o".into(), data: data.clone().into() }];
             if let Err(e) = machlink::link(&files, Some(*arch), "__start", true, "rich") {
                 panic!("{arch:?}: {e}");
             }
@@ -104,7 +104,7 @@ fn rich_objects() -> &'static [(Arch, Vec<u8>); 2] {
 }
 
 fn link(arch: Arch, data: Vec<u8>) {
-    let files = [InputFile { name: "fuzz.o".into(), data }];
+    let files = [InputFile { name: "fuzz.o".into(), data: data.into() }];
     if let Err(e) = machlink::link(&files, Some(arch), "__start", true, "fuzz") {
         let line = e.to_string();
         assert!(line.starts_with("machlink: ") && !line.contains('\n'), "{line}");

@@ -44,7 +44,7 @@ impl Decoder<'_, '_, '_> {
                 let end_of_field = i128::from(self.section.addr) + i128::from(offset) + i128::from(size);
                 let target_address = if s.r_pcrel { stored + end_of_field } else { stored };
                 let pc_bias = s.r_pcrel.then_some(u64::from(size));
-                Ok(match self.local(offset, 0, value, target_address - value)? {
+                Ok(match self.local_meant(offset, value, target_address - value, target_address)? {
                     Ok(target) => (Self::apply(offset, size, target, pc_bias), 1),
                     Err(why) => (Self::refused(offset, size, why), 1),
                 })
@@ -67,7 +67,7 @@ impl Decoder<'_, '_, '_> {
                 let from = i128::from(pair.r_value);
                 // stored = (value + k) - from, so the minuend is value + k.
                 let target = self.local(offset, 0, value, stored + from - value)?;
-                let minus = self.local(offset, 0, from, 0)?;
+                let minus = self.local_here(offset, from)?;
                 Ok(match (target, minus) {
                     (Ok(target), Ok(minus)) => (
                         Fixup { offset, size, action: Action::Apply { target, minus: Some(minus), pc_bias: None, via: Via::Direct } },
