@@ -79,6 +79,9 @@ fn a_buffer_kept_in_x1_breaks_exactly_where_xnu_breaks_it() {
 fn traps_faults_and_returns_map_to_xnu() {
     let cases: &[(&str, &[&str], i32, &str)] = &[
         ("mach", &["mov x16, #-31", "svc #0x80"], 123, "Mach trap 31"),
+        // Past the trap table: EXC_SYSCALL, SIGSYS in current XNU
+        // (mach_syscall, osfmk/arm64/bsd_arm64.c; ux_exception).
+        ("mach-invalid", &["mov x16, #-200", "svc #0x80"], 140, "EXC_SYSCALL"),
         ("nosys", &["mov x16, #40", "svc #0x80"], 140, "SIGSYS"),
         ("segv", &["mov x9, #0", "ldr x0, [x9]"], 139, "SIGSEGV"),
         ("udf", &["udf #0"], 132, "SIGILL"),

@@ -257,3 +257,76 @@ fn each_vendor_chooses_its_cpu_for_i386_images() {
         assert_eq!(o.status.code(), Some(status), "{vendor}: {}", stderr(&o));
     }
 }
+
+/// A Mach trap number that is no trap (past the table, or a `kern_invalid`
+/// slot) is EXC_SYSCALL (`mach_call_munger64`, osfmk/i386/bsd_i386.c).
+/// What the process then sees depends on the release: SIGSYS in the
+/// current XNU the x86_64 image meets (`ux_exception`, since xnu-8020);
+/// nothing in the xnu-4903 an i386 image meets, where the thread goes on
+/// past the entry with EAX unchanged (through `sysenter`: at EDX, with
+/// ESP = ECX).
+#[test]
+fn exc_syscall_is_release_dependent() {
+    for (name, eax) in [("mach0-64", 0x100_0000u32), ("mach200-64", 0x100_00c8), ("mach30-64", 0x100_001e)] {
+        let mut code = vec![0xb8];
+        code.extend_from_slice(&eax.to_le_bytes());
+        code.extend_from_slice(&[0x0f, 0x05]); // syscall
+        let o = guest64(name, &code);
+        assert_eq!(o.status.code(), Some(140), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains("EXC_SYSCALL"), "{name}: {}", stderr(&o));
+    }
+    // i386, sysenter: mov eax, -200; mov edx, after; mov ecx, esp; sysenter;
+    // after: cmp eax, -200; jne fail; exit(7); fail: exit(1).
+    let mut a = Asm::new(BASE32 + CODE_OFF);
+    a.raw(&[0xb8]).raw(&(-200i32).to_le_bytes())
+        .abs(&[0xba], "after")
+        .raw(&[0x89, 0xe1, 0x0f, 0x34])
+        .label("after")
+        .raw(&[0x3d]).raw(&(-200i32).to_le_bytes())
+        .rel(&[0x0f, 0x85], "fail")
+        .raw(&[0x6a, 7, 0x50, 0xb8, 1, 0, 0, 0, 0xcd, 0x80])
+        .label("fail")
+        .raw(&[0x6a, 1, 0x50, 0xb8, 1, 0, 0, 0, 0xcd, 0x80]);
+    let o = run("mach200-sysenter", &Image::new32(a.finish()).bytes(), &["--trace"]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert!(stderr(&o).contains("mach trap 200 (eax 0xffffff38) = ? EXC_SYSCALL"), "{}", stderr(&o));
+    // i386, int 0x81 with a kern_invalid slot (trap 13 in xnu-4903).
+    let mut a = Asm::new(BASE32 + CODE_OFF);
+    a.raw(&[0xb8]).raw(&(-13i32).to_le_bytes())
+        .raw(&[0xcd, 0x81])
+        .raw(&[0x3d]).raw(&(-13i32).to_le_bytes())
+        .rel(&[0x0f, 0x85], "fail")
+        .raw(&[0x6a, 7, 0x50, 0xb8, 1, 0, 0, 0, 0xcd, 0x80])
+        .label("fail")
+        .raw(&[0x6a, 1, 0x50, 0xb8, 1, 0, 0, 0, 0xcd, 0x80]);
+    let o = run("mach13-int81", &Image::new32(a.finish()).bytes(), &[]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+}
+
+/// A machine-dependent call past `machdep_call_count` or on a
+/// `kern_invalid` slot returns KERN_INVALID_ARGUMENT (4) and the guest goes
+/// on (`machdep_syscall64`, `machdep_syscall`, osfmk/i386/bsd_i386.c).
+#[test]
+fn machdep_calls_past_the_table_return_kern_invalid_argument() {
+    for (name, eax) in [("machdep100-64", 0x300_0064u32), ("machdep2-64", 0x300_0002)] {
+        let mut a = Asm::new(BASE64 + CODE_OFF);
+        a.raw(&[0xb8]).raw(&eax.to_le_bytes())
+            .raw(&[0x0f, 0x05])
+            .raw(&[0x48, 0x83, 0xf8, 0x04]) // cmp rax, 4
+            .rel(&[0x0f, 0x85], "fail")
+            .raw(&[0xbf, 7, 0, 0, 0, 0xb8, 1, 0, 0, 2, 0x0f, 0x05])
+            .label("fail")
+            .raw(&[0xbf, 1, 0, 0, 0, 0xb8, 1, 0, 0, 2, 0x0f, 0x05]);
+        let o = run(name, &Image::new64(a.finish()).bytes(), &[]);
+        assert_eq!(o.status.code(), Some(7), "{name}: {}", stderr(&o));
+    }
+    let mut a = Asm::new(BASE32 + CODE_OFF);
+    a.raw(&[0xb8, 100, 0, 0, 0, 0xcd, 0x82])
+        .raw(&[0x83, 0xf8, 0x04]) // cmp eax, 4
+        .rel(&[0x0f, 0x85], "fail")
+        .raw(&[0x6a, 7, 0x50, 0xb8, 1, 0, 0, 0, 0xcd, 0x80])
+        .label("fail")
+        .raw(&[0x6a, 1, 0x50, 0xb8, 1, 0, 0, 0, 0xcd, 0x80]);
+    let o = run("machdep100-32", &Image::new32(a.finish()).bytes(), &[]);
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+}

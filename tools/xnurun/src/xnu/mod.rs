@@ -1,6 +1,7 @@
-//! What XNU is, independent of how a CPU runs the guest: the task's ABI,
-//! its address-space constants, errno and signal numbers, the BSD call
-//! table and the calls xnurun answers, each architecture's way into the
+//! What XNU is, independent of how a CPU runs the guest: the task's ABI
+//! and the release it meets, its address-space constants, errno and signal
+//! numbers, the BSD call table and the calls xnurun answers, the Mach trap
+//! tables, each architecture's way into the
 //! kernel (the x86 gates and conventions in [`x86`], `svc #0x80` in
 //! [`arm64`]), the `--trace` format, and how a run ends ([`end`]).
 //!
@@ -12,7 +13,10 @@ pub mod arm64;
 pub mod bsd;
 pub mod end;
 pub mod errno;
+pub mod mach;
 pub mod memory;
+pub mod outcome;
+pub mod release;
 pub mod signal;
 pub mod trace;
 pub mod vm;

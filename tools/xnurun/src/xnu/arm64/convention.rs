@@ -14,7 +14,7 @@
 //!   write. On ERESTART the saved pc moves back 4 bytes, onto the `svc`,
 //!   and no register changes.
 
-use crate::xnu::bsd::Outcome;
+use crate::xnu::outcome::Outcome;
 
 /// PSTATE.C, bit 29 of NZCV/CPSR.
 pub const CARRY: u64 = 1 << 29;
@@ -69,6 +69,8 @@ pub fn finish(entry: &Regs, out: &Outcome) -> Regs {
             r.cpsr |= CARRY;
         }
         Outcome::Restart => r.pc = entry.pc.wrapping_sub(4),
+        Outcome::Value(v) => r.x[0] = v,
+        Outcome::Unchanged => {}
     }
     r
 }

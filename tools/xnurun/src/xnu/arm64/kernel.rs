@@ -7,7 +7,9 @@ use super::convention::{self, Entry, Regs};
 use crate::xnu::bsd::calls::Calls;
 use crate::xnu::end::{Death, End, Next};
 use crate::xnu::memory::Memory;
-use crate::xnu::{signal, trace};
+use crate::xnu::mach;
+use crate::xnu::release::Release;
+use crate::xnu::{signal, trace, Arch};
 
 /// Answers an `svc`: `regs` as the CPU left them (pc after the `svc`).
 pub fn answer(regs: &Regs, calls: &mut Calls, mem: &mut dyn Memory) -> Next<Regs> {
@@ -16,9 +18,12 @@ pub fn answer(regs: &Regs, calls: &mut Calls, mem: &mut dyn Memory) -> Next<Regs
     }
     let n = match convention::decode(regs) {
         Entry::Bsd { code, args } => calls.bsd_call(mem, code, &args),
-        Entry::MachTrap { number } => Next::End(End::Unimplemented(format!(
-            "the guest made Mach trap {number} (x16 = -{number}): a real XNU call that xnurun does not implement"
+        // handle_svc answers the two fast time traps before the table.
+        Entry::MachTrap { number: n @ (3 | 4) } => Next::End(End::Unimplemented(format!(
+            "the guest made the fast Mach trap {n} (x16 = -{n}, mach_{}_time): a real XNU call that xnurun does not implement",
+            if n == 3 { "absolute" } else { "continuous" }
         ))),
+        Entry::MachTrap { number } => mach::answer(Release::of(Arch::Arm64), number, &format!("x16 = -{number}"), calls.trace),
         Entry::Platform => Next::End(End::Unimplemented(
             "the guest made a platform call (x16 = 0x80000000): a real XNU call that xnurun does not implement".into(),
         )),

@@ -6,7 +6,7 @@
 
 use super::fault::{Decision, Injector};
 use super::table::{self, Kind};
-use super::Outcome;
+use crate::xnu::outcome::Outcome;
 use crate::xnu::end::{Death, End, Next};
 use crate::xnu::memory::Memory;
 use crate::xnu::{errno, signal, trace};
@@ -242,9 +242,10 @@ impl Calls {
     fn traced(&self, call: &str, o: Outcome) -> Next<Outcome> {
         if self.trace {
             let res = match o {
-                Outcome::Ok(v, _) => trace::result_ok(v),
+                Outcome::Ok(v, _) | Outcome::Value(v) => trace::result_ok(v),
                 Outcome::Err(e) => trace::result_err(e),
                 Outcome::Restart => trace::RESULT_RESTART.to_string(),
+                Outcome::Unchanged => "= ?".to_string(),
             };
             trace::line(&format!("{call} {res}"));
         }

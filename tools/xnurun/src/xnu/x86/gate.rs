@@ -85,8 +85,6 @@ pub enum Handling {
     I386(i386::Gate),
     /// The guest dies of SIGILL: why.
     Sigill(&'static str),
-    /// A real XNU entry xnurun does not implement: what it is.
-    Unimplemented(&'static str),
 }
 
 pub fn handling(task: Arch, gate: Gate) -> Handling {
@@ -105,8 +103,8 @@ pub fn handling(task: Arch, gate: Gate) -> Handling {
         }
         (Arch::I386, Gate::Sysenter) => Handling::I386(i386::Gate::Sysenter),
         (Arch::I386, Gate::Int(0x80)) => Handling::I386(i386::Gate::Int80),
-        (Arch::I386, Gate::Int(0x81)) => Handling::Unimplemented("int 0x81 (the Mach trap gate)"),
-        (Arch::I386, Gate::Int(_)) => Handling::Unimplemented("int 0x82 (the machine-dependent call gate)"),
+        (Arch::I386, Gate::Int(0x81)) => Handling::I386(i386::Gate::Int81),
+        (Arch::I386, Gate::Int(_)) => Handling::I386(i386::Gate::Int82),
     }
 }
 
@@ -142,6 +140,6 @@ mod tests {
         assert!(matches!(handling(Arch::X86_64, Gate::Sysenter), Handling::Sigill(_)));
         assert!(matches!(handling(Arch::I386, Gate::SyscallCompat), Handling::Sigill(_)));
         assert_eq!(handling(Arch::I386, Gate::Int(0x80)), Handling::I386(i386::Gate::Int80));
-        assert!(matches!(handling(Arch::I386, Gate::Int(0x82)), Handling::Unimplemented(_)));
+        assert_eq!(handling(Arch::I386, Gate::Int(0x81)), Handling::I386(i386::Gate::Int81));
     }
 }

@@ -18,33 +18,44 @@
 //!   `eip` = `edx` = entry `edx` - 5; 2 bytes after `int 0x80`.
 
 use super::state::X86State;
-use crate::xnu::bsd::Outcome;
+use crate::xnu::outcome::Outcome;
 
 const CF: u64 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Gate {
     Sysenter,
+    /// `int 0x80`: `unix_syscall`.
     Int80,
+    /// `int 0x81`: `mach_call_munger`.
+    Int81,
+    /// `int 0x82`: `machdep_syscall`.
+    Int82,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
     /// BSD call `code` with its arguments at `params` in guest memory.
     Bsd { code: u32, params: u64 },
-    /// Negative `eax` through `sysenter`: Mach trap `-eax`.
+    /// Negative `eax` through `sysenter`, or any through `int 0x81`: Mach
+    /// trap `-eax` (`mach_call_munger`).
     MachTrap { number: i32 },
+    /// Through `int 0x82`: machine-dependent call `eax`.
+    Machdep { number: i32 },
 }
 
 /// Decodes the call; `read_u32` reads a guest word (for the indirect call).
 pub fn decode(gate: Gate, r: &X86State, read_u32: impl Fn(u64) -> Option<u32>) -> Entry {
     let eax = r.rax as u32;
-    if gate == Gate::Sysenter && (eax as i32) < 0 {
-        return Entry::MachTrap { number: (eax as i32).wrapping_neg() };
+    match gate {
+        Gate::Int81 => return Entry::MachTrap { number: (eax as i32).wrapping_neg() },
+        Gate::Int82 => return Entry::Machdep { number: eax as i32 },
+        Gate::Sysenter if (eax as i32) < 0 => return Entry::MachTrap { number: (eax as i32).wrapping_neg() },
+        _ => {}
     }
     let uesp = match gate {
         Gate::Sysenter => r.rcx as u32,
-        Gate::Int80 => r.rsp as u32,
+        _ => r.rsp as u32,
     };
     let params = u64::from(uesp) + 4;
     let code = eax & 0xFFFF;
@@ -60,10 +71,13 @@ pub fn decode(gate: Gate, r: &X86State, read_u32: impl Fn(u64) -> Option<u32>) -
 /// the address after it.
 pub fn finish(gate: Gate, entry: &X86State, next: u64, out: &Outcome) -> X86State {
     let mut r = *entry;
-    r.eflags &= !CF;
+    if matches!(out, Outcome::Ok(..) | Outcome::Err(_) | Outcome::Restart) {
+        // unix_syscall clears the carry before the call.
+        r.eflags &= !CF;
+    }
     let resume = match gate {
         Gate::Sysenter => entry.rdx & 0xffff_ffff,
-        Gate::Int80 => next,
+        Gate::Int80 | Gate::Int81 | Gate::Int82 => next,
     };
     r.rip = resume;
     match *out {
@@ -78,9 +92,11 @@ pub fn finish(gate: Gate, entry: &X86State, next: u64, out: &Outcome) -> X86Stat
         Outcome::Restart => {
             r.rip = match gate {
                 Gate::Sysenter => resume.wrapping_sub(5) & 0xffff_ffff,
-                Gate::Int80 => next - 2,
+                Gate::Int80 | Gate::Int81 | Gate::Int82 => next - 2,
             };
         }
+        Outcome::Value(v) => r.rax = v & 0xffff_ffff,
+        Outcome::Unchanged => {}
     }
     if gate == Gate::Sysenter {
         r.rdx = r.rip;

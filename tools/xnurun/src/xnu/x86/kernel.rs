@@ -7,7 +7,10 @@ use super::state::X86State;
 use super::{i386, x86_64};
 use crate::xnu::bsd::calls::{self, Calls};
 use crate::xnu::end::{Death, End, Next};
+use crate::xnu::mach;
 use crate::xnu::memory::{read_u32, Memory};
+use crate::xnu::outcome::Outcome;
+use crate::xnu::release::Release;
 use crate::xnu::{signal, trace, Arch};
 
 /// Answers `gate`, entered by a task of `task`'s bitness: `entry` are the
@@ -15,27 +18,23 @@ use crate::xnu::{signal, trace, Arch};
 /// it. Returns what the guest resumes with, or how it ends.
 pub fn answer(task: Arch, gate: Gate, entry: &X86State, next: u64, calls: &mut Calls, mem: &mut dyn Memory) -> Next<X86State> {
     match gate::handling(task, gate) {
-        Handling::X86_64 => on_x86_64(entry, next, calls, mem),
+        Handling::X86_64 => on_x86_64(task, entry, next, calls, mem),
         Handling::I386(g) => on_i386(g, entry, next, calls, mem),
         Handling::Sigill(why) => Next::Die(None, Death::new(signal::SIGILL, why)),
-        Handling::Unimplemented(what) => {
-            if calls.trace {
-                trace::line(&i386::regs_line(entry));
-            }
-            Next::End(End::Unimplemented(format!("the guest used {what} at 0x{:x}: a real XNU entry that xnurun does not implement", entry.rip)))
-        }
     }
 }
 
-fn on_x86_64(r: &X86State, next: u64, calls: &mut Calls, mem: &mut dyn Memory) -> Next<X86State> {
+fn on_x86_64(task: Arch, r: &X86State, next: u64, calls: &mut Calls, mem: &mut dyn Memory) -> Next<X86State> {
     if calls.trace {
         trace::line(&x86_64::regs_line(r));
     }
+    let release = Release::of(task);
     let n = match x86_64::decode(r) {
         x86_64::Entry::Bsd { code, args } => calls.bsd_call(mem, code, &args),
-        x86_64::Entry::Unsupported { class, number } => Next::End(End::Unimplemented(format!(
-            "the guest made a {} (syscall class {class}, number {number}, rax 0x{:x}): a real XNU call that xnurun does not implement",
-            x86_64::class_name(class),
+        x86_64::Entry::Mach { number } => mach::answer(release, i64::from(number), &format!("rax 0x{:x}", r.rax), calls.trace),
+        x86_64::Entry::Machdep { number } => machdep(true, i64::from(number), &format!("rax 0x{:x}", r.rax), calls.trace),
+        x86_64::Entry::Diag { number } => Next::End(End::Unimplemented(format!(
+            "the guest made a diagnostics call (syscall class 4, number {number}, rax 0x{:x}): a real XNU call that xnurun does not implement",
             r.rax
         ))),
         x86_64::Entry::ExcSyscall { class } => {
@@ -53,11 +52,10 @@ fn on_i386(gate: i386::Gate, r: &X86State, next: u64, calls: &mut Calls, mem: &m
     if calls.trace {
         trace::line(&i386::regs_line(r));
     }
+    let what = format!("eax 0x{:x}", r.rax as u32);
     let n = match i386::decode(gate, r, |a| read_u32(&*mem, a)) {
-        i386::Entry::MachTrap { number } => Next::End(End::Unimplemented(format!(
-            "the guest made Mach trap {number} (sysenter with eax 0x{:x}): a real XNU call that xnurun does not implement",
-            r.rax as u32
-        ))),
+        i386::Entry::MachTrap { number } => mach::answer(Release::Xnu4903, i64::from(number), &what, calls.trace),
+        i386::Entry::Machdep { number } => machdep(false, i64::from(number), &what, calls.trace),
         i386::Entry::Bsd { code, params } => {
             // unix_syscall copies in the call's argument words.
             let mut args = [0u64; 6];
@@ -72,4 +70,21 @@ fn on_i386(gate: i386::Gate, r: &X86State, next: u64, calls: &mut Calls, mem: &m
         }
     };
     n.map(|o| i386::finish(gate, r, next, &o))
+}
+
+/// A machine-dependent call (`machdep_syscall`, `machdep_syscall64`):
+/// past the table or on a `kern_invalid` slot, KERN_INVALID_ARGUMENT and
+/// the guest goes on.
+fn machdep(is64: bool, number: i64, regs: &str, tracing: bool) -> Next<Outcome> {
+    match mach::machdep(is64, number) {
+        Some(name) => Next::End(End::Unimplemented(format!(
+            "the guest made machine-dependent call {number} ({name}; {regs}): a real XNU call that xnurun does not implement"
+        ))),
+        None => {
+            if tracing {
+                trace::line(&format!("machdep call {number} ({regs}) = {} KERN_INVALID_ARGUMENT", mach::KERN_INVALID_ARGUMENT));
+            }
+            Next::Resume(Outcome::Value(mach::KERN_INVALID_ARGUMENT))
+        }
+    }
 }

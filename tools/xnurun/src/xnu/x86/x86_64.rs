@@ -19,7 +19,7 @@
 //!   rewound `rip` after a restart and the flags with the outcome's CF.
 
 use super::state::X86State;
-use crate::xnu::bsd::Outcome;
+use crate::xnu::outcome::Outcome;
 
 const CF: u64 = 1;
 
@@ -27,8 +27,12 @@ const CF: u64 = 1;
 pub enum Entry {
     /// Class 2: BSD call `code` (indirect call resolved) with its arguments.
     Bsd { code: u32, args: [u64; 6] },
-    /// Classes 1, 3, 4: real XNU classes xnurun does not implement.
-    Unsupported { class: u32, number: u32 },
+    /// Class 1: Mach trap `number` (`mach_call_munger64`).
+    Mach { number: u32 },
+    /// Class 3: machine-dependent call `number` (`machdep_syscall64`).
+    Machdep { number: u32 },
+    /// Class 4: a diagnostics call, which xnurun does not implement.
+    Diag { number: u32 },
     /// Any other class: EXC_SYSCALL, SIGSYS.
     ExcSyscall { class: u32 },
 }
@@ -40,7 +44,9 @@ pub fn decode(r: &X86State) -> Entry {
     match class {
         2 if number == 0 => Entry::Bsd { code: r.rdi as u32, args: [r.rsi, r.rdx, r.r10, r.r8, r.r9, 0] },
         2 => Entry::Bsd { code: number, args: [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9] },
-        1 | 3 | 4 => Entry::Unsupported { class, number },
+        1 => Entry::Mach { number },
+        3 => Entry::Machdep { number },
+        4 => Entry::Diag { number },
         _ => Entry::ExcSyscall { class },
     }
 }
@@ -70,6 +76,8 @@ pub fn finish(entry: &X86State, next: u64, out: &Outcome) -> X86State {
             r.eflags |= CF;
         }
         Outcome::Restart => r.rip = next - 2,
+        Outcome::Value(v) => r.rax = v,
+        Outcome::Unchanged => {}
     }
     // L_sysret: `pop %rcx` (the saved rip), `pop %r11` (the saved rflags).
     r.rcx = r.rip;
@@ -101,7 +109,9 @@ mod tests {
         r.rax = 1;
         assert_eq!(decode(&r), Entry::ExcSyscall { class: 0 });
         r.rax = 0x100_001f;
-        assert_eq!(decode(&r), Entry::Unsupported { class: 1, number: 0x1f });
+        assert_eq!(decode(&r), Entry::Mach { number: 0x1f });
+        r.rax = 0x300_0064;
+        assert_eq!(decode(&r), Entry::Machdep { number: 100 });
         r.rax = 0x200_0000;
         r.rdi = 4;
         r.rsi = 7;
