@@ -49,16 +49,15 @@ pub fn main_with(args: Vec<OsString>, sigpipe_was_ignored: bool) -> i32 {
         Err(status) => return status.code(),
     };
     let calls = Calls { trace: cli.trace, injector: Injector::new(cli.fault.map(|f| f.0)), sigpipe_ignored: sigpipe_was_ignored, own_fds: vec![file.fd()] };
-    let read_at = |off: u64, buf: &mut [u8]| file.read_at(off, buf);
     let cpu = cli.cpu.unwrap_or_else(|| default_cpu(image.arch, &cli));
     let end = match (image.arch, cpu) {
-        (Arch::Arm64, cli::Cpu::Emulated) => cpu::emulated::arm64::run(&image, &read_at, &stack, calls, cli.max_steps),
+        (Arch::Arm64, cli::Cpu::Emulated) => cpu::emulated::arm64::run(&image, &file, &stack, calls, cli.max_steps),
         (Arch::Arm64, cli::Cpu::Real) => {
             trace::line("xnurun: --cpu real: no arm64 CPU runs XNU images here; use --cpu emulated");
             return Status::Usage.code();
         }
-        (_, cli::Cpu::Emulated) => cpu::emulated::x86::run(&image, &read_at, &stack, calls, cli.max_steps),
-        (_, cli::Cpu::Real) => match run_real(&image, &read_at, &stack, calls, &cli) {
+        (_, cli::Cpu::Emulated) => cpu::emulated::x86::run(&image, &file, &stack, calls, cli.max_steps),
+        (_, cli::Cpu::Real) => match run_real(&image, &file, &stack, calls, &cli) {
             Some(end) => end,
             None => {
                 trace::line("xnurun: --cpu real: the real-CPU backend needs a Linux x86_64 host; use --cpu emulated");
@@ -129,11 +128,11 @@ fn prepare(cli: &cli::Cli) -> Result<(file::ImageFile, image::Image, stack::Init
 
 /// The real CPU, where this host has one that runs x86 images.
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-fn run_real(image: &image::Image, read_at: image::ReadAt, stack: &stack::InitialStack, calls: Calls, cli: &cli::Cli) -> Option<End> {
-    Some(cpu::real::run(image, read_at, stack, calls, cli.max_steps))
+fn run_real(image: &image::Image, file: &file::ImageFile, stack: &stack::InitialStack, calls: Calls, cli: &cli::Cli) -> Option<End> {
+    Some(cpu::real::run(image, file, stack, calls, cli.max_steps))
 }
 
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-fn run_real(_image: &image::Image, _read_at: image::ReadAt, _stack: &stack::InitialStack, _calls: Calls, _cli: &cli::Cli) -> Option<End> {
+fn run_real(_image: &image::Image, _file: &file::ImageFile, _stack: &stack::InitialStack, _calls: Calls, _cli: &cli::Cli) -> Option<End> {
     None
 }

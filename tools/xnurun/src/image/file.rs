@@ -84,6 +84,14 @@ impl ImageFile {
         std::os::fd::AsRawFd::as_raw_fd(&self.file)
     }
 
+    /// The descriptor and file offset to map the image's bytes at `off`
+    /// from, where that offset is page-aligned in the file (a universal
+    /// file's slice need not be); `None` where it is not.
+    pub fn mappable(&self, off: u64) -> Option<(i32, u64)> {
+        let at = self.base.checked_add(off)?;
+        at.is_multiple_of(4096).then(|| (self.fd(), at))
+    }
+
     /// Reads `buf.len()` bytes at `off` in the image; the loader has
     /// checked they lie inside it.
     pub fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<(), String> {

@@ -12,10 +12,11 @@
 //! memory is unicorn's, not any host process's: a guest can reach no host
 //! system call at all.
 
-use super::{enter_kernel, finish, new_cpu, stop, uc_err, Guest};
+use super::{enter_kernel, finish, new_cpu, stop, uc_err, Guest, HostMemory};
 use crate::image::address_space::{self, Layout};
 use crate::image::stack::InitialStack;
-use crate::image::{Image, ReadAt};
+use crate::image::file::ImageFile;
+use crate::image::Image;
 use crate::xnu::arm64::convention::Regs;
 use crate::xnu::arm64::kernel;
 use crate::xnu::bsd::calls::Calls;
@@ -82,9 +83,10 @@ fn on_svc(uc: &mut Unicorn<Guest>) {
     }
 }
 
-fn setup(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls) -> Result<(Unicorn<'static, Guest>, Layout), String> {
-    let layout = address_space::plan(image, read_at, stack, SLIDE)?;
-    let mut uc = new_cpu(UcArch::ARM64, Mode::ARM, image.arch, calls, &layout)?;
+fn setup(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls) -> Result<(Unicorn<'static, Guest>, Layout, HostMemory), String> {
+    let read_at = |off: u64, buf: &mut [u8]| file.read_at(off, buf);
+    let layout = address_space::plan(image, &read_at, stack, SLIDE)?;
+    let (mut uc, host) = new_cpu(UcArch::ARM64, Mode::ARM, image.arch, calls, &layout, file)?;
 
     // What dyld hands `main`: the kernel's argc, argv, envp and apple
     // arrays, which sit one above the other from the stack pointer.
@@ -111,16 +113,16 @@ fn setup(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls) -> 
         }
     })
     .map_err(|e| uc_err("hook", e))?;
-    Ok((uc, layout))
+    Ok((uc, layout, host))
 }
 
 /// Runs an arm64 image to its end.
-pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls, max_steps: Option<u64>) -> End {
+pub fn run(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls, max_steps: Option<u64>) -> End {
     if let Some(work) = &image.dyld_work {
         return End::Unimplemented(format!("the image needs {work} before main, which xnurun does not apply"));
     }
     let tracing = calls.trace;
-    let (mut uc, layout) = match setup(image, read_at, stack, calls) {
+    let (mut uc, layout, _host) = match setup(image, file, stack, calls) {
         Ok(u) => u,
         Err(e) => return End::Runner(e),
     };
@@ -133,5 +135,8 @@ pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls, m
         Err(uc_error::EXCEPTION) => Some(End::Killed { death: Death::new(kernel::undefined().sig, "undefined instruction"), pc: ("pc", pc), detail: None, code: Vec::new() }),
         _ => None,
     };
-    finish(&mut uc, result, pc, count, Vec::new(), &layout, special)
+    let end = finish(&mut uc, result, pc, count, Vec::new(), &layout, special);
+    // The CPU goes before the host memory behind it.
+    drop(uc);
+    end
 }

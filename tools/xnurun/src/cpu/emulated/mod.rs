@@ -8,6 +8,7 @@ pub mod arm64;
 pub mod x86;
 
 use crate::image::address_space::Layout;
+use crate::image::file::ImageFile;
 use crate::xnu::bsd::calls::Calls;
 use crate::xnu::end::{Death, End, Next};
 use crate::xnu::memory::Memory;
@@ -33,16 +34,16 @@ pub struct Guest {
 
 /// A new CPU of `arch` in `mode` holding the planned address space, with
 /// the guest's memory errors recorded.
-pub fn new_cpu(arch: UcArch, mode: Mode, task: Arch, calls: Calls, layout: &Layout) -> Result<Unicorn<'static, Guest>, String> {
+pub fn new_cpu(arch: UcArch, mode: Mode, task: Arch, calls: Calls, layout: &Layout, file: &ImageFile) -> Result<(Unicorn<'static, Guest>, HostMemory), String> {
     let guest = Guest { task, calls: Some(calls), readable: layout.ranges(1).into(), writable: layout.ranges(2).into(), end: None, fault: None, block: 0 };
     let mut uc = Unicorn::new_with_data(arch, mode, guest).map_err(|e| uc_err("creating the CPU", e))?;
-    map(&mut uc, layout)?;
+    let host = map(&mut uc, layout, file)?;
     uc.add_mem_hook(HookType::MEM_INVALID, 1, 0, |uc, _ty, addr, _size, _value| {
         uc.get_data_mut().fault = Some(addr);
         false
     })
     .map_err(|e| uc_err("hook", e))?;
-    Ok(uc)
+    Ok((uc, host))
 }
 
 /// Hands a kernel entry to XNU: `answer` gets the calls and the guest's
@@ -140,21 +141,70 @@ fn memory_death(err: uc_error, addr: u64, layout: &Layout) -> Option<Death> {
     Some(Death::new(sig, why))
 }
 
-/// Maps the planned address space into unicorn, each mapping with its
-/// bytes and protections.
-fn map<D>(uc: &mut Unicorn<D>, layout: &Layout) -> Result<(), String> {
+/// Host memory behind the guest's: one private mapping per planned
+/// mapping, unmapped when dropped (after the CPU that used it).
+pub struct HostMemory(Vec<(*mut nix::libc::c_void, usize)>);
+
+impl Drop for HostMemory {
+    fn drop(&mut self) {
+        for &(p, len) in &self.0 {
+            // SAFETY: each pointer is a mapping of `len` bytes this owns.
+            unsafe { nix::libc::munmap(p, len) };
+        }
+    }
+}
+
+/// Maps the planned address space into unicorn, each mapping backed by
+/// host memory as XNU backs it: zero-fill that costs nothing until written
+/// (MAP_NORESERVE), the image file's pages mapped copy-on-write over it,
+/// the overlay pages copied in. So the guest's memory costs what it
+/// touches, whatever the segments' sizes.
+fn map<D>(uc: &mut Unicorn<D>, layout: &Layout, file: &ImageFile) -> Result<HostMemory, String> {
+    use nix::libc::{mmap, MAP_ANONYMOUS, MAP_FAILED, MAP_FIXED, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE};
+    let mut host = HostMemory(Vec::new());
     for m in &layout.maps {
-        uc.mem_map(m.start, m.len, Prot::ALL).map_err(|e| uc_err(&format!("mapping {} at 0x{:x}", m.name, m.start), e))?;
-        uc.mem_write(m.start + m.at, &m.data).map_err(|e| uc_err("writing the image", e))?;
-        let mut prot = Prot::NONE;
-        for (bit, p) in [(1, Prot::READ), (2, Prot::WRITE), (4, Prot::EXEC)] {
-            if m.prot & bit != 0 {
-                prot |= p;
+        let len = usize::try_from(m.len).map_err(|_| format!("{}: too large for this host", m.name))?;
+        // SAFETY: a fresh anonymous mapping, owned by `host` from here.
+        let p = unsafe { mmap(std::ptr::null_mut(), len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) };
+        if p == MAP_FAILED {
+            return Err(format!("mapping {} ({} bytes): {}", m.name, m.len, std::io::Error::last_os_error()));
+        }
+        host.0.push((p, len));
+        if let Some((offset, flen)) = m.file {
+            match file.mappable(offset) {
+                Some((fd, at)) => {
+                    // SAFETY: over the start of the mapping just made, which
+                    // is at least `flen` long (the plan keeps file pages
+                    // inside their mapping).
+                    let q = unsafe { mmap(p, flen as usize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, at as i64) };
+                    if q == MAP_FAILED {
+                        return Err(format!("mapping {}'s file pages: {}", m.name, std::io::Error::last_os_error()));
+                    }
+                }
+                None => {
+                    // SAFETY: `flen` bytes of the mapping just made.
+                    let dst = unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>(), flen as usize) };
+                    let n = file.len.saturating_sub(offset).min(flen) as usize;
+                    file.read_at(offset, &mut dst[..n])?;
+                }
             }
         }
-        uc.mem_protect(m.start, m.len, prot).map_err(|e| uc_err("protecting", e))?;
+        for (addr, bytes) in &m.overlay {
+            // SAFETY: overlay pages lie inside their mapping.
+            let dst = unsafe { std::slice::from_raw_parts_mut(p.cast::<u8>().add((addr - m.start) as usize), bytes.len()) };
+            dst.copy_from_slice(bytes);
+        }
+        let mut prot = Prot::NONE;
+        for (bit, q) in [(1, Prot::READ), (2, Prot::WRITE), (4, Prot::EXEC)] {
+            if m.prot & bit != 0 {
+                prot |= q;
+            }
+        }
+        // SAFETY: `p` is `m.len` bytes of host memory that outlive the CPU
+        // (run drops the CPU first).
+        unsafe { uc.mem_map_ptr(m.start, m.len, prot, p) }.map_err(|e| uc_err(&format!("mapping {} at 0x{:x}", m.name, m.start), e))?;
     }
-    Ok(())
+    Ok(host)
 }
 
 pub fn uc_err(what: &str, e: uc_error) -> String {

@@ -11,10 +11,11 @@
 //! other is #GP (SIGSEGV). Unicorn has no GDT here, so a far jump to
 //! another code selector faults instead of switching modes.
 
-use super::{code_at, enter_kernel, finish, new_cpu, stop, uc_err, Guest};
+use super::{code_at, enter_kernel, finish, new_cpu, stop, uc_err, Guest, HostMemory};
 use crate::image::address_space::{self, Layout};
 use crate::image::stack::InitialStack;
-use crate::image::{Image, ReadAt, Start};
+use crate::image::file::ImageFile;
+use crate::image::{Image, Start};
 use crate::xnu::bsd::calls::Calls;
 use crate::xnu::end::{Death, End, Next};
 use crate::xnu::x86::exception::{self, SoftwareInt};
@@ -201,11 +202,12 @@ fn on_interrupt(uc: &mut Unicorn<Guest>, vector: u32) {
     kill(uc, exception::death(v), rip);
 }
 
-fn setup(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls) -> Result<(Unicorn<'static, Guest>, Layout), String> {
+fn setup(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls) -> Result<(Unicorn<'static, Guest>, Layout, HostMemory), String> {
     let Start::UnixThread(t) = &image.start else { return Err("an x86 image starts from LC_UNIXTHREAD".into()) };
-    let layout = address_space::plan(image, read_at, stack, 0)?;
+    let read_at = |off: u64, buf: &mut [u8]| file.read_at(off, buf);
+    let layout = address_space::plan(image, &read_at, stack, 0)?;
     let mode = if image.arch == Arch::X86_64 { Mode::MODE_64 } else { Mode::MODE_32 };
-    let mut uc = new_cpu(UcArch::X86, mode, image.arch, calls, &layout)?;
+    let (mut uc, host) = new_cpu(UcArch::X86, mode, image.arch, calls, &layout, file)?;
     let s = X86State { rsp: stack.sp, rip: image.entry, eflags: user_eflags(t.eflags), ..*t };
     write_state(&mut uc, &s);
     uc.add_insn_sys_hook(X86Insn::SYSCALL, 1, 0, |uc| on_sys(uc, false)).map_err(|e| uc_err("hook", e))?;
@@ -215,12 +217,12 @@ fn setup(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls) -> 
         uc.add_block_hook(1, 0, |uc, addr, _size| uc.get_data_mut().block = addr).map_err(|e| uc_err("hook", e))?;
     }
     uc.add_intr_hook(on_interrupt).map_err(|e| uc_err("hook", e))?;
-    Ok((uc, layout))
+    Ok((uc, layout, host))
 }
 
 /// Runs an x86 image on the emulated CPU to its end.
-pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls, max_steps: Option<u64>) -> End {
-    let (mut uc, layout) = match setup(image, read_at, stack, calls) {
+pub fn run(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls, max_steps: Option<u64>) -> End {
+    let (mut uc, layout, _host) = match setup(image, file, stack, calls) {
         Ok(u) => u,
         Err(e) => return End::Runner(e),
     };
@@ -229,5 +231,8 @@ pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls, m
     let result = uc.emu_start(image.entry, u64::MAX, 0, count as usize);
     let pc = read_state(&uc).rip;
     let code = code_at(&uc, pc, 15);
-    finish(&mut uc, result, pc, count, code, &layout, || None)
+    let end = finish(&mut uc, result, pc, count, code, &layout, || None);
+    // The CPU goes before the host memory behind it.
+    drop(uc);
+    end
 }

@@ -27,7 +27,8 @@
 use super::setup_program as stub;
 use crate::image::address_space::{self, Layout, Mapping};
 use crate::image::stack::InitialStack;
-use crate::image::{Image, ReadAt, Start};
+use crate::image::file::ImageFile;
+use crate::image::{Image, Start};
 use crate::xnu::x86::state::user_eflags;
 use crate::xnu::Arch;
 use nix::libc::{self, user_regs_struct};
@@ -88,45 +89,75 @@ fn prot_of(vmprot: u32) -> i32 {
     p
 }
 
-/// The pages of a mapping that hold file bytes: `[addr, addr + len)`
-/// maps the memfd at `offset`, where the mapping's `data` lies at
-/// `offset + skip`; the rest of the mapping is anonymous zeros.
-struct FilePages {
+const PAGE: u64 = address_space::HOST_PAGE;
+
+/// Where each piece of a mapping comes from, for the set-up program: the
+/// image file's pages are mapped from the image's own descriptor
+/// (copy-on-write: only what the guest touches costs memory), anything
+/// else that is not zero from the set-up file (`memfd`) at `offset`.
+enum Source {
+    Image { fd: i32, offset: u64 },
+    Memfd { offset: u64 },
+}
+
+/// One mmap of the set-up program: `len` bytes at `addr` from `source`.
+struct Piece {
     addr: u64,
     len: u64,
-    offset: u64,
-    skip: u64,
+    source: Source,
 }
 
-/// Lays the mappings' bytes out in the memfd, page by page from offset
-/// `from` on; returns each mapping's file pages and the memfd's length.
-fn file_layout(maps: &[Mapping], from: u64) -> Result<(Vec<Option<FilePages>>, u64), String> {
-    let page = |v: u64| v.next_multiple_of(PAGE);
-    let mut next = page(from);
+/// Bytes to write into the set-up file at an offset.
+type Blobs = Vec<(u64, Vec<u8>)>;
+
+/// The file-backed pieces of every mapping, in the order they must be
+/// mapped (the file pages first, then the overlay pages over them), and
+/// the set-up file's bytes past `from` that they need.
+fn pieces(maps: &[Mapping], file: &ImageFile, from: u64) -> Result<(Vec<Vec<Piece>>, Blobs), String> {
+    let mut next = from.next_multiple_of(PAGE);
+    let mut blobs = Vec::new();
     let mut out = Vec::new();
     for m in maps {
-        if m.data.is_empty() {
-            out.push(None);
-            continue;
+        let mut ps = Vec::new();
+        if let Some((offset, len)) = m.file {
+            match file.mappable(offset) {
+                Some((fd, offset)) => ps.push(Piece { addr: m.start, len, source: Source::Image { fd, offset } }),
+                None => {
+                    // Not page-aligned in the file (a universal file's
+                    // slice): the bytes are copied into the set-up file.
+                    let mut b = vec![0u8; len as usize];
+                    let n = file.len.saturating_sub(offset).min(len) as usize;
+                    file.read_at(offset, &mut b[..n])?;
+                    ps.push(Piece { addr: m.start, len, source: Source::Memfd { offset: next } });
+                    blobs.push((next, b));
+                    next += len;
+                }
+            }
         }
-        let first = m.start + m.at;
-        let addr = first & !(PAGE - 1);
-        let end = page(first + m.data.len() as u64);
-        if end > m.start + m.len {
-            return Err(format!("{}: its bytes run past its end", m.name));
+        // Runs of consecutive overlay pages, one mmap each.
+        let mut i = 0;
+        while i < m.overlay.len() {
+            let start = m.overlay[i].0;
+            let mut j = i;
+            while j + 1 < m.overlay.len() && m.overlay[j + 1].0 == m.overlay[j].0 + PAGE {
+                j += 1;
+            }
+            let bytes: Vec<u8> = m.overlay[i..=j].iter().flat_map(|(_, b)| b.iter().copied()).collect();
+            let len = bytes.len() as u64;
+            ps.push(Piece { addr: start, len, source: Source::Memfd { offset: next } });
+            blobs.push((next, bytes));
+            next += len;
+            i = j + 1;
         }
-        out.push(Some(FilePages { addr, len: end - addr, offset: next, skip: first - addr }));
-        next += end - addr;
+        out.push(ps);
     }
-    Ok((out, next))
+    Ok((out, blobs))
 }
 
-const PAGE: u64 = 4096;
-
-/// The set-up program for these mappings, whose bytes are in descriptor
-/// `fd` as `files` says, and what each of its calls does, for error
-/// messages.
-fn set_up_program(maps: &[Mapping], files: &[Option<FilePages>], fd: i32) -> (stub::Program, Vec<String>) {
+/// The set-up program for these mappings, whose bytes come as `pieces`
+/// says (`memfd` and `image_fd` are the descriptors it maps them from),
+/// and what each of its calls does, for error messages.
+fn set_up_program(maps: &[Mapping], pieces: &[Vec<Piece>], memfd: i32, image_fd: i32) -> (stub::Program, Vec<String>) {
     let call = |nr: i64, args: [u64; 6]| stub::Call { nr: nr as u64, args };
     let mut steps = Vec::new();
     // The vDSO goes first, out of XNU's range: Linux's 32-bit landing pad
@@ -144,27 +175,28 @@ fn set_up_program(maps: &[Mapping], files: &[Option<FilePages>], fd: i32) -> (st
     let mut calls = vec![call(SYS_MUNMAP, [0, stub::BASE, 0, 0, 0, 0]), call(SYS_MUNMAP, [stub::VDSO_PARK, top - stub::VDSO_PARK, 0, 0, 0, 0])];
     steps.push("unmapping what Linux mapped below the set-up page".to_string());
     steps.push("unmapping what Linux mapped above it".to_string());
-    // The pages that hold the file's bytes map the memfd privately, as
-    // map_segment maps the image file (bsd/kern/mach_loader.c); the rest
-    // is zero-fill. All of it at exactly the address XNU uses.
+    // Each mapping is zero-fill at exactly the address XNU uses; its file
+    // pages map the image privately over it, as map_segment maps the image
+    // file (bsd/kern/mach_loader.c), and the overlay pages go over those.
     let anon = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE | libc::MAP_NORESERVE) as u64;
-    let file = (libc::MAP_PRIVATE | libc::MAP_FIXED_NOREPLACE) as u64;
-    for (m, f) in maps.iter().zip(files) {
+    let over = (libc::MAP_PRIVATE | libc::MAP_FIXED) as u64;
+    for (m, ps) in maps.iter().zip(pieces) {
         let prot = prot_of(m.prot) as u64;
-        let (fa, fe) = f.as_ref().map_or((m.start + m.len, m.start + m.len), |f| (f.addr, f.addr + f.len));
-        for (a, e) in [(m.start, fa), (fe, m.start + m.len)] {
-            if a < e {
-                calls.push(call(SYS_MMAP, [a, e - a, prot, anon, u64::MAX, 0]));
-                steps.push(format!("mapping {} at 0x{a:x}-0x{e:x}", m.name));
-            }
-        }
-        if let Some(f) = f {
-            calls.push(call(SYS_MMAP, [f.addr, f.len, prot, file, fd as u64, f.offset]));
-            steps.push(format!("mapping {}'s file pages at 0x{:x}-0x{:x}", m.name, f.addr, f.addr + f.len));
+        calls.push(call(SYS_MMAP, [m.start, m.len, prot, anon, u64::MAX, 0]));
+        steps.push(format!("mapping {} at 0x{:x}-0x{:x}", m.name, m.start, m.start + m.len));
+        for p in ps {
+            let (fd, offset, what) = match p.source {
+                Source::Image { fd, offset } => (fd, offset, "the image's pages"),
+                Source::Memfd { offset } => (memfd, offset, "pages of its own"),
+            };
+            calls.push(call(SYS_MMAP, [p.addr, p.len, prot, over, fd as u64, offset]));
+            steps.push(format!("mapping {what} over {} at 0x{:x}-0x{:x}", m.name, p.addr, p.addr + p.len));
         }
     }
-    calls.push(call(SYS_CLOSE, [fd as u64, 0, 0, 0, 0, 0]));
-    steps.push("closing the image's descriptor".into());
+    for (fd, what) in [(memfd, "the set-up file"), (image_fd, "the image file")] {
+        calls.push(call(SYS_CLOSE, [fd as u64, 0, 0, 0, 0, 0]));
+        steps.push(format!("closing {what}"));
+    }
     const SECCOMP_SET_MODE_FILTER: u64 = 1;
     calls.push(call(SYS_PRCTL, [libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0, 0]));
     calls.push(call(SYS_SECCOMP, [SECCOMP_SET_MODE_FILTER, 0, stub::fprog_addr(), 0, 0, 0]));
@@ -201,13 +233,14 @@ const SYS_SECCOMP: i64 = 317;
 
 /// Forks the guest, maps it and stops it at its entry point with the
 /// registers XNU would give it. Errors are one line for the user.
-pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Guest, String> {
-    let mut layout = address_space::plan(image, read_at, stack, 0)?;
+pub fn spawn(image: &Image, file: &ImageFile, stack: &InitialStack) -> Result<Guest, String> {
+    let read_at = |off: u64, buf: &mut [u8]| file.read_at(off, buf);
+    let layout = address_space::plan(image, &read_at, stack, 0)?;
     let maps = &layout.maps;
     share_one_cpu();
-    // One file holds the set-up program and, after it, the image's bytes,
-    // which the program maps where XNU would. It is open in the child
-    // across the exec, and closed by the program.
+    // One file holds the set-up program and, after it, the pages that are
+    // neither the image's nor zero. It and the image file are open in the
+    // child across the exec, and closed by the program.
     // SAFETY: plain memfd_create with a NUL-terminated name.
     let memfd = unsafe { libc::memfd_create(c"xnurun-guest".as_ptr(), libc::MFD_CLOEXEC) };
     if memfd < 0 {
@@ -215,23 +248,20 @@ pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Gue
     }
     // SAFETY: memfd is a fresh descriptor that nothing else owns.
     let memfd = unsafe { OwnedFd::from_raw_fd(memfd) };
-    // The image's bytes start where the set-up program's room ends: it
-    // may take no more than [BASE, VDSO_PARK), which the vDSO's move
-    // would otherwise overwrite.
+    // The pages start where the set-up program's room ends: it may take no
+    // more than [BASE, VDSO_PARK), which the vDSO's move would otherwise
+    // overwrite.
     let room = stub::VDSO_PARK - stub::BASE;
-    let (files, total) = file_layout(maps, room)?;
-    let (program, steps) = set_up_program(maps, &files, memfd.as_raw_fd());
+    let (pieces, blobs) = pieces(maps, file, room)?;
+    let (program, steps) = set_up_program(maps, &pieces, memfd.as_raw_fd(), file.fd());
     if program.elf.len() as u64 > room {
         return Err(format!("the image needs {} set-up calls, more than the set-up program has room for", steps.len()));
     }
     let f = std::fs::File::from(memfd.try_clone().map_err(|e| format!("dup: {e}"))?);
     let write = || -> std::io::Result<()> {
-        f.set_len(total)?;
         f.write_all_at(&program.elf, 0)?;
-        for (m, p) in maps.iter().zip(&files) {
-            if let Some(p) = p {
-                f.write_all_at(&m.data, p.offset + p.skip)?;
-            }
+        for (offset, bytes) in &blobs {
+            f.write_all_at(bytes, *offset)?;
         }
         Ok(())
     };
@@ -241,7 +271,7 @@ pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Gue
     // The child shares xnurun's memory until it execs (CLONE_VM |
     // CLONE_VFORK, as posix_spawn does), so no page table is copied; it
     // runs on a stack of its own and makes only raw system calls.
-    let mut arg = ChildArg { memfd: memfd.as_raw_fd(), parent: std::process::id() as libc::pid_t };
+    let mut arg = ChildArg { memfd: memfd.as_raw_fd(), image_fd: file.fd(), parent: std::process::id() as libc::pid_t };
     // Not zeroed: the child touches only the few pages at its top, and
     // only those fault in.
     let mut child_stack: Vec<std::mem::MaybeUninit<u8>> = Vec::with_capacity(64 * 1024);
@@ -256,10 +286,10 @@ pub fn spawn(image: &Image, read_at: ReadAt, stack: &InitialStack) -> Result<Gue
     if pid < 0 {
         return Err(format!("clone failed: {}", std::io::Error::last_os_error()));
     }
-    for m in &mut layout.maps {
-        m.data = Vec::new();
-    }
     let mut g = Guest { pid: Pid::from_raw(pid), arch: image.arch, layout };
+    for m in &mut g.layout.maps {
+        m.overlay = Vec::new();
+    }
     match g.set_up(image, &program, &steps, stack.sp) {
         Ok(()) => Ok(g),
         Err(e) => {
@@ -292,14 +322,15 @@ fn share_one_cpu() {
 
 struct ChildArg {
     memfd: i32,
+    image_fd: i32,
     parent: libc::pid_t,
 }
 
 extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` points at the parent's ChildArg, alive while the
     // parent waits for this child to exec.
-    let ChildArg { memfd, parent } = unsafe { std::ptr::read(arg.cast::<ChildArg>()) };
-    child_exec(memfd, parent)
+    let ChildArg { memfd, image_fd, parent } = unsafe { std::ptr::read(arg.cast::<ChildArg>()) };
+    child_exec(memfd, image_fd, parent)
 }
 
 /// How the child tells xnurun which step before the exec failed: its exit
@@ -310,7 +341,7 @@ const CHILD_NO_FCNTL: i32 = 3;
 /// Plus the errno of the exec.
 const CHILD_NO_EXEC: i32 = 64;
 
-fn child_exec(memfd: i32, parent: libc::pid_t) -> ! {
+fn child_exec(memfd: i32, image_fd: i32, parent: libc::pid_t) -> ! {
     // SAFETY: raw calls only; on any failure the child leaves with a
     // status saying which (the CHILD_ constants).
     unsafe {
@@ -321,12 +352,15 @@ fn child_exec(memfd: i32, parent: libc::pid_t) -> ! {
             libc::_exit(CHILD_ORPHANED);
         }
         // The guest holds no descriptor of xnurun's: everything it writes
-        // goes through xnurun. The memfd stays open across the exec, for
-        // the program to map the image's pages from and then close.
-        if memfd > 0 {
-            libc::syscall(libc::SYS_close_range, 0u32, (memfd - 1) as u32, 0u32);
+        // goes through xnurun. The memfd and the image file stay open
+        // across the exec, for the program to map pages from and then
+        // close.
+        let (lo, hi) = (memfd.min(image_fd), memfd.max(image_fd));
+        for (from, to) in [(0, lo - 1), (lo + 1, hi - 1), (hi + 1, i32::MAX)] {
+            if from <= to {
+                libc::syscall(libc::SYS_close_range, from as u32, to as u32, 0u32);
+            }
         }
-        libc::syscall(libc::SYS_close_range, (memfd + 1) as u32, u32::MAX, 0u32);
         // A fixed layout: Linux's stack at the very top, clear of the
         // set-up page (a container may refuse this; the page is then
         // still far from where a random stack lands, almost always).
@@ -334,7 +368,7 @@ fn child_exec(memfd: i32, parent: libc::pid_t) -> ! {
         if current >= 0 {
             libc::personality((current | libc::ADDR_NO_RANDOMIZE) as libc::c_ulong);
         }
-        if libc::fcntl(memfd, libc::F_SETFD, 0) != 0 {
+        if libc::fcntl(memfd, libc::F_SETFD, 0) != 0 || libc::fcntl(image_fd, libc::F_SETFD, 0) != 0 {
             libc::_exit(CHILD_NO_FCNTL);
         }
         if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
@@ -598,9 +632,6 @@ impl Guest {
 mod tests {
     use super::*;
 
-    fn mapping(start: u64, len: u64, at: u64, data: usize) -> Mapping {
-        Mapping { start, len, prot: 3, data: vec![1; data], at, name: "m".into() }
-    }
 
     #[test]
     fn a_child_that_failed_before_its_exec_says_which_step() {
@@ -624,19 +655,35 @@ mod tests {
     }
 
     #[test]
-    fn file_pages_cover_the_bytes_page_by_page_from_the_offset_given() {
-        let maps = [mapping(0x1000, 0x3000, 0, 0x1001), mapping(0x10000, 0x800000, 0x7ff8a0, 0x760), mapping(0x900000, 0x1000, 0, 0)];
-        let (files, total) = file_layout(&maps, 0x1000).unwrap();
-        let a = files[0].as_ref().unwrap();
-        assert_eq!((a.addr, a.len, a.offset, a.skip), (0x1000, 0x2000, 0x1000, 0));
-        // The initial stack's bytes sit inside the top page, at their
-        // offset in it.
-        let b = files[1].as_ref().unwrap();
-        assert_eq!((b.addr, b.len, b.offset, b.skip), (0x80f000, 0x1000, 0x3000, 0x8a0));
-        assert!(files[2].is_none());
-        assert_eq!(total, 0x4000);
-        // Bytes past the mapping's end are refused, not mapped over a
-        // neighbour.
-        assert!(file_layout(&[mapping(0x1000, 0x1000, 0, 0x1001)], 0).is_err());
+    fn file_pages_come_from_the_image_and_overlay_runs_from_the_set_up_file() {
+        let path = std::env::temp_dir().join(format!("xnurun-pieces-{}", std::process::id()));
+        std::fs::write(&path, vec![0u8; 0x4000]).unwrap();
+        let file = match crate::image::file::open(path.as_os_str()) {
+            Ok(f) => f,
+            Err(_) => panic!("open"),
+        };
+        let page = |a: u64| (a, vec![7u8; PAGE as usize]);
+        let maps = [
+            Mapping { start: 0x1000, len: 0x3000, prot: 5, name: "text".into(), file: Some((0x1000, 0x2000)), overlay: vec![page(0x2000), page(0x3000), page(0x5000)] },
+            Mapping { start: 0x9000, len: 0x1000, prot: 3, name: "zero".into(), file: None, overlay: vec![] },
+        ];
+        let (ps, blobs) = pieces(&maps, &file, 0x1800).unwrap();
+        let shown: Vec<Vec<(u64, u64, String)>> = ps
+            .iter()
+            .map(|v| {
+                v.iter()
+                    .map(|p| match p.source {
+                        Source::Image { offset, .. } => (p.addr, p.len, format!("image {offset:#x}")),
+                        Source::Memfd { offset } => (p.addr, p.len, format!("memfd {offset:#x}")),
+                    })
+                    .collect()
+            })
+            .collect();
+        // The file pages map the image itself; two adjacent overlay pages
+        // are one piece; the set-up file's pages start on a page.
+        assert_eq!(shown[0], vec![(0x1000, 0x2000, "image 0x1000".to_string()), (0x2000, 0x2000, "memfd 0x2000".into()), (0x5000, 0x1000, "memfd 0x4000".into())]);
+        assert!(shown[1].is_empty());
+        assert_eq!(blobs.iter().map(|(o, b)| (*o, b.len())).collect::<Vec<_>>(), vec![(0x2000, 0x2000), (0x4000, 0x1000)]);
+        std::fs::remove_file(&path).unwrap();
     }
 }

@@ -17,7 +17,8 @@ pub mod setup_program;
 pub mod vendor;
 
 use crate::image::stack::InitialStack;
-use crate::image::{Image, ReadAt};
+use crate::image::file::ImageFile;
+use crate::image::Image;
 use crate::xnu::bsd::calls::Calls;
 use crate::xnu::end::{Death, End, Next};
 use crate::xnu::memory::Memory;
@@ -78,8 +79,8 @@ struct Runner {
 
 /// Runs the image to its end.
 /// `max_steps`: single-step, and stop after this many instructions.
-pub fn run(image: &Image, read_at: ReadAt, stack: &InitialStack, calls: Calls, max_steps: Option<u64>) -> End {
-    let guest = match guest::spawn(image, read_at, stack) {
+pub fn run(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls, max_steps: Option<u64>) -> End {
+    let guest = match guest::spawn(image, file, stack) {
         Ok(g) => g,
         Err(e) => return End::Runner(e),
     };
