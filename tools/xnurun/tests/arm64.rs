@@ -86,6 +86,9 @@ fn traps_faults_and_returns_map_to_xnu() {
         ("segv", &["mov x9, #0", "ldr x0, [x9]"], 139, "SIGSEGV"),
         ("udf", &["udf #0"], 132, "SIGILL"),
         ("brk", &["brk #0"], 133, "SIGTRAP"),
+        // XNU traps wfi/wfe at EL0 (SCTLR_EL1.nTWI/nTWE clear): SIGILL.
+        ("wfi", &["wfi"], 132, "EXC_BAD_INSTRUCTION"),
+        ("wfe", &["wfe"], 132, "EXC_BAD_INSTRUCTION"),
         ("ret", &["mov x0, #42", "ret"], 42, ""),
         // The immediate does not matter (handle_svc reads x16 alone).
         ("svc0", &["mov x0, #7", "mov x16, #1", "svc #0"], 7, ""),

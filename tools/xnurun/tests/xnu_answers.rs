@@ -330,3 +330,13 @@ fn machdep_calls_past_the_table_return_kern_invalid_argument() {
     let o = run("machdep100-32", &Image::new32(a.finish()).bytes(), &[]);
     assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
 }
+
+/// `hlt` at CPL 3 is #GP: SIGSEGV on the instruction (user_trap). The
+/// emulated CPU runs it as a halt unless told otherwise.
+#[test]
+fn hlt_is_a_general_protection_fault() {
+    for (name, o) in [("hlt-64", guest64("hlt-64", &[0xf4])), ("hlt-32", guest32("hlt-32", &[0xf4]))] {
+        assert_eq!(o.status.code(), Some(139), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains("general protection"), "{name}: {}", stderr(&o));
+    }
+}

@@ -130,8 +130,14 @@ pub fn run(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls, 
     let result = uc.emu_start(image.entry + SLIDE, DYLD_RETURN, 0, count as usize);
     let pc = uc.reg_read(RegisterARM64::PC).unwrap_or(0);
     let x0 = uc.reg_read(xreg(0)).unwrap_or(0);
+    // With no count, unicorn returns by itself after `wfi`/`wfe`, which it
+    // runs as a halt; at EL0 XNU traps them (SCTLR_EL1.nTWI/nTWE clear) as
+    // an undefined instruction: SIGILL on the instruction.
+    let word = uc.mem_read_as_vec(pc.wrapping_sub(4), 4).ok().and_then(|w| w.try_into().ok()).map(u32::from_le_bytes);
+    let halted = count == 0 && result.is_ok() && matches!(word, Some(kernel::WFI | kernel::WFE));
     let special = || match result {
         Ok(()) if pc == DYLD_RETURN => Some(kernel::main_returned(x0, tracing)),
+        Ok(()) if halted => Some(End::Killed { death: kernel::undefined(), pc: ("pc", pc - 4), detail: None, code: Vec::new() }),
         Err(uc_error::EXCEPTION) => Some(End::Killed { death: Death::new(kernel::undefined().sig, "undefined instruction"), pc: ("pc", pc), detail: None, code: Vec::new() }),
         _ => None,
     };

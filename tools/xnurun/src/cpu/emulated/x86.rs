@@ -231,7 +231,13 @@ pub fn run(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls, 
     let result = uc.emu_start(image.entry, u64::MAX, 0, count as usize);
     let pc = read_state(&uc).rip;
     let code = code_at(&uc, pc, 15);
-    let end = finish(&mut uc, result, pc, count, code, &layout, || None);
+    // With no count, unicorn returns by itself only after `hlt`, which it
+    // runs as a halt; at CPL 3 it is #GP (SIGSEGV) on the instruction.
+    let halted = count == 0 && result.is_ok() && code_at(&uc, pc.wrapping_sub(1), 1) == [0xf4];
+    let at = pc.wrapping_sub(1);
+    let hlt_code = code_at(&uc, at, 15);
+    let halt = || halted.then(|| End::Killed { death: exception::death(exception::GENERAL_PROTECTION), pc: (image.arch.pc_name(), at), detail: None, code: hlt_code });
+    let end = finish(&mut uc, result, pc, count, code, &layout, halt);
     // The CPU goes before the host memory behind it.
     drop(uc);
     end

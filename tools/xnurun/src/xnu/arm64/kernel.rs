@@ -41,6 +41,11 @@ pub fn undefined() -> Death {
     Death::new(signal::SIGILL, "undefined instruction: EXC_BAD_INSTRUCTION")
 }
 
+/// `wfi` and `wfe`: hint instructions that a user thread of XNU's traps
+/// (SCTLR_EL1.nTWI and nTWE clear), as undefined ones.
+pub const WFI: u32 = 0xd503_207f;
+pub const WFE: u32 = 0xd503_205f;
+
 /// When `main` returns, dyld's `start` passes its result to `exit()`.
 pub fn main_returned(x0: u64, tracing: bool) -> End {
     let status = (x0 as i32) & 0xff;
