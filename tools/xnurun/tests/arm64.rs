@@ -89,6 +89,11 @@ fn traps_faults_and_returns_map_to_xnu() {
         // XNU traps wfi/wfe at EL0 (SCTLR_EL1.nTWI/nTWE clear): SIGILL.
         ("wfi", &["wfi"], 132, "EXC_BAD_INSTRUCTION"),
         ("wfe", &["wfe"], 132, "EXC_BAD_INSTRUCTION"),
+        // User threads run at EL0, where these are undefined.
+        ("currentel", &["mrs x0, CurrentEL"], 132, "SIGILL"),
+        ("daifset", &["msr daifset, #2"], 132, "SIGILL"),
+        ("eret", &["eret"], 132, "SIGILL"),
+        ("sctlr", &["mrs x0, sctlr_el1"], 132, "SIGILL"),
         ("ret", &["mov x0, #42", "ret"], 42, ""),
         // The immediate does not matter (handle_svc reads x16 alone).
         ("svc0", &["mov x0, #7", "mov x16, #1", "svc #0"], 7, ""),

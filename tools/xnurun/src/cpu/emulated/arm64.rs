@@ -22,7 +22,7 @@ use crate::xnu::arm64::kernel;
 use crate::xnu::bsd::calls::Calls;
 use crate::xnu::end::{Death, End, Next};
 use unicorn_engine::unicorn_const::{uc_error, Arch as UcArch, Mode};
-use unicorn_engine::{RegisterARM64, Unicorn};
+use unicorn_engine::{RegisterARM64, RegisterARM64CP, Unicorn};
 
 /// Where the image is mapped relative to its vmaddrs.
 pub const SLIDE: u64 = 0x1000_0000;
@@ -88,6 +88,15 @@ fn setup(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls) ->
     let layout = address_space::plan(image, &read_at, stack, SLIDE)?;
     let (mut uc, host) = new_cpu(UcArch::ARM64, Mode::ARM, image.arch, calls, &layout, file)?;
 
+    // XNU runs user threads at EL0; unicorn's CPU starts at EL1, where
+    // `mrs CurrentEL`, `msr daifset` or `eret` would run instead of being
+    // undefined. EL0t, before the stack pointer (SP_EL0) is set. Writing a
+    // system register (TPIDR_EL0, 0 as for a new thread) makes unicorn
+    // rebuild the state its translations are keyed by, which a PSTATE
+    // write alone does not.
+    uc.reg_write(RegisterARM64::PSTATE, 0).map_err(|e| uc_err("registers", e))?;
+    let tpidr_el0 = RegisterARM64CP { op0: 3, op1: 3, crn: 13, crm: 0, op2: 2, val: 0 };
+    uc.reg_write_arm64_coproc(&tpidr_el0).map_err(|e| uc_err("registers", e))?;
     // What dyld hands `main`: the kernel's argc, argv, envp and apple
     // arrays, which sit one above the other from the stack pointer.
     let word = |i: u64| stack.sp + 8 * i;
