@@ -49,6 +49,9 @@ pub fn new_cpu(arch: UcArch, mode: Mode, task: Arch, calls: Calls, layout: &Layo
 /// Hands a kernel entry to XNU: `answer` gets the calls and the guest's
 /// memory. `None` once the run has ended.
 pub fn enter_kernel<R>(uc: &mut Unicorn<Guest>, answer: impl FnOnce(&mut Calls, &mut dyn Memory) -> Next<R>) -> Option<Next<R>> {
+    if uc.get_data().end.is_some() {
+        return None;
+    }
     let mut calls = uc.get_data_mut().calls.take()?;
     let (readable, writable) = (uc.get_data().readable.clone(), uc.get_data().writable.clone());
     let next = answer(&mut calls, &mut UcMem { uc, readable: &readable, writable: &writable });
@@ -73,9 +76,14 @@ pub fn code_at<D>(uc: &Unicorn<D>, pc: u64, n: usize) -> Vec<u8> {
     out
 }
 
-/// Ends the run with `end`.
+/// Ends the run with `end`. The first end stands: unicorn may run to the
+/// end of the translated block after a stop request, and what the guest
+/// did after its death never happened.
 pub fn stop(uc: &mut Unicorn<Guest>, end: End) {
-    uc.get_data_mut().end = Some(end);
+    let g = uc.get_data_mut();
+    if g.end.is_none() {
+        g.end = Some(end);
+    }
     let _ = uc.emu_stop();
 }
 
@@ -85,6 +93,15 @@ pub fn stop(uc: &mut Unicorn<Guest>, end: End) {
 pub fn finish(uc: &mut Unicorn<Guest>, result: Result<(), uc_error>, pc: u64, steps: u64, code: Vec<u8>, layout: &Layout, special: impl FnOnce() -> Option<End>) -> End {
     let g = uc.get_data_mut();
     let recorded = g.end.take().or_else(special);
+    // An instruction the CPU cannot run: SIGILL on it, no fault address
+    // (x86: #UD, T_INVALID_OPCODE; arm64: EXC_BAD_INSTRUCTION).
+    let undefined = match g.task {
+        Arch::Arm64 => Death::new(signal::SIGILL, "undefined instruction"),
+        _ => crate::xnu::x86::exception::death(crate::xnu::x86::exception::INVALID_OPCODE),
+    };
+    if recorded.is_none() && result == Err(uc_error::INSN_INVALID) {
+        return End::Killed { death: undefined, pc: (g.task.pc_name(), pc), detail: None, code };
+    }
     ended(recorded, result, (g.task.pc_name(), pc), steps, g.fault, code, layout)
 }
 
@@ -135,7 +152,6 @@ fn memory_death(err: uc_error, addr: u64, layout: &Layout) -> Option<Death> {
         READ_UNMAPPED | WRITE_UNMAPPED | FETCH_UNMAPPED => signal::fault(false, layout.in_stack_zone(addr)),
         READ_PROT | WRITE_PROT | FETCH_PROT => signal::fault(layout.mapped(addr), layout.in_stack_zone(addr)),
         READ_UNALIGNED | WRITE_UNALIGNED | FETCH_UNALIGNED => (signal::SIGBUS, "alignment"),
-        INSN_INVALID => (signal::SIGILL, "undefined instruction"),
         _ => return None,
     };
     Some(Death::new(sig, why))

@@ -23,7 +23,7 @@ use crate::xnu::x86::gate::{self, Gate, Insn, Mode as CpuMode};
 use crate::xnu::x86::kernel;
 use crate::xnu::x86::state::{user_eflags, X86State};
 use crate::xnu::{signal, Arch};
-use unicorn_engine::unicorn_const::{Arch as UcArch, Mode};
+use unicorn_engine::unicorn_const::{uc_error, Arch as UcArch, Mode, Prot};
 use unicorn_engine::{RegisterX86, Unicorn, X86Insn};
 
 const REGS64: [RegisterX86; 18] = [
@@ -46,54 +46,84 @@ const REGS64: [RegisterX86; 18] = [
     RegisterX86::RIP,
     RegisterX86::EFLAGS,
 ];
-const REGS32: [RegisterX86; 10] = [
-    RegisterX86::EAX,
-    RegisterX86::EBX,
-    RegisterX86::ECX,
-    RegisterX86::EDX,
-    RegisterX86::ESI,
-    RegisterX86::EDI,
-    RegisterX86::EBP,
-    RegisterX86::ESP,
-    RegisterX86::EIP,
-    RegisterX86::EFLAGS,
-];
+
+/// Linux's user selectors, which the real CPU runs the guest with
+/// (docs/limits.md): 32-bit code, data, 64-bit code.
+const USER32_CS: u64 = 0x23;
+const USER_DS: u64 = 0x2b;
+const USER64_CS: u64 = 0x33;
+
+/// The page that holds the descriptor table and the one instruction that
+/// drops the CPU to user mode: where no XNU image can map anything (past
+/// the end of a 64-bit user map; the loader refuses segments there) and
+/// no 32-bit code can reach.
+const KERNEL_PAGE: u64 = crate::xnu::vm::VM_MAX_PAGE_ADDRESS64;
+
+/// The mode the guest runs in now, from its code selector: an i386 task
+/// runs in compatibility mode, and a far jump may change the mode.
+fn mode(uc: &Unicorn<Guest>) -> CpuMode {
+    if uc.reg_read(RegisterX86::CS).unwrap_or(USER64_CS) == USER32_CS { CpuMode::Compat } else { CpuMode::Long }
+}
 
 fn is64(uc: &Unicorn<Guest>) -> bool {
-    uc.get_data().task == Arch::X86_64
+    mode(uc) == CpuMode::Long
 }
 
 fn read_state(uc: &Unicorn<Guest>) -> X86State {
-    let r = |reg: RegisterX86| uc.reg_read(reg).unwrap_or(0);
-    if is64(uc) {
-        let v: Vec<u64> = REGS64.iter().map(|&g| r(g)).collect();
-        X86State {
-            rax: v[0], rbx: v[1], rcx: v[2], rdx: v[3], rsi: v[4], rdi: v[5], rbp: v[6], rsp: v[7],
-            r8: v[8], r9: v[9], r10: v[10], r11: v[11], r12: v[12], r13: v[13], r14: v[14], r15: v[15],
-            rip: v[16], eflags: v[17],
-        }
-    } else {
-        let v: Vec<u64> = REGS32.iter().map(|&g| r(g)).collect();
-        X86State { rax: v[0], rbx: v[1], rcx: v[2], rdx: v[3], rsi: v[4], rdi: v[5], rbp: v[6], rsp: v[7], rip: v[8], eflags: v[9], ..X86State::default() }
+    let v: Vec<u64> = REGS64.iter().map(|&g| uc.reg_read(g).unwrap_or(0)).collect();
+    X86State {
+        rax: v[0], rbx: v[1], rcx: v[2], rdx: v[3], rsi: v[4], rdi: v[5], rbp: v[6], rsp: v[7],
+        r8: v[8], r9: v[9], r10: v[10], r11: v[11], r12: v[12], r13: v[13], r14: v[14], r15: v[15],
+        rip: v[16], eflags: v[17],
     }
 }
 
 fn write_state(uc: &mut Unicorn<Guest>, s: &X86State) {
-    let wide = uc.get_data().task == Arch::X86_64;
-    let mut w = |reg: RegisterX86, v: u64| {
-        let _ = uc.reg_write(reg, v);
-    };
-    if wide {
-        let v = [s.rax, s.rbx, s.rcx, s.rdx, s.rsi, s.rdi, s.rbp, s.rsp, s.r8, s.r9, s.r10, s.r11, s.r12, s.r13, s.r14, s.r15, s.rip, s.eflags];
-        for (g, x) in REGS64.iter().zip(v) {
-            w(*g, x);
-        }
-    } else {
-        let v = [s.rax, s.rbx, s.rcx, s.rdx, s.rsi, s.rdi, s.rbp, s.rsp, s.rip, s.eflags];
-        for (g, x) in REGS32.iter().zip(v) {
-            w(*g, x & 0xffff_ffff);
-        }
+    // In compatibility mode only the low halves exist for the guest.
+    let mask = if is64(uc) { u64::MAX } else { 0xffff_ffff };
+    let v = [s.rax, s.rbx, s.rcx, s.rdx, s.rsi, s.rdi, s.rbp, s.rsp, s.r8, s.r9, s.r10, s.r11, s.r12, s.r13, s.r14, s.r15, s.rip, s.eflags];
+    for (g, x) in REGS64.iter().zip(v) {
+        let _ = uc.reg_write(*g, x & mask);
     }
+}
+
+/// Drops the CPU to user mode, as XNU runs a user thread: unicorn starts
+/// at privilege level 0, where `hlt`, `in`/`out`, `cli`, `rdmsr` and the
+/// rest of the system instructions would run instead of faulting. A
+/// descriptor table with Linux's user segments (DPL 3), and an `iretq` to
+/// the entry with the guest's code and stack selectors, as the kernel
+/// returns to a new thread; a far jump between 32- and 64-bit code then
+/// works as on the real CPU. The guest's registers are set afterwards.
+fn enter_user_mode(uc: &mut Unicorn<Guest>, cs: u64, entry: u64, sp: u64, eflags: u64) -> Result<(), String> {
+    // Flat 4 GiB descriptors, accessed bit set (so the CPU never writes
+    // the table): 0x20 32-bit code, 0x28 data, 0x30 64-bit code.
+    let gdt: [u64; 7] = [0, 0, 0, 0, 0x00CF_FB00_0000_FFFF, 0x00CF_F300_0000_FFFF, 0x00AF_FB00_0000_FFFF];
+    let code = KERNEL_PAGE + 0x100;
+    let frame = KERNEL_PAGE + 0x800;
+    uc.mem_map(KERNEL_PAGE, 0x1000, Prot::READ | Prot::WRITE | Prot::EXEC).map_err(|e| uc_err("mapping the descriptor table", e))?;
+    let mut page = vec![0u8; 0x1000];
+    for (i, d) in gdt.iter().enumerate() {
+        page[i * 8..i * 8 + 8].copy_from_slice(&d.to_le_bytes());
+    }
+    page[0x100..0x102].copy_from_slice(&[0x48, 0xcf]); // iretq
+    for (i, v) in [entry, cs, eflags, sp, USER_DS].iter().enumerate() {
+        page[0x800 + i * 8..0x808 + i * 8].copy_from_slice(&v.to_le_bytes());
+    }
+    uc.mem_write(KERNEL_PAGE, &page).map_err(|e| uc_err("writing the descriptor table", e))?;
+    // selector u16, base u64, limit u32, flags u32 (uc_x86_mmr).
+    let mut gdtr = [0u8; 24];
+    gdtr[8..16].copy_from_slice(&KERNEL_PAGE.to_le_bytes());
+    gdtr[16..20].copy_from_slice(&(gdt.len() as u32 * 8 - 1).to_le_bytes());
+    uc.reg_write_long(RegisterX86::GDTR, &gdtr).map_err(|e| uc_err("loading the descriptor table", e))?;
+    // XNU never sets CR4.FSGSBASE: `rdfsbase` and its kin are #UD there.
+    let cr4 = uc.reg_read(RegisterX86::CR4).map_err(|e| uc_err("registers", e))?;
+    uc.reg_write(RegisterX86::CR4, cr4 & !(1 << 16)).map_err(|e| uc_err("registers", e))?;
+    uc.reg_write(RegisterX86::RSP, frame).map_err(|e| uc_err("registers", e))?;
+    uc.emu_start(code, entry, 0, 0).map_err(|e| uc_err("entering user mode", e))?;
+    // The guest may read the table (a far jump does), never change it or
+    // run from it.
+    uc.mem_protect(KERNEL_PAGE, 0x1000, Prot::READ).map_err(|e| uc_err("protecting the descriptor table", e))?;
+    Ok(())
 }
 
 /// The guest dies of `death` at `pc`, reported with the bytes there, as
@@ -141,11 +171,11 @@ fn on_sys(uc: &mut Unicorn<Guest>, sysenter: bool) {
     let mut entry = read_state(uc);
     let mode = if is64(uc) { CpuMode::Long } else { CpuMode::Compat };
     let (at, len) = if sysenter {
-        let start = if is64(uc) { entry.rip } else { uc.get_data().block };
+        let start = if uc.get_data().task == Arch::I386 { uc.get_data().block } else { entry.rip };
         // QEMU's largest block: 512 instructions of at most 15 bytes.
         match gate::find_sysenter(mode, start, &code_at(uc, start, 512 * 15)) {
             Some(found) => found,
-            None if is64(uc) => (entry.rip, 2),
+            None if uc.get_data().task != Arch::I386 => (entry.rip, 2),
             None => {
                 let why = format!("unicorn reported a sysenter that no decoding from the block at 0x{start:x} reaches");
                 stop(uc, End::Runner(why));
@@ -155,7 +185,12 @@ fn on_sys(uc: &mut Unicorn<Guest>, sysenter: bool) {
     } else {
         match gate::decode(mode, &code_at(uc, entry.rip, 16)) {
             Insn::Syscall(l) => (entry.rip, l),
-            _ => (entry.rip, 2),
+            _ => {
+                // QEMU runs `syscall` under prefixes the CPU refuses
+                // (LOCK): #UD, SIGILL, on the instruction.
+                kill(uc, exception::death(exception::INVALID_OPCODE), entry.rip);
+                return;
+            }
         }
     };
     entry.rip = at;
@@ -174,8 +209,17 @@ fn on_sys(uc: &mut Unicorn<Guest>, sysenter: bool) {
         write_state(uc, &X86State { rip: s.rip.wrapping_sub(len), ..s });
     } else {
         // Stopped: leave rip on the instruction for the report.
-        let _ = uc.reg_write(if is64(uc) { RegisterX86::RIP } else { RegisterX86::EIP }, at.wrapping_sub(len));
+        let _ = uc.reg_write(RegisterX86::RIP, at.wrapping_sub(len));
     }
+}
+
+/// `in`/`out`: #GP on the instruction. unicorn does not write `rip` back
+/// before the hook: the instruction is found as `sysenter` is (on_sys).
+fn port_io(uc: &mut Unicorn<Guest>) {
+    let rip = read_state(uc).rip;
+    let start = if uc.get_data().task == Arch::I386 { uc.get_data().block } else { rip };
+    let at = gate::find_port_io(mode(uc), start, &code_at(uc, start, 512 * 15)).map_or(rip, |(at, _)| at);
+    kill(uc, exception::death(exception::GENERAL_PROTECTION), at);
 }
 
 /// `int n` and CPU exceptions, numbered by vector. A trap (`int n`,
@@ -206,9 +250,13 @@ fn setup(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls) ->
     let Start::UnixThread(t) = &image.start else { return Err("an x86 image starts from LC_UNIXTHREAD".into()) };
     let read_at = |off: u64, buf: &mut [u8]| file.read_at(off, buf);
     let layout = address_space::plan(image, &read_at, stack, 0)?;
-    let mode = if image.arch == Arch::X86_64 { Mode::MODE_64 } else { Mode::MODE_32 };
-    let (mut uc, host) = new_cpu(UcArch::X86, mode, image.arch, calls, &layout, file)?;
-    let s = X86State { rsp: stack.sp, rip: image.entry, eflags: user_eflags(t.eflags), ..*t };
+    // 64-bit mode for both: an i386 task runs in compatibility mode, as
+    // under a 64-bit kernel.
+    let (mut uc, host) = new_cpu(UcArch::X86, Mode::MODE_64, image.arch, calls, &layout, file)?;
+    let cs = if image.arch == Arch::X86_64 { USER64_CS } else { USER32_CS };
+    let eflags = user_eflags(t.eflags);
+    enter_user_mode(&mut uc, cs, image.entry, stack.sp, eflags)?;
+    let s = X86State { rsp: stack.sp, rip: image.entry, eflags, ..*t };
     write_state(&mut uc, &s);
     uc.add_insn_sys_hook(X86Insn::SYSCALL, 1, 0, |uc| on_sys(uc, false)).map_err(|e| uc_err("hook", e))?;
     uc.add_insn_sys_hook(X86Insn::SYSENTER, 1, 0, |uc| on_sys(uc, true)).map_err(|e| uc_err("hook", e))?;
@@ -217,6 +265,15 @@ fn setup(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls) ->
         uc.add_block_hook(1, 0, |uc, addr, _size| uc.get_data_mut().block = addr).map_err(|e| uc_err("hook", e))?;
     }
     uc.add_intr_hook(on_interrupt).map_err(|e| uc_err("hook", e))?;
+    // unicorn lets every port I/O instruction through (its gen_check_io
+    // returns at once); at CPL 3 with IOPL 0 the CPU raises #GP, and XNU
+    // grants no I/O bitmap.
+    uc.add_insn_in_hook(|uc, _port, _size| {
+        port_io(uc);
+        0
+    })
+    .map_err(|e| uc_err("hook", e))?;
+    uc.add_insn_out_hook(|uc, _port, _size, _value| port_io(uc)).map_err(|e| uc_err("hook", e))?;
     Ok((uc, layout, host))
 }
 
@@ -236,7 +293,16 @@ pub fn run(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls, 
     let halted = count == 0 && result.is_ok() && code_at(&uc, pc.wrapping_sub(1), 1) == [0xf4];
     let at = pc.wrapping_sub(1);
     let hlt_code = code_at(&uc, at, 15);
-    let halt = || halted.then(|| End::Killed { death: exception::death(exception::GENERAL_PROTECTION), pc: (image.arch.pc_name(), at), detail: None, code: hlt_code });
+    // unicorn reports `icebp` (int1) as an undefined instruction; it is the
+    // debug trap, T_DEBUG, SIGTRAP after the instruction.
+    let icebp = result == Err(uc_error::INSN_INVALID) && code.first() == Some(&0xf1);
+    let after_icebp = code_at(&uc, pc + 1, 15);
+    let halt = || {
+        if icebp {
+            return Some(End::Killed { death: exception::death(exception::DEBUG), pc: (image.arch.pc_name(), pc + 1), detail: None, code: after_icebp });
+        }
+        halted.then(|| End::Killed { death: exception::death(exception::GENERAL_PROTECTION), pc: (image.arch.pc_name(), at), detail: None, code: hlt_code })
+    };
     let end = finish(&mut uc, result, pc, count, code, &layout, halt);
     // The CPU goes before the host memory behind it.
     drop(uc);

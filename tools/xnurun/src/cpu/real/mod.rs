@@ -204,7 +204,7 @@ impl Runner {
                 if let Insn::Sysenter(len) = gate::decode(mode, &code) {
                     return self.gate(Gate::Sysenter, &regs, regs.rip + len);
                 }
-                self.guest_killed(&regs, signal::SIGILL, None, &code, "")
+                self.died(&regs, exception::death(exception::INVALID_OPCODE), None, &code)
             }
             libc::SIGSEGV if in_landing_zone(regs.rip, mode) => {
                 // Linux's fast 32-bit entry could not read the word at the

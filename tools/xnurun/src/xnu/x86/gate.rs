@@ -47,6 +47,19 @@ pub fn decode(mode: Mode, code: &[u8]) -> Insn {
 /// at `start` (`code` are the bytes there): its address and length.
 /// `None` when the code reaches no `sysenter` first.
 pub fn find_sysenter(mode: Mode, start: u64, code: &[u8]) -> Option<(u64, u64)> {
+    find(mode, start, code, |i| i.code() == Code::Sysenter)
+}
+
+/// Where the first port I/O instruction (`in`, `out`, `ins`, `outs`) is in
+/// a run of straight-line code starting at `start`.
+pub fn find_port_io(mode: Mode, start: u64, code: &[u8]) -> Option<(u64, u64)> {
+    use iced_x86::Mnemonic::*;
+    find(mode, start, code, |i| matches!(i.mnemonic(), In | Out | Insb | Insw | Insd | Outsb | Outsw | Outsd))
+}
+
+/// The first instruction `wanted` takes, decoding from `start` as long as
+/// the code runs straight on.
+fn find(mode: Mode, start: u64, code: &[u8], wanted: impl Fn(&iced_x86::Instruction) -> bool) -> Option<(u64, u64)> {
     let bitness = match mode {
         Mode::Long => 64,
         Mode::Compat => 32,
@@ -54,11 +67,11 @@ pub fn find_sysenter(mode: Mode, start: u64, code: &[u8]) -> Option<(u64, u64)> 
     let mut d = Decoder::with_ip(bitness, code, start, DecoderOptions::NONE);
     while d.can_decode() {
         let i = d.decode();
-        match i.code() {
-            Code::Sysenter => return Some((i.ip(), i.len() as u64)),
-            Code::INVALID => return None,
-            _ if i.flow_control() != FlowControl::Next => return None,
-            _ => {}
+        if wanted(&i) {
+            return Some((i.ip(), i.len() as u64));
+        }
+        if i.code() == Code::INVALID || i.flow_control() != FlowControl::Next {
+            return None;
         }
     }
     None
