@@ -374,3 +374,77 @@ fn user_mode_is_user_mode_on_both_cpus() {
         assert_eq!(o.status.code(), Some(status), "{name}: {}", stderr(&o));
     }
 }
+
+/// The guest's own trap flag traps after the next instruction: T_DEBUG,
+/// EXC_BREAKPOINT, SIGTRAP (`user_trap`); set by `popf`, or in the thread
+/// state of `LC_UNIXTHREAD`, which `set_thread_state64` keeps.
+#[test]
+fn the_guests_own_trap_flag_traps() {
+    // pushfq; or dword [rsp], 0x100; popfq; nop
+    let o = guest64("tf-popf", &[0x9c, 0x81, 0x0c, 0x24, 0x00, 0x01, 0x00, 0x00, 0x9d, 0x90]);
+    assert_eq!(o.status.code(), Some(133), "{}", stderr(&o));
+    let mut img = Image::new64([&[0x90][..], &EXIT0_64[..]].concat());
+    img.extra.clear();
+    let bytes = img.bytes();
+    // rflags is word 17 of x86_thread_state64_t, after flavor and count.
+    let at = thread_state_offset(&bytes) + 8 + 17 * 8;
+    let mut b = bytes.clone();
+    b[at..at + 8].copy_from_slice(&0x302u64.to_le_bytes());
+    let o = run("tf-thread-state", &b, &[]);
+    assert_eq!(o.status.code(), Some(133), "{}", stderr(&o));
+}
+
+/// Where LC_UNIXTHREAD's command starts in `bytes`.
+fn thread_state_offset(bytes: &[u8]) -> usize {
+    let ncmds = u32::from_le_bytes(bytes[16..20].try_into().unwrap());
+    let mut off = 32;
+    for _ in 0..ncmds {
+        let cmd = u32::from_le_bytes(bytes[off..off + 4].try_into().unwrap());
+        if cmd == 5 {
+            return off + 8;
+        }
+        off += u32::from_le_bytes(bytes[off + 4..off + 8].try_into().unwrap()) as usize;
+    }
+    panic!("no LC_UNIXTHREAD")
+}
+
+/// On Intel, an x86_64 image that maps the address Linux's 32-bit landing
+/// pad is cut to (0xfff005e9 was seen) runs on the emulated CPU: after a
+/// failed `sysenter` Intel CPUs resume there, in the guest's own code.
+/// Told apart as above, by `rdfsbase`.
+#[test]
+fn an_x86_64_image_over_the_cut_landing_pad_runs_emulated_on_intel() {
+    let code = [&[0xf3, 0x48, 0x0f, 0xae, 0xc0][..], &[0xbf, 5, 0, 0, 0, 0xb8, 0x01, 0x00, 0x00, 0x02, 0x0f, 0x05]].concat();
+    let mut img = Image::new64(code);
+    // A one-page page zero, as XNU allows, leaves the low 4 GiB to map.
+    img.segs[0].vmsize = 0x1000;
+    img.segs.push(Seg { name: "__PAD", vmaddr: 0xfff0_0000, vmsize: 0x1000, fileoff: 0, filesize: 0, maxprot: 3, initprot: 3 });
+    let path = write_image("cut-pad", &img.bytes());
+    for (vendor, status) in [("amd", 5), ("intel", 132)] {
+        let o = xnurun().args(["--x86-strategy", vendor]).arg(&path).output().unwrap();
+        assert_eq!(o.status.code(), Some(status), "{vendor}: {}", stderr(&o));
+    }
+    // Without that segment, Intel runs it on the real CPU.
+    let plain = write_image("no-cut-pad", &Image::new64([&[0xf3, 0x48, 0x0f, 0xae, 0xc0][..], &[0xbf, 5, 0, 0, 0, 0xb8, 0x01, 0x00, 0x00, 0x02, 0x0f, 0x05]].concat()).bytes());
+    let o = xnurun().args(["--x86-strategy", "intel"]).arg(&plain).output().unwrap();
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+}
+
+/// A non-canonical address through the stack segment (RSP, RBP) is #SS,
+/// T_STACK_FAULT, EXC_BAD_INSTRUCTION: SIGILL; through any other base it
+/// is #GP, SIGSEGV (`user_trap`).
+#[test]
+fn non_canonical_stack_references_are_stack_faults() {
+    // mov rsp, 0x8000_0000_0000_0000; push rax
+    let mut ss = vec![0x48, 0xbc];
+    ss.extend_from_slice(&0x8000_0000_0000_0000u64.to_le_bytes());
+    ss.push(0x50);
+    let o = guest64("ss-push", &ss);
+    assert_eq!(o.status.code(), Some(132), "{}", stderr(&o));
+    // mov rbx, 0x8000_0000_0000_0000; mov rax, [rbx]
+    let mut gp = vec![0x48, 0xbb];
+    gp.extend_from_slice(&0x8000_0000_0000_0000u64.to_le_bytes());
+    gp.extend_from_slice(&[0x48, 0x8b, 0x03]);
+    let o = guest64("gp-load", &gp);
+    assert_eq!(o.status.code(), Some(139), "{}", stderr(&o));
+}

@@ -49,7 +49,7 @@ pub fn main_with(args: Vec<OsString>, sigpipe_was_ignored: bool) -> i32 {
         Err(status) => return status.code(),
     };
     let calls = Calls { trace: cli.trace, injector: Injector::new(cli.fault.map(|f| f.0)), sigpipe_ignored: sigpipe_was_ignored, own_fds: vec![file.fd()] };
-    let cpu = cli.cpu.unwrap_or_else(|| default_cpu(image.arch, &cli));
+    let cpu = cli.cpu.unwrap_or_else(|| default_cpu(&image, &cli));
     let end = match (image.arch, cpu) {
         (Arch::Arm64, cli::Cpu::Emulated) => cpu::emulated::arm64::run(&image, &file, &stack, calls, cli.max_steps),
         (Arch::Arm64, cli::Cpu::Real) => {
@@ -69,23 +69,24 @@ pub fn main_with(args: Vec<OsString>, sigpipe_was_ignored: bool) -> i32 {
 }
 
 /// The CPU for an image when the user names none: the real one where it
-/// can run the image faithfully, else the emulated one.
+/// gives XNU's answers (cpu::real::suits), else the emulated one.
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-fn default_cpu(arch: Arch, cli: &cli::Cli) -> cli::Cpu {
+fn default_cpu(image: &image::Image, cli: &cli::Cli) -> cli::Cpu {
     use cpu::real::vendor::{self, Vendor};
-    match arch {
-        Arch::Arm64 => cli::Cpu::Emulated,
-        Arch::X86_64 => cli::Cpu::Real,
-        // Asked only for i386 images: cpuid traps to the hypervisor.
-        Arch::I386 => match vendor::strategy(cli.x86_strategy) {
-            Vendor::Amd => cli::Cpu::Real,
-            Vendor::Intel => cli::Cpu::Emulated,
-        },
+    if image.arch == Arch::Arm64 {
+        return cli::Cpu::Emulated;
+    }
+    // What suits Intel suits AMD too; only otherwise is the vendor asked
+    // (cpuid traps to the hypervisor).
+    if cpu::real::suits(image, Vendor::Intel) || cpu::real::suits(image, vendor::strategy(cli.x86_strategy)) {
+        cli::Cpu::Real
+    } else {
+        cli::Cpu::Emulated
     }
 }
 
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-fn default_cpu(_arch: Arch, _cli: &cli::Cli) -> cli::Cpu {
+fn default_cpu(_image: &image::Image, _cli: &cli::Cli) -> cli::Cpu {
     cli::Cpu::Emulated
 }
 

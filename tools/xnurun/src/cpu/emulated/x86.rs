@@ -24,6 +24,7 @@ use crate::xnu::x86::kernel;
 use crate::xnu::x86::state::{user_eflags, X86State};
 use crate::xnu::{signal, Arch};
 use unicorn_engine::unicorn_const::{uc_error, Arch as UcArch, Mode, Prot};
+use iced_x86::Register;
 use unicorn_engine::{RegisterX86, Unicorn, X86Insn};
 
 const REGS64: [RegisterX86; 18] = [
@@ -277,6 +278,54 @@ fn setup(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls) ->
     Ok((uc, layout, host))
 }
 
+/// Where unicorn's report of how a run stopped is not what the CPU does:
+/// `icebp` (int1), reported as undefined, is the debug trap (T_DEBUG,
+/// SIGTRAP, after the instruction); a non-canonical address, which
+/// unicorn cuts to 48 bits and reports as unmapped, is #SS through the
+/// stack (RSP, RBP: T_STACK_FAULT, SIGILL) and #GP through anything else
+/// (SIGSEGV), neither with a fault address.
+fn unicorn_quirk(uc: &Unicorn<Guest>, result: Result<(), uc_error>, pc: u64) -> Option<End> {
+    let name = uc.get_data().task.pc_name();
+    let killed = |death, at: u64| Some(End::Killed { death, pc: (name, at), detail: None, code: code_at(uc, at, 15) });
+    let code = code_at(uc, pc, 15);
+    match result {
+        Err(uc_error::INSN_INVALID) if code.first() == Some(&0xf1) => killed(exception::death(exception::DEBUG), pc + 1),
+        Err(_) if mode(uc) == CpuMode::Long => {
+            let regs = |r: Register| {
+                let g = match r.full_register() {
+                    Register::RAX => RegisterX86::RAX,
+                    Register::RBX => RegisterX86::RBX,
+                    Register::RCX => RegisterX86::RCX,
+                    Register::RDX => RegisterX86::RDX,
+                    Register::RSI => RegisterX86::RSI,
+                    Register::RDI => RegisterX86::RDI,
+                    Register::RBP => RegisterX86::RBP,
+                    Register::RSP => RegisterX86::RSP,
+                    Register::R8 => RegisterX86::R8,
+                    Register::R9 => RegisterX86::R9,
+                    Register::R10 => RegisterX86::R10,
+                    Register::R11 => RegisterX86::R11,
+                    Register::R12 => RegisterX86::R12,
+                    Register::R13 => RegisterX86::R13,
+                    Register::R14 => RegisterX86::R14,
+                    Register::R15 => RegisterX86::R15,
+                    Register::RIP => RegisterX86::RIP,
+                    // Segment bases, which 64-bit mode ignores but for FS
+                    // and GS.
+                    Register::ES | Register::CS | Register::SS | Register::DS => return Some(0),
+                    Register::FS => RegisterX86::FS_BASE,
+                    Register::GS => RegisterX86::GS_BASE,
+                    _ => return None,
+                };
+                uc.reg_read(g).ok()
+            };
+            let vector = gate::non_canonical(&code, pc, regs)?;
+            killed(exception::death(vector), pc)
+        }
+        _ => None,
+    }
+}
+
 /// Runs an x86 image on the emulated CPU to its end.
 pub fn run(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls, max_steps: Option<u64>) -> End {
     let (mut uc, layout, _host) = match setup(image, file, stack, calls) {
@@ -288,22 +337,8 @@ pub fn run(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls, 
     let result = uc.emu_start(image.entry, u64::MAX, 0, count as usize);
     let pc = read_state(&uc).rip;
     let code = code_at(&uc, pc, 15);
-    // With no count, unicorn returns by itself only after `hlt`, which it
-    // runs as a halt; at CPL 3 it is #GP (SIGSEGV) on the instruction.
-    let halted = count == 0 && result.is_ok() && code_at(&uc, pc.wrapping_sub(1), 1) == [0xf4];
-    let at = pc.wrapping_sub(1);
-    let hlt_code = code_at(&uc, at, 15);
-    // unicorn reports `icebp` (int1) as an undefined instruction; it is the
-    // debug trap, T_DEBUG, SIGTRAP after the instruction.
-    let icebp = result == Err(uc_error::INSN_INVALID) && code.first() == Some(&0xf1);
-    let after_icebp = code_at(&uc, pc + 1, 15);
-    let halt = || {
-        if icebp {
-            return Some(End::Killed { death: exception::death(exception::DEBUG), pc: (image.arch.pc_name(), pc + 1), detail: None, code: after_icebp });
-        }
-        halted.then(|| End::Killed { death: exception::death(exception::GENERAL_PROTECTION), pc: (image.arch.pc_name(), at), detail: None, code: hlt_code })
-    };
-    let end = finish(&mut uc, result, pc, count, code, &layout, halt);
+    let quirk = unicorn_quirk(&uc, result, pc);
+    let end = finish(&mut uc, result, pc, count, code, &layout, || quirk);
     // The CPU goes before the host memory behind it.
     drop(uc);
     end

@@ -70,6 +70,21 @@ fn in_landing_zone(rip: u64, mode: Mode) -> bool {
     (start..end).contains(&rip) || (mode == Mode::Compat && (start & 0xffff_ffff..end & 0xffff_ffff).contains(&rip))
 }
 
+/// Whether the real CPU of `vendor`'s kind gives XNU's answers for
+/// `image`. On Intel it does not for an i386 image: Linux's `sysenter`
+/// entry loses EAX before any stop when the word at EBP cannot be read.
+/// Nor for an x86_64 image that maps the landing pad's address cut to 32
+/// bits (see `in_landing_zone`): after such a failed `sysenter`, Intel
+/// CPUs resume there, in the guest's own code, in 32-bit mode, where XNU
+/// gives SIGILL.
+pub fn suits(image: &Image, vendor: Vendor) -> bool {
+    if vendor != Vendor::Intel {
+        return true;
+    }
+    let (cut_start, cut_end) = (setup_program::VDSO_PARK & 0xffff_ffff, setup_program::PARK_END & 0xffff_ffff);
+    image.arch == Arch::X86_64 && !image.segments.iter().any(|s| s.vmaddr < cut_end && cut_start < s.vmaddr.saturating_add(s.vmsize))
+}
+
 struct Runner {
     guest: Guest,
     calls: Calls,

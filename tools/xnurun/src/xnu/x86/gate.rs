@@ -5,7 +5,7 @@
 
 use super::i386;
 use crate::xnu::Arch;
-use iced_x86::{Code, Decoder, DecoderOptions, FlowControl};
+use iced_x86::{Code, Decoder, DecoderOptions, FlowControl, Register};
 
 /// The CPU mode a stop happened in, from the code selector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +72,38 @@ fn find(mode: Mode, start: u64, code: &[u8], wanted: impl Fn(&iced_x86::Instruct
         }
         if i.code() == Code::INVALID || i.flow_control() != FlowControl::Next {
             return None;
+        }
+    }
+    None
+}
+
+/// Which fault the 64-bit instruction in `code` at `ip` takes for a
+/// non-canonical address (`regs` gives a 64-bit register's value): #SS
+/// when it reaches memory through the stack (a push, pop, call or return,
+/// or a base of RSP or RBP), #GP otherwise. `None` when every address it
+/// forms is canonical, or cannot be told.
+pub fn non_canonical(code: &[u8], ip: u64, regs: impl Fn(Register) -> Option<u64>) -> Option<u8> {
+    use super::exception::{GENERAL_PROTECTION, STACK_FAULT};
+    let canonical = |a: u64| (a as i64) >> 47 == 0 || (a as i64) >> 47 == -1;
+    let i = Decoder::with_ip(64, code, ip, DecoderOptions::NONE).decode();
+    if i.code() == Code::INVALID {
+        return None;
+    }
+    if i.stack_pointer_increment() != 0 {
+        let rsp = regs(Register::RSP)?;
+        let inc = i.stack_pointer_increment() as i64;
+        let at = if inc < 0 { rsp.wrapping_add(inc as u64) } else { rsp };
+        if !canonical(at) || !canonical(rsp) {
+            return Some(STACK_FAULT);
+        }
+    }
+    for op in 0..i.op_count() {
+        if i.op_kind(op) != iced_x86::OpKind::Memory {
+            continue;
+        }
+        let at = i.virtual_address(op, 0, |r, _, _| regs(r))?;
+        if !canonical(at) {
+            return Some(if matches!(i.memory_base(), Register::RSP | Register::RBP) { STACK_FAULT } else { GENERAL_PROTECTION });
         }
     }
     None
