@@ -448,3 +448,45 @@ fn non_canonical_stack_references_are_stack_faults() {
     let o = guest64("gp-load", &gp);
     assert_eq!(o.status.code(), Some(139), "{}", stderr(&o));
 }
+
+/// i386: exit(status) through `sysenter` with `trap` bytes in place of
+/// libc's `pop edx; mov ecx, esp; sysenter`; EBP holds `ebp`.
+fn sysenter_exit(trap: &[u8], ebp: u32) -> Asm {
+    let mut a = Asm::new(BASE32 + CODE_OFF);
+    a.raw(&[0xbd]).raw(&ebp.to_le_bytes()) // mov ebp, ebp
+        .raw(&[0x6a, 7, 0x50]) // push 7; push eax (the caller's word)
+        .raw(&[0xb8, 1, 0, 0, 0]) // mov eax, 1
+        .rel(&[0xe8], "trap")
+        .label("trap")
+        .raw(&[0x5a, 0x89, 0xe1]) // pop edx; mov ecx, esp
+        .raw(trap);
+    a
+}
+
+/// `sysenter` is answered only where the CPU would run it: with EBP
+/// anything at all (XNU reads ECX and EDX), but not under a LOCK (#UD,
+/// SIGILL) or past the 15-byte limit (#GP, SIGSEGV), on every CPU, every
+/// vendor's choice and single-stepped.
+#[test]
+fn sysenter_is_answered_only_where_the_cpu_runs_it() {
+    let mut long = vec![0x66; 14];
+    long.extend_from_slice(&[0x0f, 0x34]);
+    let cases: [(&str, Vec<u8>, u32, i32); 4] = [
+        ("sysenter-ebp0", vec![0x0f, 0x34], 0, 7),
+        ("sysenter-ebp-unmapped", vec![0x0f, 0x34], 0x7fff_f000, 7),
+        ("lock-sysenter", vec![0xf0, 0x0f, 0x34], 0, 132),
+        ("sysenter-16-bytes", long, 0, 139),
+    ];
+    for (name, trap, ebp, status) in cases {
+        let bytes = Image::new32(sysenter_exit(&trap, ebp).finish()).bytes();
+        for opts in [&[][..], &["--max-steps", "1000"]] {
+            let o = run(name, &bytes, opts);
+            assert_eq!(o.status.code(), Some(status), "{name} {opts:?}: {}", stderr(&o));
+        }
+        let path = write_image(name, &bytes);
+        for vendor in ["intel", "amd"] {
+            let o = xnurun().args(["--x86-strategy", vendor]).arg(&path).output().unwrap();
+            assert_eq!(o.status.code(), Some(status), "{name} {vendor}: {}", stderr(&o));
+        }
+    }
+}

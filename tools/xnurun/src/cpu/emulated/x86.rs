@@ -19,7 +19,7 @@ use crate::image::{Image, Start};
 use crate::xnu::bsd::calls::Calls;
 use crate::xnu::end::{Death, End, Next};
 use crate::xnu::x86::exception::{self, SoftwareInt};
-use crate::xnu::x86::gate::{self, Gate, Insn, Mode as CpuMode};
+use crate::xnu::x86::gate::{self, Gate, Insn, Mode as CpuMode, Sysenter};
 use crate::xnu::x86::kernel;
 use crate::xnu::x86::state::{user_eflags, X86State};
 use crate::xnu::{signal, Arch};
@@ -175,9 +175,13 @@ fn on_sys(uc: &mut Unicorn<Guest>, sysenter: bool) {
         let start = if uc.get_data().task == Arch::I386 { uc.get_data().block } else { entry.rip };
         // QEMU's largest block: 512 instructions of at most 15 bytes.
         match gate::find_sysenter(mode, start, &code_at(uc, start, 512 * 15)) {
-            Some(found) => found,
-            None if uc.get_data().task != Arch::I386 => (entry.rip, 2),
-            None => {
+            Sysenter::At(at, len) => (at, len),
+            Sysenter::Refused(at, vector) => {
+                kill(uc, exception::death(vector), at);
+                return;
+            }
+            Sysenter::Missing if uc.get_data().task != Arch::I386 => (entry.rip, 2),
+            Sysenter::Missing => {
                 let why = format!("unicorn reported a sysenter that no decoding from the block at 0x{start:x} reaches");
                 stop(uc, End::Runner(why));
                 return;

@@ -43,11 +43,36 @@ pub fn decode(mode: Mode, code: &[u8]) -> Insn {
     }
 }
 
-/// Where the `sysenter` is that ends a run of straight-line code starting
-/// at `start` (`code` are the bytes there): its address and length.
-/// `None` when the code reaches no `sysenter` first.
-pub fn find_sysenter(mode: Mode, start: u64, code: &[u8]) -> Option<(u64, u64)> {
-    find(mode, start, code, |i| i.code() == Code::Sysenter)
+/// What ends a run of straight-line code that an emulator reported as a
+/// `sysenter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sysenter {
+    /// A `sysenter` the CPU runs: its address and length.
+    At(u64, u64),
+    /// One the CPU refuses (QEMU is more lenient): its address and the
+    /// exception, #UD under a LOCK, #GP past 15 bytes.
+    Refused(u64, u8),
+    /// Neither: the run reaches no `sysenter`.
+    Missing,
+}
+
+/// Finds the `sysenter` that ends a run of straight-line code starting at
+/// `start` (`code` are the bytes there).
+pub fn find_sysenter(mode: Mode, start: u64, code: &[u8]) -> Sysenter {
+    use super::exception::{GENERAL_PROTECTION, INVALID_OPCODE};
+    if let Some((at, len)) = find(mode, start, code, |i| i.code() == Code::Sysenter) {
+        return Sysenter::At(at, len);
+    }
+    // The first instruction the CPU refuses, if the run reaches one: a
+    // `sysenter` under prefixes, if its bytes are.
+    let Some((at, _)) = find(mode, start, code, |i| i.code() == Code::INVALID) else { return Sysenter::Missing };
+    let rest = &code[(at - start) as usize..];
+    let prefixes = rest.iter().take_while(|b| matches!(b, 0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf0 | 0xf2 | 0xf3)).count();
+    match rest.get(prefixes..prefixes + 2) {
+        Some([0x0f, 0x34]) if prefixes + 2 > 15 => Sysenter::Refused(at, GENERAL_PROTECTION),
+        Some([0x0f, 0x34]) => Sysenter::Refused(at, INVALID_OPCODE),
+        _ => Sysenter::Missing,
+    }
 }
 
 /// Where the first port I/O instruction (`in`, `out`, `ins`, `outs`) is in
@@ -174,8 +199,10 @@ mod tests {
         assert_eq!(decode(Mode::Compat, &long), Insn::Other, "16 bytes: #GP");
         assert_eq!(decode(Mode::Compat, &[0xcd]), Insn::Other, "cut short");
         // inc eax; mov ecx, 5; sysenter
-        assert_eq!(find_sysenter(Mode::Compat, 0x1000, &[0x40, 0xb9, 5, 0, 0, 0, 0x0f, 0x34]), Some((0x1006, 2)));
-        assert_eq!(find_sysenter(Mode::Compat, 0x1000, &[0xeb, 0x00, 0x0f, 0x34]), None, "a jump ends the run");
+        assert_eq!(find_sysenter(Mode::Compat, 0x1000, &[0x40, 0xb9, 5, 0, 0, 0, 0x0f, 0x34]), Sysenter::At(0x1006, 2));
+        assert_eq!(find_sysenter(Mode::Compat, 0x1000, &[0xeb, 0x00, 0x0f, 0x34]), Sysenter::Missing, "a jump ends the run");
+        assert_eq!(find_sysenter(Mode::Compat, 0x1000, &[0x40, 0xf0, 0x0f, 0x34]), Sysenter::Refused(0x1001, 6));
+        assert_eq!(find_sysenter(Mode::Compat, 0x1000, &long), Sysenter::Refused(0x1000, 13));
     }
 
     #[test]
