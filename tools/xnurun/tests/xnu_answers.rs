@@ -350,7 +350,7 @@ fn hlt_is_a_general_protection_fault() {
 /// and reloading the thread's own stack selector just works.
 #[test]
 fn user_mode_is_user_mode_on_both_cpus() {
-    let cases: [(&str, &[u8], i32); 9] = [
+    let cases: [(&str, &[u8], i32); 10] = [
         ("cli", &[0xfa], 139),
         ("in", &[0xec], 139),
         ("out", &[0xee], 139),
@@ -358,6 +358,8 @@ fn user_mode_is_user_mode_on_both_cpus() {
         ("icebp", &[0xf1], 133),
         ("ff-7", &[0xff, 0xf8], 132),
         ("lock-syscall", &[0xf0, 0x0f, 0x05], 132),
+        // c5 f8 05: a VEX prefix before opcode 05 of map 0f: no syscall.
+        ("vex-syscall", &[0xc5, 0xf8, 0x05], 132),
         ("rdfsbase", &[0xf3, 0x48, 0x0f, 0xae, 0xc0], 132),
         ("mov-ss", &[0x8c, 0xd0, 0x8e, 0xd0], 0),
     ];

@@ -7,7 +7,7 @@
 //! and `Loader.cpp`).
 
 use super::{codesign, refuse, segments, u32_at, u64_at, Image, ReadAt, Refusal, Start, EXEC_MACH, PARSE, RULE_DYLD};
-use crate::xnu::{vm, Arch};
+use crate::xnu::Arch;
 use object::macho;
 
 const DYLD: &str = "dyld's MachOFile.cpp / Loader.cpp (apple-oss-distributions/dyld)";
@@ -128,6 +128,7 @@ pub fn load(head: &[u8], file_len: u64, read_at: ReadAt) -> Result<Image, Refusa
     // The opcodes number segments in load-command order, page zero included.
     let all_segments = segs.clone();
     let (segments, pagezero_end) = segments::place(segs, Arch::Arm64, file_len)?;
+    let user_stack = segments::stack_top(Arch::Arm64, &segments, pagezero_end)?;
     // LC_MAIN's entryoff is a file offset in the segment that maps offset 0.
     let text = segments.iter().find(|s| s.fileoff == 0).expect("checked above");
     let entry = text.vmaddr.saturating_add(entryoff);
@@ -171,7 +172,7 @@ pub fn load(head: &[u8], file_len: u64, read_at: ReadAt) -> Result<Image, Refusa
         start: Start::DyldMain,
         // CONFIG_ENFORCE_SIGNED_CODE: arm64 ignores MH_ALLOW_STACK_EXECUTION.
         nx_off: false,
-        user_stack: vm::USRSTACK64_ARM64,
+        user_stack,
         custom_stack: false,
         file_len,
         dyld_work,

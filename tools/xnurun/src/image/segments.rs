@@ -173,3 +173,60 @@ fn check(seg: &Segment, arch: Arch, file_len: u64) -> Result<(), Refusal> {
         ),
     }
 }
+
+const CREATE_UNIX_STACK: &str = "create_unix_stack, bsd/kern/kern_exec.c";
+
+/// `create_unix_stack` (bsd/kern/kern_exec.c) asks for the `MAXSSIZ`
+/// bytes below `USRSTACK*` (VM_FLAGS_FIXED) and, when a segment is already
+/// there, for the same size anywhere (VM_FLAGS_ANYWHERE): the map's first
+/// gap that fits, from its bottom (page zero's end) up, inside the task's
+/// map (so below 4 GiB for i386). No gap at all fails the exec. The stack
+/// of a dyld image is the kernel's as well, so this serves every arch.
+pub fn stack_top(arch: Arch, segments: &[Segment], pagezero_end: u64) -> Result<u64, Refusal> {
+    let top = vm::usrstack(arch);
+    let page = vm::page(arch);
+    let mut ranges: Vec<(u64, u64)> = segments.iter().map(|s| s.vm_range(page)).collect();
+    ranges.sort();
+    if !ranges.iter().any(|&(a, b)| a < top && top - vm::MAXSSIZ < b) {
+        return Ok(top);
+    }
+    // Linux refuses page 0 too, so the first gap starts at a page at least.
+    let mut at = pagezero_end.max(page);
+    for (a, b) in ranges.into_iter().chain([(vm::max_address(arch), vm::max_address(arch))]) {
+        if a >= at && a - at >= vm::MAXSSIZ {
+            return Ok(at + vm::MAXSSIZ);
+        }
+        at = at.max(b);
+    }
+    refuse(
+        "no room for the stack",
+        CREATE_UNIX_STACK,
+        format!("no gap of MAXSSIZ (0x{:x}) bytes is left in the {} map", vm::MAXSSIZ, arch.name()),
+    )
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(vmaddr: u64, vmsize: u64) -> Segment {
+        Segment { name: "s".into(), vmaddr, vmsize, fileoff: 0, filesize: 0, initprot: 3, maxprot: 3 }
+    }
+
+    #[test]
+    fn the_stack_takes_the_first_gap_when_its_place_is_taken() {
+        let four_gib = 0x1_0000_0000;
+        // Nothing in the way: USRSTACK.
+        assert_eq!(stack_top(Arch::Arm64, &[seg(four_gib, 0x4000)], four_gib), Ok(vm::USRSTACK64_ARM64));
+        // A segment over it: the first gap above page zero that fits.
+        let over = seg(vm::USRSTACK64_ARM64 - 0x4000, 0x8000);
+        assert_eq!(stack_top(Arch::Arm64, &[seg(four_gib, 0x4000), over.clone()], four_gib), Ok(four_gib + 0x4000 + vm::MAXSSIZ));
+        // i386: inside the 32-bit map, or refused.
+        let low = seg(0x1000, 0x1000);
+        let top = seg(vm::USRSTACK32 - 0x1000, 0x2000);
+        assert_eq!(stack_top(Arch::I386, &[low, top], 0x1000), Ok(0x2000 + vm::MAXSSIZ));
+        let all = seg(0x1000, vm::VM_MAX_ADDRESS32 - 0x2000);
+        assert_eq!(stack_top(Arch::I386, &[all], 0x1000).unwrap_err().rule, "no room for the stack");
+    }
+}

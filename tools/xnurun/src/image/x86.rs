@@ -7,7 +7,7 @@
 //! only on embedded builds; current XNU accepts static images for x86_64
 //! alone.
 
-use super::{refuse, segments, u32_at, u64_at, Image, Refusal, Segment, Start, EXEC_MACH, PARSE, RULE_DYLD};
+use super::{refuse, segments, u32_at, u64_at, Image, Refusal, Start, EXEC_MACH, PARSE, RULE_DYLD};
 use crate::xnu::x86::state::{X86State, X86_THREAD_STATE32, X86_THREAD_STATE32_COUNT, X86_THREAD_STATE64, X86_THREAD_STATE64_COUNT};
 use crate::xnu::{vm, Arch};
 use object::macho;
@@ -189,37 +189,10 @@ pub fn load_from(file: &[u8], file_len: u64) -> Result<Image, Refusal> {
         }
         top
     } else {
-        default_stack(arch, &segments, pagezero_end)?
+        segments::stack_top(arch, &segments, pagezero_end)?
     };
 
     Ok(Image { arch, segments, pagezero_end, entry, start: Start::UnixThread(thread), user_stack, custom_stack, file_len, dyld_work: None, rebases: Vec::new(), nx_off: flags & macho::MH_ALLOW_STACK_EXECUTION.0 != 0 })
-}
-
-/// `create_unix_stack` (bsd/kern/kern_exec.c) asks for the `MAXSSIZ`
-/// bytes below `USRSTACK*` (VM_FLAGS_FIXED) and, when a segment is already
-/// there, for the same size anywhere (VM_FLAGS_ANYWHERE): the map's first
-/// gap that fits, from its bottom (page zero's end) up, inside the task's
-/// map (so below 4 GiB for i386). No gap at all fails the exec.
-fn default_stack(arch: Arch, segments: &[Segment], pagezero_end: u64) -> Result<u64, Refusal> {
-    let top = if arch == Arch::I386 { vm::USRSTACK32 } else { vm::USRSTACK64_X86 };
-    let mut ranges: Vec<(u64, u64)> = segments.iter().map(|s| s.vm_range(vm::PAGE_X86)).collect();
-    ranges.sort();
-    if !ranges.iter().any(|&(a, b)| a < top && top - vm::MAXSSIZ < b) {
-        return Ok(top);
-    }
-    // Linux refuses page 0 too, so the first gap starts at a page at least.
-    let mut at = pagezero_end.max(vm::PAGE_X86);
-    for (a, b) in ranges.into_iter().chain([(vm::max_address(arch), vm::max_address(arch))]) {
-        if a >= at && a - at >= vm::MAXSSIZ {
-            return Ok(at + vm::MAXSSIZ);
-        }
-        at = at.max(b);
-    }
-    refuse(
-        "no room for the stack",
-        "create_unix_stack, bsd/kern/kern_exec.c",
-        format!("no gap of MAXSSIZ (0x{:x}) bytes is left in the {} map", vm::MAXSSIZ, arch.name()),
-    )
 }
 
 fn parse_thread(lc: &[u8], arch: Arch, index: u32) -> Result<(X86State, u64, bool), Refusal> {

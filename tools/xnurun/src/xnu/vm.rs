@@ -52,6 +52,15 @@ pub fn data_exec(arch: Arch) -> bool {
     arch == Arch::I386
 }
 
+/// Where the main thread's stack ends (`USRSTACK*`), before any slide.
+pub fn usrstack(arch: Arch) -> u64 {
+    match arch {
+        Arch::X86_64 => USRSTACK64_X86,
+        Arch::I386 => USRSTACK32,
+        Arch::Arm64 => USRSTACK64_ARM64,
+    }
+}
+
 /// The page size of the task's map.
 pub fn page(arch: Arch) -> u64 {
     match arch {
