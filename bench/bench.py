@@ -422,6 +422,9 @@ def main():
     say("timing the native-speed loop")
     import native_loop
     text = report(rows, table, tiny_note) + extra + "\n".join(native_loop.measure(OUT / "loop", runner)) + "\n"
+    say("measuring the runner's memory")
+    import memory
+    text += "\n".join(memory.measure(OUT / "memory", runner)) + "\n"
     say("timing machlink against input size")
     ok, out = run([str(ROOT / "bench/link_scaling"), "1000", "5000", "50000"], stderr=subprocess.PIPE, cwd=ROOT)
     text += ("\nmachlink's link time against the number of functions in one section (bench/link_scaling; "
