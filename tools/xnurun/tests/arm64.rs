@@ -103,7 +103,12 @@ fn traps_faults_and_returns_map_to_xnu() {
     for (name, asm, status, text) in cases {
         let o = xnurun().arg(guest(name, asm)).output().unwrap();
         assert_eq!(o.status.code(), Some(*status), "{name}: {}", stderr(&o));
-        assert!(stderr(&o).contains(text), "{name}: {}", stderr(&o));
+        // An empty text means xnurun says nothing: the guest just exits.
+        if text.is_empty() {
+            assert_eq!(stderr(&o), "", "{name}");
+        } else {
+            assert!(stderr(&o).contains(text), "{name}: {}", stderr(&o));
+        }
     }
 }
 

@@ -147,7 +147,7 @@ fn hello_broken_pipe_kills_with_sigpipe_unless_ignored() {
             let (r, w) = std::io::pipe().unwrap();
             drop(r);
             let mut c = xnurun();
-            c.arg(hello(t)).stdout(w);
+            c.arg("--trace").arg(hello(t)).stdout(w);
             if ignore {
                 // SAFETY: only async-signal-safe calls between fork and exec.
                 unsafe {
@@ -161,6 +161,8 @@ fn hello_broken_pipe_kills_with_sigpipe_unless_ignored() {
             let o = c.output().unwrap();
             if ignore {
                 assert_eq!(o.status.code(), Some(1), "{t}: EPIPE, then hello exits 1: {}", stderr(&o));
+                // The write itself failed with EPIPE, not some other error.
+                assert!(stderr(&o).contains("= -1 EPIPE (Broken pipe)"), "{t}: {}", stderr(&o));
             } else {
                 assert_eq!(o.status.code(), Some(141), "{t}: SIGPIPE: {}", stderr(&o));
                 assert!(stderr(&o).contains("SIGPIPE"), "{t}");

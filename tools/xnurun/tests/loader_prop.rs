@@ -28,6 +28,29 @@ fn mutate(seed: &[u8], edits: &[(u16, u8)], cut: Option<u16>) -> Vec<u8> {
     b
 }
 
+/// The property below says something only about images the loader
+/// accepts: a run of the same generator must have it accept enough of
+/// them, or the property would hold vacuously.
+#[test]
+fn enough_mutants_are_accepted_for_the_property_to_mean_something() {
+    use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
+    let config = ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() };
+    let mut runner = TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let strategy = (0usize..2, proptest::collection::vec((any::<u16>(), any::<u8>()), 0..6), proptest::option::weighted(0.1, any::<u16>()));
+    let (accepted, total) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    runner
+        .run(&strategy, |(which, edits, cut)| {
+            total.set(total.get() + 1);
+            if loader::load(&mutate(&seeds()[which], &edits, cut)).is_ok() {
+                accepted.set(accepted.get() + 1);
+            }
+            Ok(())
+        })
+        .unwrap();
+    println!("{} of {} mutants accepted", accepted.get(), total.get());
+    assert!(accepted.get() * 10 >= total.get(), "only {} of {} mutants accepted", accepted.get(), total.get());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
 

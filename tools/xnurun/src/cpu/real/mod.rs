@@ -23,7 +23,8 @@ use crate::xnu::bsd::calls::Calls;
 use crate::xnu::end::{Death, End, Next};
 use crate::xnu::memory::Memory;
 use crate::xnu::x86::exception::{self, SoftwareInt};
-use crate::xnu::x86::gate::{self, Gate, Insn, Mode};
+use crate::xnu::x86::gate::{self, Gate, Insn, Mode, TableStore};
+use iced_x86::Register;
 use crate::xnu::x86::kernel;
 use crate::xnu::x86::state::X86State;
 use crate::xnu::{signal, Arch};
@@ -238,6 +239,7 @@ impl Runner {
                     "the guest ran sysenter with EBP pointing at unreadable memory: on Intel CPUs Linux then loses EAX, the call number, before xnurun sees the call (i386 images run on the emulated CPU there unless --cpu real is given)",
                 ))
             }
+            libc::SIGSEGV if si_code == SI_KERNEL && self.table_store(&regs, mode, &code)? => Ok(()),
             libc::SIGSEGV if si_code == SI_KERNEL => {
                 // #GP, and the traps Linux sends as SIGSEGV. Linux gives user
                 // code only `int3`, `int 4` and `int 0x80`; every other
@@ -303,6 +305,33 @@ impl Runner {
         }
     }
 
+    /// `sgdt`, `sidt`, `smsw`, `sldt` and `str` run in user mode on XNU,
+    /// which never sets CR4.UMIP; Linux sets it where the CPU has it, and
+    /// emulates only some of them. xnurun performs the store (zeros: the
+    /// kernel's own table addresses are no use to a guest) and goes on.
+    /// `Ok(false)` when the instruction is not one of them.
+    fn table_store(&mut self, regs: &user_regs_struct, mode: Mode, code: &[u8]) -> Result<bool, End> {
+        let value = |r: Register| register(regs, r);
+        let Some((dest, len)) = gate::table_store(mode, code, regs.rip, value) else { return Ok(false) };
+        let mut r = *regs;
+        match dest {
+            TableStore::Memory(at, n) => {
+                let at = if mode == Mode::Compat { at & 0xffff_ffff } else { at };
+                if self.guest.write_mem(at, &vec![0; n as usize]) < n as usize {
+                    // A store to memory it may not write: the page fault
+                    // the CPU would take.
+                    let (sig, why) = signal::fault(self.guest.xnu_mapped(at), self.guest.in_stack_zone(at));
+                    self.died(regs, Death::new(sig, why), Some(&format!("fault address 0x{at:x}")), code)?;
+                }
+            }
+            TableStore::Register(reg) => set_register(&mut r, reg, 0),
+        }
+        r.rip = regs.rip + len;
+        r.orig_rax = u64::MAX;
+        self.guest.set_regs(&r).map_err(|e| self.runner_error(&e))?;
+        Ok(true)
+    }
+
     fn killed_from_outside(&self, host_sig: i32) -> End {
         let sig = match signal::async_from_linux(host_sig) {
             signal::Async::Kill(s) => s,
@@ -354,6 +383,56 @@ impl Runner {
     fn died(&self, r: &user_regs_struct, death: Death, detail: Option<&str>, code: &[u8]) -> Result<(), End> {
         Err(End::Killed { death, pc: (self.pc_name(), r.rip), detail: detail.map(String::from), code: code.to_vec() })
     }
+}
+
+/// A general register's value in `r`, for address arithmetic.
+fn register(r: &user_regs_struct, reg: Register) -> Option<u64> {
+    Some(match reg.full_register() {
+        Register::RAX => r.rax,
+        Register::RBX => r.rbx,
+        Register::RCX => r.rcx,
+        Register::RDX => r.rdx,
+        Register::RSI => r.rsi,
+        Register::RDI => r.rdi,
+        Register::RBP => r.rbp,
+        Register::RSP => r.rsp,
+        Register::R8 => r.r8,
+        Register::R9 => r.r9,
+        Register::R10 => r.r10,
+        Register::R11 => r.r11,
+        Register::R12 => r.r12,
+        Register::R13 => r.r13,
+        Register::R14 => r.r14,
+        Register::R15 => r.r15,
+        Register::RIP => r.rip,
+        Register::ES | Register::CS | Register::SS | Register::DS => 0,
+        Register::FS => r.fs_base,
+        Register::GS => r.gs_base,
+        _ => return None,
+    })
+}
+
+fn set_register(r: &mut user_regs_struct, reg: Register, v: u64) {
+    let slot = match reg.full_register() {
+        Register::RAX => &mut r.rax,
+        Register::RBX => &mut r.rbx,
+        Register::RCX => &mut r.rcx,
+        Register::RDX => &mut r.rdx,
+        Register::RSI => &mut r.rsi,
+        Register::RDI => &mut r.rdi,
+        Register::RBP => &mut r.rbp,
+        Register::RSP => &mut r.rsp,
+        Register::R8 => &mut r.r8,
+        Register::R9 => &mut r.r9,
+        Register::R10 => &mut r.r10,
+        Register::R11 => &mut r.r11,
+        Register::R12 => &mut r.r12,
+        Register::R13 => &mut r.r13,
+        Register::R14 => &mut r.r14,
+        Register::R15 => &mut r.r15,
+        _ => return,
+    };
+    *slot = v;
 }
 
 fn to_state(r: &user_regs_struct) -> X86State {

@@ -134,6 +134,41 @@ pub fn non_canonical(code: &[u8], ip: u64, regs: impl Fn(Register) -> Option<u64
     None
 }
 
+/// Where a descriptor-table store (`sgdt`, `sidt`, `smsw`, `sldt`, `str`)
+/// puts its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableStore {
+    /// `len` bytes at this address.
+    Memory(u64, u64),
+    /// A general register, whole.
+    Register(Register),
+}
+
+/// The descriptor-table store at the start of `code`, if it is one, with
+/// its length: XNU never sets CR4.UMIP, so user code may run these (they
+/// are #GP where Linux sets it and does not emulate them). `regs` gives a
+/// register's value, for the address.
+pub fn table_store(mode: Mode, code: &[u8], ip: u64, regs: impl Fn(Register) -> Option<u64>) -> Option<(TableStore, u64)> {
+    use iced_x86::Mnemonic::{Sgdt, Sidt, Sldt, Smsw, Str};
+    let bitness = match mode {
+        Mode::Long => 64,
+        Mode::Compat => 32,
+    };
+    let i = Decoder::with_ip(bitness, code, ip, DecoderOptions::NONE).decode();
+    let size = match i.mnemonic() {
+        // A 16-bit limit and a base of the mode's width.
+        Sgdt | Sidt => 2 + u64::from(bitness) / 8,
+        Smsw | Sldt | Str => 2,
+        _ => return None,
+    };
+    let dest = match i.op0_kind() {
+        iced_x86::OpKind::Register => TableStore::Register(i.op0_register().full_register()),
+        iced_x86::OpKind::Memory => TableStore::Memory(i.virtual_address(0, 0, |r, _, _| regs(r))?, size),
+        _ => return None,
+    };
+    Some((dest, i.len() as u64))
+}
+
 /// A kernel entry the guest made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Gate {
