@@ -231,9 +231,23 @@ const SYS_MUNMAP: i64 = 11;
 const SYS_PRCTL: i64 = 157;
 const SYS_SECCOMP: i64 = 317;
 
+/// Why the guest could not be started.
+pub enum SpawnError {
+    /// One line for the user.
+    Failed(String),
+    /// A signal from outside killed it during set-up (the host's number).
+    Killed(i32),
+}
+
+impl From<String> for SpawnError {
+    fn from(e: String) -> SpawnError {
+        SpawnError::Failed(e)
+    }
+}
+
 /// Forks the guest, maps it and stops it at its entry point with the
-/// registers XNU would give it. Errors are one line for the user.
-pub fn spawn(image: &Image, file: &ImageFile, stack: &InitialStack) -> Result<Guest, String> {
+/// registers XNU would give it.
+pub fn spawn(image: &Image, file: &ImageFile, stack: &InitialStack) -> Result<Guest, SpawnError> {
     let read_at = |off: u64, buf: &mut [u8]| file.read_at(off, buf);
     let layout = address_space::plan(image, &read_at, stack, 0)?;
     let maps = &layout.maps;
@@ -244,7 +258,7 @@ pub fn spawn(image: &Image, file: &ImageFile, stack: &InitialStack) -> Result<Gu
     // SAFETY: plain memfd_create with a NUL-terminated name.
     let memfd = unsafe { libc::memfd_create(c"xnurun-guest".as_ptr(), libc::MFD_CLOEXEC) };
     if memfd < 0 {
-        return Err(format!("memfd_create: {}", std::io::Error::last_os_error()));
+        return Err(format!("memfd_create: {}", std::io::Error::last_os_error()).into());
     }
     // SAFETY: memfd is a fresh descriptor that nothing else owns.
     let memfd = unsafe { OwnedFd::from_raw_fd(memfd) };
@@ -255,7 +269,7 @@ pub fn spawn(image: &Image, file: &ImageFile, stack: &InitialStack) -> Result<Gu
     let (pieces, blobs) = pieces(maps, file, room)?;
     let (program, steps) = set_up_program(maps, &pieces, memfd.as_raw_fd(), file.fd());
     if program.elf.len() as u64 > room {
-        return Err(format!("the image needs {} set-up calls, more than the set-up program has room for", steps.len()));
+        return Err(format!("the image needs {} set-up calls, more than the set-up program has room for", steps.len()).into());
     }
     let f = std::fs::File::from(memfd.try_clone().map_err(|e| format!("dup: {e}"))?);
     let write = || -> std::io::Result<()> {
@@ -284,7 +298,7 @@ pub fn spawn(image: &Image, file: &ImageFile, stack: &InitialStack) -> Result<Gu
     drop(child_stack);
     drop(memfd);
     if pid < 0 {
-        return Err(format!("clone failed: {}", std::io::Error::last_os_error()));
+        return Err(format!("clone failed: {}", std::io::Error::last_os_error()).into());
     }
     let mut g = Guest { pid: Pid::from_raw(pid), arch: image.arch, layout };
     for m in &mut g.layout.maps {
@@ -406,12 +420,13 @@ fn errno_text(e: i32) -> String {
 }
 
 impl Guest {
-    fn set_up(&mut self, image: &Image, program: &stub::Program, steps: &[String], sp: u64) -> Result<(), String> {
+    fn set_up(&mut self, image: &Image, program: &stub::Program, steps: &[String], sp: u64) -> Result<(), SpawnError> {
         match waitpid(self.pid, None) {
             Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => {}
-            Ok(WaitStatus::Exited(_, status)) => return Err(child_failure(status)),
-            Ok(other) => return Err(format!("guest set-up ended unexpectedly: {other:?}")),
-            Err(e) => return Err(format!("waitpid: {e}")),
+            Ok(WaitStatus::Exited(_, status)) => return Err(child_failure(status).into()),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Err(SpawnError::Killed(sig as i32)),
+            Ok(other) => return Err(format!("guest set-up ended unexpectedly: {other:?}").into()),
+            Err(e) => return Err(format!("waitpid: {e}").into()),
         }
         let opts = ptrace::Options::PTRACE_O_EXITKILL | ptrace::Options::PTRACE_O_TRACESECCOMP | ptrace::Options::PTRACE_O_TRACESYSGOOD;
         ptrace::setoptions(self.pid, opts).map_err(|e| format!("ptrace(SETOPTIONS): {e}"))?;
@@ -422,19 +437,21 @@ impl Guest {
         ptrace::cont(self.pid, None).map_err(|e| format!("ptrace(CONT): {e}"))?;
         match waitpid(self.pid, None) {
             Ok(WaitStatus::PtraceEvent(_, _, libc::PTRACE_EVENT_SECCOMP)) => {}
-            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => return Err(self.program_failure(program, steps)),
-            other => return Err(format!("the guest's set-up stopped unexpectedly ({other:?})")),
+            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => return Err(self.program_failure(program, steps).into()),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Err(SpawnError::Killed(sig as i32)),
+            other => return Err(format!("the guest's set-up stopped unexpectedly ({other:?})").into()),
         }
         ptrace::syscall(self.pid, None).map_err(|e| format!("ptrace(SYSCALL): {e}"))?;
         match waitpid(self.pid, None) {
             Ok(WaitStatus::PtraceSyscall(_)) => {}
-            other => return Err(format!("unexpected stop after the last set-up call ({other:?})")),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Err(SpawnError::Killed(sig as i32)),
+            other => return Err(format!("unexpected stop after the last set-up call ({other:?})").into()),
         }
         let regs = self.regs()?;
         if let Some(e) = is_err(regs.rax) {
-            return Err(format!("unmapping the set-up page: {}", errno_text(e)));
+            return Err(format!("unmapping the set-up page: {}", errno_text(e)).into());
         }
-        self.set_initial_regs(regs, image, sp)
+        Ok(self.set_initial_regs(regs, image, sp)?)
     }
 
     /// The message for a set-up call that failed: which, and its errno.

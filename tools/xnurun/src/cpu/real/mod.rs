@@ -98,7 +98,8 @@ struct Runner {
 pub fn run(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls, max_steps: Option<u64>) -> End {
     let guest = match guest::spawn(image, file, stack) {
         Ok(g) => g,
-        Err(e) => return End::Runner(e),
+        Err(guest::SpawnError::Failed(e)) => return End::Runner(e),
+        Err(guest::SpawnError::Killed(sig)) => return killed_from_outside(sig),
     };
     let step = max_steps.is_some();
     let mut r = Runner { guest, calls, step, max_steps: max_steps.unwrap_or(u64::MAX) };
@@ -146,7 +147,7 @@ impl Runner {
                     self.on_syscall(abi32)
                 }
                 Stop::Signal { signo, code, addr } => self.on_signal(signo, code, addr),
-                Stop::Killed(s) => Err(self.killed_from_outside(s)),
+                Stop::Killed(s) => Err(killed_from_outside(s)),
                 Stop::Gone(e) => Err(self.runner_error(&e)),
             };
             if let Err(end) = result {
@@ -332,13 +333,6 @@ impl Runner {
         Ok(true)
     }
 
-    fn killed_from_outside(&self, host_sig: i32) -> End {
-        let sig = match signal::async_from_linux(host_sig) {
-            signal::Async::Kill(s) => s,
-            signal::Async::Ignore => host_sig,
-        };
-        End::KilledFromOutside(sig)
-    }
 
     /// Answers kernel entry `gate`; `entry` are the registers as the trap
     /// instruction saw them, `next` the address after it.
@@ -383,6 +377,15 @@ impl Runner {
     fn died(&self, r: &user_regs_struct, death: Death, detail: Option<&str>, code: &[u8]) -> Result<(), End> {
         Err(End::Killed { death, pc: (self.pc_name(), r.rip), detail: detail.map(String::from), code: code.to_vec() })
     }
+}
+
+/// The guest was killed by host signal `host_sig` from outside.
+fn killed_from_outside(host_sig: i32) -> End {
+    let sig = match signal::async_from_linux(host_sig) {
+        signal::Async::Kill(s) => s,
+        signal::Async::Ignore => host_sig,
+    };
+    End::KilledFromOutside(sig)
 }
 
 /// A general register's value in `r`, for address arithmetic.
