@@ -222,14 +222,24 @@ pub fn ia32_runs(bin: &Path) -> bool {
     match ia32_check(bin) {
         Ok(()) => true,
         Err(why) => {
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
-                use std::io::Write;
-                let _ = writeln!(std::io::stderr(), "linux_i386: run tests SKIPPED: {why}");
-            });
+            skipped(&format!("linux_i386 runs: {why}"));
             false
         }
     }
+}
+
+/// Records that the running test skips its checks, and why: a line in
+/// `target/test-skips.txt` (or `$HELLO_SKIP_LOG`), `TEST: why`, which
+/// `.ci/test` counts as skipped rather than passed and prints. The test
+/// harness names each test's thread after the test.
+pub fn skipped(why: &str) {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    let log = std::env::var_os("HELLO_SKIP_LOG").map(PathBuf::from).unwrap_or_else(|| root().join("target/test-skips.txt"));
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&log) {
+        let _ = writeln!(f, "{test}: {why}");
+    }
+    let _ = writeln!(std::io::stderr(), "{test}: SKIPPED: {why}");
 }
 
 /// `Err(why)` when execve refuses `bin` with ENOEXEC; any other failure to
