@@ -262,3 +262,111 @@ fn xnu_arm64_macho() {
         assert_eq!(shown, digest, "slot {i}: the stored hash is the page's SHA-256");
     }
 }
+
+/// Every program header's fields as anatomy prints them, against the same
+/// fields read by the `object` crate: a second reader, so that a field
+/// shown wrong (its value, or the permissions its meaning spells out) fails
+/// here and not only in the guide's snapshot.
+fn elf_agrees_with_object<E: object::read::elf::FileHeader<Endian = object::Endianness>>(target: &str) {
+    use object::read::elf::ProgramHeader;
+    let bin = hello(target);
+    let data = std::fs::read(&bin).unwrap();
+    let text = anatomy(&bin);
+    let h = E::parse(&*data).unwrap();
+    let e = h.endian().unwrap();
+    assert_eq!(value(&text, "ELF header", "e_phoff"), h.e_phoff(e).into());
+    assert_eq!(value(&text, "ELF header", "e_phnum"), u64::from(h.e_phnum(e)));
+    for (i, ph) in h.program_headers(e, &*data).unwrap().iter().enumerate() {
+        let heading = format!("program header {i}");
+        for (field, want) in [
+            ("p_type", u64::from(ph.p_type(e).0)),
+            ("p_flags", u64::from(ph.p_flags(e).0)),
+            ("p_offset", ph.p_offset(e).into()),
+            ("p_vaddr", ph.p_vaddr(e).into()),
+            ("p_filesz", ph.p_filesz(e).into()),
+            ("p_memsz", ph.p_memsz(e).into()),
+        ] {
+            assert_eq!(value(&text, &heading, field), want, "{target} {heading} {field}");
+        }
+        if ph.p_type(e) == object::elf::PT_LOAD {
+            let f = ph.p_flags(e).0;
+            let rwx: String = [(object::elf::PF_R.0, 'R'), (object::elf::PF_W.0, 'W'), (object::elf::PF_X.0, 'X')]
+                .iter()
+                .map(|&(bit, c)| if f & bit != 0 { c } else { '-' })
+                .collect();
+            let row = block(&text, &heading).into_iter().find(|r| r.2 == "p_flags").unwrap();
+            assert_eq!(row.3.split_whitespace().nth(1), Some(format!("{rwx}:").as_str()), "{target} {heading}: p_flags {f:#x} is {rwx}: {row:?}");
+        }
+    }
+}
+
+#[test]
+fn elf_fields_agree_with_the_object_crate() {
+    elf_agrees_with_object::<object::elf::FileHeader64<object::Endianness>>(LINUX_X86_64);
+    elf_agrees_with_object::<object::elf::FileHeader32<object::Endianness>>(LINUX_I386);
+    elf_agrees_with_object::<object::elf::FileHeader64<object::Endianness>>(LINUX_AARCH64);
+}
+
+/// Every load command's segment as anatomy prints it, against `object`.
+fn macho_agrees_with_object<H: object::read::macho::MachHeader<Endian = object::Endianness>>(target: &str) {
+    let bin = hello(target);
+    let data = std::fs::read(&bin).unwrap();
+    let text = anatomy(&bin);
+    let h = H::parse(&*data, 0).unwrap();
+    let e = h.endian().unwrap();
+    assert_eq!(value(&text, "mach_header", "ncmds"), u64::from(h.ncmds(e)));
+    assert_eq!(value(&text, "mach_header", "sizeofcmds"), u64::from(h.sizeofcmds(e)));
+    assert_eq!(value(&text, "mach_header", "flags"), u64::from(h.flags(e).0));
+    let mut cmds = h.load_commands(e, &*data, 0).unwrap();
+    let mut index = 0;
+    let mut segments = 0;
+    while let Some(c) = cmds.next().unwrap() {
+        if let Some((seg, _)) = c.segment_32().unwrap().map(|(s, d)| (Seg::from32(s, e), d)).or(c.segment_64().unwrap().map(|(s, d)| (Seg::from64(s, e), d))) {
+            let heading = block_heading(&text, index);
+            for (field, want) in [("vmaddr", seg.vmaddr), ("vmsize", seg.vmsize), ("fileoff", seg.fileoff), ("filesize", seg.filesize), ("maxprot", seg.maxprot.into()), ("initprot", seg.initprot.into())] {
+                assert_eq!(value(&text, &heading, field), want, "{target} {heading} {field}");
+            }
+            for (field, prot) in [("maxprot", seg.maxprot), ("initprot", seg.initprot)] {
+                let rwx: String = [(1, 'r'), (2, 'w'), (4, 'x')].iter().map(|&(b, c)| if prot & b != 0 { c } else { '-' }).collect();
+                let row = block(&text, &heading).into_iter().find(|r| r.2 == field).unwrap();
+                assert_eq!(row.3.split_whitespace().nth(1), Some(format!("{rwx}:").as_str()), "{target} {heading} {field} {prot:#x} is {rwx}: {row:?}");
+            }
+            segments += 1;
+        }
+        index += 1;
+    }
+    assert!(segments >= 2, "{target}: {segments} segments");
+}
+
+/// A segment's fields, whatever the width.
+struct Seg {
+    vmaddr: u64,
+    vmsize: u64,
+    fileoff: u64,
+    filesize: u64,
+    maxprot: u32,
+    initprot: u32,
+}
+
+impl Seg {
+    fn from32(s: &object::macho::SegmentCommand32<object::Endianness>, e: object::Endianness) -> Seg {
+        Seg { vmaddr: s.vmaddr.get(e).into(), vmsize: s.vmsize.get(e).into(), fileoff: s.fileoff.get(e).into(), filesize: s.filesize.get(e).into(), maxprot: s.maxprot.get(e).0, initprot: s.initprot.get(e).0 }
+    }
+    fn from64(s: &object::macho::SegmentCommand64<object::Endianness>, e: object::Endianness) -> Seg {
+        Seg { vmaddr: s.vmaddr.get(e), vmsize: s.vmsize.get(e), fileoff: s.fileoff.get(e), filesize: s.filesize.get(e), maxprot: s.maxprot.get(e).0, initprot: s.initprot.get(e).0 }
+    }
+}
+
+/// The heading of load command `index`'s block.
+fn block_heading(text: &str, index: usize) -> String {
+    let prefix = format!("## load command {index}: ");
+    let line = text.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no load command {index}"));
+    line.trim_start_matches("## ").split(" (").next().unwrap().to_string()
+}
+
+#[test]
+fn macho_fields_agree_with_the_object_crate() {
+    macho_agrees_with_object::<object::macho::MachHeader64<object::Endianness>>(XNU_X86_64);
+    macho_agrees_with_object::<object::macho::MachHeader32<object::Endianness>>(XNU_I386);
+    macho_agrees_with_object::<object::macho::MachHeader64<object::Endianness>>(XNU_ARM64);
+}
