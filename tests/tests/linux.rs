@@ -130,6 +130,19 @@ macro_rules! flavor {
                 );
             }
 
+            /// A write that takes nothing would loop for ever: hello
+            /// treats it as a failure and exits 1 after that one write.
+            #[test]
+            fn zero_byte_write_exits_1() {
+                if !runs() {
+                    return;
+                }
+                let t = strace_run(&hello($target), &["--inject=write:retval=0:when=1"]);
+                assert_eq!(t.output.stdout, b"");
+                assert_eq!(t.output.status.code(), Some(1));
+                assert_eq!(t.calls, [r#"write(1, "Hello, world!\n", 14) = 0 (INJECTED)"#, "exit(1) = ?"]);
+            }
+
             #[test]
             fn no_mapping_is_writable_and_executable() {
                 if !runs() {

@@ -71,6 +71,18 @@ fn hello_fault_eintr_once_retries() {
     }
 }
 
+/// A write that takes nothing would loop for ever: hello treats it as a
+/// failure and exits 1 after that one write, on every XNU convention.
+#[test]
+fn hello_zero_byte_write_exits_1() {
+    for t in TARGETS {
+        let o = xr(t, &["--trace", "--fault", "short:0"]);
+        assert_eq!(o.stdout, b"", "{t}");
+        assert_eq!(o.status.code(), Some(1), "{t}: {}", stderr(&o));
+        assert_eq!(calls(&o), [format!("{W14} = 0"), "exit(1)".into()], "{t}");
+    }
+}
+
 #[test]
 fn hello_fault_short_5_finishes_in_three_writes() {
     for t in TARGETS {
