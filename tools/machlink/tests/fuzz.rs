@@ -103,11 +103,16 @@ fn rich_objects() -> &'static [(Arch, Vec<u8>); 2] {
     })
 }
 
-fn link(arch: Arch, data: Vec<u8>) {
+/// Links `data`; a failure must be one line. Whether it failed.
+fn link(arch: Arch, data: Vec<u8>) -> bool {
     let files = [InputFile { name: "fuzz.o".into(), data: data.into() }];
-    if let Err(e) = machlink::link(&files, Some(arch), "__start", true, "fuzz") {
-        let line = e.to_string();
-        assert!(line.starts_with("machlink: ") && !line.contains('\n'), "{line}");
+    match machlink::link(&files, Some(arch), "__start", true, "fuzz") {
+        Err(e) => {
+            let line = e.to_string();
+            assert!(line.starts_with("machlink: ") && !line.contains('\n'), "{line}");
+            true
+        }
+        Ok(_) => false,
     }
 }
 
@@ -154,8 +159,10 @@ fn every_byte_of_rich_objects_set_to_extremes() {
 #[test]
 fn every_truncation_fails_cleanly() {
     for (arch, original) in objects() {
+        // The whole object links: the failures below are the cuts'.
+        assert!(!link(*arch, original.clone()), "the uncut object fails to link");
         for len in 0..original.len() {
-            link(*arch, original[..len].to_vec());
+            assert!(link(*arch, original[..len].to_vec()), "{arch:?}: the object cut to {len} of {} bytes linked", original.len());
         }
     }
 }

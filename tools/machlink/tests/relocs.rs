@@ -377,3 +377,76 @@ __start:
     let (status, _, stderr) = common::run(&out);
     assert_eq!(status, Some(0xcf), "xnurun: {stderr}");
 }
+
+/// i386 PIC with an addend: `leal _data+8-1b(%ecx)` is a SECTDIFF pair
+/// whose stored value carries the 8. The displacement must be the target
+/// plus 8 minus the pic base, computed here from the image's symbols, and
+/// the program reads the third word: exit 3.
+const I386_SECTDIFF_ADDEND: &str = r#"
+.text
+.globl __start
+__start:
+    calll 1f
+1:  popl %ecx
+    leal _data+8-1b(%ecx), %eax
+    movl (%eax), %eax
+    pushl %eax
+    pushl %eax
+    movl $1, %eax
+    int $0x80
+.data
+.globl _data
+_data: .long 1, 2, 3
+"#;
+
+#[test]
+fn i386_sectdiff_with_an_addend() {
+    let target = common::I686;
+    let (out, _, image) = common::link_sources(target, "i386-sectdiff-addend", &[I386_SECTDIFF_ADDEND]);
+    let start = image.symbol("__start");
+    // calll (5 bytes), popl %ecx (59), then leal disp32(%ecx), %eax: 8d 81.
+    assert_eq!(image.at(start + 6, 2), [0x8d, 0x81]);
+    let pic_base = start + 5;
+    assert_eq!(u64::from(image.u32_at(start + 8)), image.symbol("_data") + 8 - pic_base, "the addend survives the link");
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(3), "xnurun: {stderr}");
+}
+
+/// x86_64 RIP-relative stores with an immediate after the displacement:
+/// `movl $7, _v(%rip)` is X86_64_RELOC_SIGNED_4 and `movw $5, _w(%rip)`
+/// SIGNED_2 (the immediate's size, which the CPU adds to find the next
+/// instruction). Each displacement is checked against the address of the
+/// instruction's end, computed here; the program adds the two: exit 12.
+const X86_64_SIGNED: &str = r#"
+.text
+.globl __start
+__start:
+    movl $7, _v(%rip)
+    movw $5, _w(%rip)
+    movl _v(%rip), %edi
+    movzwl _w(%rip), %eax
+    addl %eax, %edi
+    movl $0x2000001, %eax
+    syscall
+.data
+.globl _v
+_v: .long 0
+.globl _w
+_w: .short 0
+"#;
+
+#[test]
+fn x86_64_signed_2_and_signed_4() {
+    let target = common::X86_64;
+    let (out, _, image) = common::link_sources(target, "x86_64-signed", &[X86_64_SIGNED]);
+    let start = image.symbol("__start");
+    let disp = |at: u64| i64::from(i32::from_le_bytes(image.at(at, 4).try_into().unwrap()));
+    // c7 05 disp32 imm32: 10 bytes.
+    assert_eq!(image.at(start, 2), [0xc7, 0x05]);
+    assert_eq!((start as i64 + 10 + disp(start + 2)) as u64, image.symbol("_v"), "SIGNED_4");
+    // 66 c7 05 disp32 imm16: 9 bytes, from start + 10.
+    assert_eq!(image.at(start + 10, 3), [0x66, 0xc7, 0x05]);
+    assert_eq!((start as i64 + 19 + disp(start + 13)) as u64, image.symbol("_w"), "SIGNED_2");
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(12), "xnurun: {stderr}");
+}
