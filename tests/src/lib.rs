@@ -36,6 +36,11 @@ pub fn root() -> PathBuf {
 /// RUSTFLAGS, which would replace the config's per-target rustflags (the
 /// i686-apple-darwin sysroot).
 pub fn cargo(target_dir: &Path, args: &[&str]) -> Output {
+    cargo_with(target_dir, args, &[])
+}
+
+/// `cargo` with these environment variables set as well.
+pub fn cargo_with(target_dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     let (subcommand, rest) = args.split_first().expect("a cargo subcommand");
@@ -43,6 +48,7 @@ pub fn cargo(target_dir: &Path, args: &[&str]) -> Output {
     for var in ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"] {
         cmd.env_remove(var);
     }
+    cmd.envs(vars.iter().copied());
     cmd.output().expect("run cargo")
 }
 
