@@ -13,8 +13,9 @@ use std::process::Output;
 
 const TARGETS: [&str; 3] = ["x86_64-apple-darwin", "i686-apple-darwin", "aarch64-apple-darwin"];
 
+/// A register line of the trace: at the trap, or after the call (`->`).
 fn is_regs(l: &str) -> bool {
-    l.starts_with("RIP ") || l.starts_with("EIP ") || l.starts_with("PC ")
+    l.starts_with("RIP ") || l.starts_with("EIP ") || l.starts_with("PC ") || l.starts_with("-> ")
 }
 
 /// Runs the hello for `target`: x86 images on both CPUs, which must agree;
@@ -26,7 +27,8 @@ fn xr(target: &str, opts: &[&str]) -> Output {
     both(xnurun().args(opts).arg(hello(target)))
 }
 
-/// The strace-like lines of a --trace run (register lines dropped).
+/// The strace-like lines of a --trace run (register lines dropped), the
+/// closing `+++ exited with N +++` included.
 fn calls(o: &Output) -> Vec<String> {
     stderr(o).lines().filter(|l| !is_regs(l)).map(String::from).collect()
 }
@@ -39,7 +41,7 @@ fn hello_prints_and_exits_0_with_write_then_exit() {
         let o = xr(t, &["--trace"]);
         assert_eq!(o.stdout, b"Hello, world!\n", "{t}");
         assert_eq!(o.status.code(), Some(0), "{t}: {}", stderr(&o));
-        assert_eq!(calls(&o), [format!("{W14} = 14"), "exit(0)".into()], "{t}");
+        assert_eq!(calls(&o), [format!("{W14} = 14"), "exit(0)".into(), "+++ exited with 0 +++".into()], "{t}");
         let regs = match t {
             "x86_64-apple-darwin" => "RIP 0x",
             "i686-apple-darwin" => "EIP 0x",
@@ -82,7 +84,7 @@ fn hello_zero_byte_write_exits_1() {
         let o = xr(t, &["--trace", "--fault", "short:0"]);
         assert_eq!(o.stdout, b"", "{t}");
         assert_eq!(o.status.code(), Some(1), "{t}: {}", stderr(&o));
-        assert_eq!(calls(&o), [format!("{W14} = 0"), "exit(1)".into()], "{t}");
+        assert_eq!(calls(&o), [format!("{W14} = 0"), "exit(1)".into(), "+++ exited with 1 +++".into()], "{t}");
     }
 }
 
@@ -98,7 +100,8 @@ fn hello_fault_short_5_finishes_in_three_writes() {
                 format!("{W14} = 5"),
                 "write(1, \", world!\\n\", 9) = 5".into(),
                 "write(1, \"ld!\\n\", 4) = 4".into(),
-                "exit(0)".into()
+                "exit(0)".into(),
+                "+++ exited with 0 +++".into()
             ],
             "{t}"
         );
@@ -116,7 +119,7 @@ fn hello_fault_errors_exit_1_after_one_write() {
             let o = xr(t, &["--trace", "--fault", kind]);
             assert!(o.stdout.is_empty(), "{t} {kind}");
             assert_eq!(o.status.code(), Some(1), "{t} {kind}");
-            assert_eq!(calls(&o), [format!("{W14} = -1 {text}"), "exit(1)".into()], "{t} {kind}");
+            assert_eq!(calls(&o), [format!("{W14} = -1 {text}"), "exit(1)".into(), "+++ exited with 1 +++".into()], "{t} {kind}");
         }
     }
 }
@@ -127,14 +130,14 @@ fn hello_fault_restart_reissues_the_call() {
         let o = xr(t, &["--trace", "--fault", "restart"]);
         assert_eq!(o.stdout, b"Hello, world!\n", "{t}");
         assert_eq!(o.status.code(), Some(0), "{t}");
-        assert_eq!(calls(&o), [format!("{W14} = ? ERESTART (restarted)"), format!("{W14} = 14"), "exit(0)".into()], "{t}");
+        assert_eq!(calls(&o), [format!("{W14} = ? ERESTART (restarted)"), format!("{W14} = 14"), "exit(0)".into(), "+++ exited with 0 +++".into()], "{t}");
         // The re-issued call starts from the same registers. On x86_64 the
         // trace shows RCX as `syscall` itself leaves it, the return
         // address, which is also what XNU's saved state holds (hi64_syscall
         // saves rcx as the user rip).
         let regs: Vec<Vec<String>> = stderr(&o)
             .lines()
-            .filter(|l| is_regs(l))
+            .filter(|l| is_regs(l) && !l.starts_with("-> "))
             .map(|l| l.split(' ').map(String::from).collect())
             .collect();
         let field = |r: &Vec<String>, k: &str| r.iter().position(|x| x == k).map(|i| r[i + 1].clone()).unwrap_or_default();
@@ -208,4 +211,55 @@ fn cargo_run_passes_xnurun_flags() {
         let calls: Vec<String> = calls(&o).into_iter().filter(|l| l.starts_with("write(") || l.starts_with("exit(")).collect();
         assert_eq!(calls, [format!("{W14} = -1 EINTR (Interrupted system call)"), format!("{W14} = 14"), "exit(0)".into()], "{t}");
     }
+}
+
+/// The trace shows the state after each call: where the thread resumes,
+/// the return registers, what the kernel overwrote and the carry, as each
+/// convention's kernel function leaves them.
+#[test]
+fn the_trace_shows_the_registers_after_the_call() {
+    let after = |t: &str| -> String {
+        let o = xr(t, &["--trace"]);
+        stderr(&o).lines().find(|l| l.starts_with("-> ")).unwrap_or_default().to_string()
+    };
+    let field = |line: &str, name: &str| -> u64 {
+        let v = line.split_whitespace().skip_while(|w| *w != name).nth(1).unwrap_or_else(|| panic!("no {name} in {line}"));
+        u64::from_str_radix(v.trim_start_matches("0x"), 16).unwrap()
+    };
+    // x86_64: rax = 14, rdx = 0 (uu_rval[1] of an ssize_t call), rcx = the
+    // resume rip and r11 the flags (L_sysret), carry clear.
+    let a = after("x86_64-apple-darwin");
+    assert_eq!((field(&a, "RAX"), field(&a, "RDX"), field(&a, "CF")), (14, 0, 0), "{a}");
+    assert_eq!(field(&a, "RCX"), field(&a, "RIP"), "{a}");
+    assert_eq!(field(&a, "R11") & 1, 0, "{a}");
+    // i386 sysexit: eip = edx, esp = ecx, eax = 14, carry clear.
+    let a = after("i686-apple-darwin");
+    assert_eq!((field(&a, "EAX"), field(&a, "CF")), (14, 0), "{a}");
+    assert_eq!(field(&a, "EIP"), field(&a, "EDX"), "{a}");
+    assert_eq!(field(&a, "ESP"), field(&a, "ECX"), "{a}");
+    // arm64: x0 = 14, x1 = 0 for write, carry clear.
+    let a = after("aarch64-apple-darwin");
+    assert_eq!((field(&a, "X0"), field(&a, "X1"), field(&a, "C")), (14, 0, 0), "{a}");
+}
+
+/// The --help text's example is what xnurun prints for the x86_64 hello,
+/// run as the guide runs it (no environment, from the checkout's root).
+#[test]
+fn the_help_example_is_a_real_trace() {
+    let help = String::from_utf8(xnurun().arg("--help").output().unwrap().stdout).unwrap();
+    let example: Vec<&str> = help
+        .lines()
+        .filter(|l| ["  RIP ", "  write(", "  -> ", "  exit(", "  +++ "].iter().any(|p| l.starts_with(p)))
+        .map(str::trim_start)
+        .collect();
+    assert_eq!(example.len(), 6, "{help}");
+    hello("x86_64-apple-darwin");
+    let o = xnurun()
+        .env_clear()
+        .current_dir(hello_tests::root())
+        .args(["--trace", "target/x86_64-apple-darwin/release/hello"])
+        .output()
+        .unwrap();
+    let trace = stderr(&o);
+    assert_eq!(example, trace.lines().collect::<Vec<_>>(), "--help shows a trace xnurun does not print:\n{trace}");
 }

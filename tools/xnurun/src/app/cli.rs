@@ -12,12 +12,18 @@ fn after_help() -> String {
         crate::xnu::end::help_table(),
         "--trace writes to stderr, per system call, the guest's registers as they
 are when it executes the trap instruction (RCX and R11 as `syscall` itself
-wrote them), then an strace-like line:
-  RIP 0x100000f2a RAX 0x2000004 RCX 0x100000f2c RDX 0xe RSP 0x7ff7bfeffc40 RDI 0x1 RSI 0x100000f40 R8 0x0 R9 0x0
+wrote them), an strace-like line, then the registers after the call (where
+it resumes, the return registers, what the kernel overwrote, the carry);
+the run ends with a +++ line. The hello, on x86_64:
+  RIP 0x100000235 RAX 0x2000004 RCX 0x100000237 RDX 0xe RSP 0x7ff7bfefff60 RDI 0x1 RSI 0x100000256 R8 0x0 R9 0x0 R10 0x0 R11 0x202
   write(1, \"Hello, world!\\n\", 14) = 14
+  -> RIP 0x100000237 RAX 0xe RDX 0x0 RCX 0x100000237 R11 0x202 CF 0
+  RIP 0x100000254 RAX 0x2000001 RCX 0x100000256 RDX 0x0 RSP 0x7ff7bfefff60 RDI 0x0 RSI 0x100000264 R8 0x0 R9 0x0 R10 0x0 R11 0x246
   exit(0)
-(i386: EIP EAX ECX EDX ESP EBX ESI EDI; arm64: PC X16 X0-X7 SP LR CPSR).
-Errors read `= -1 ENOSPC (No space left on device)`, a restart
+  +++ exited with 0 +++
+(i386: EIP EAX ECX EDX ESP EBX ESI EDI, then EIP EAX EDX ECX ESP CF;
+arm64: PC X16 X0-X7 SP LR CPSR, then PC X0 X1 C). Errors read
+`= -1 ENOSPC (No space left on device)`, a restart
 `= ? ERESTART (restarted)`, a death `+++ killed by SIGSYS +++`."
     )
 }

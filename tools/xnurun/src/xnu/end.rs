@@ -106,7 +106,12 @@ impl End {
     /// exit status.
     pub fn report(self, tracing: bool) -> Status {
         match self {
-            End::Exit(s) => Status::Exited(s),
+            End::Exit(s) => {
+                if tracing {
+                    trace::line(&format!("+++ exited with {} +++", s & 0xff));
+                }
+                Status::Exited(s)
+            }
             End::Killed { death, pc, detail, code } => {
                 trace::death(tracing, death.sig, pc, detail.as_deref(), &death.why, &code);
                 Status::Signaled(death.sig)
@@ -152,6 +157,14 @@ pub enum Next<R> {
 }
 
 impl<R> Next<R> {
+    /// The registers the guest resumes with, if it does.
+    pub fn resumed(&self) -> Option<&R> {
+        match self {
+            Next::Resume(r) | Next::Die(Some(r), _) => Some(r),
+            _ => None,
+        }
+    }
+
     pub fn map<S>(self, f: impl FnOnce(R) -> S) -> Next<S> {
         match self {
             Next::Resume(r) => Next::Resume(f(r)),

@@ -4,12 +4,16 @@
 //! - registers as the guest holds them when it executes the trap
 //!   instruction (so RIP/EIP is the instruction's address), in the order of
 //!   the classic `thread_get_state` demo, hex without padding:
-//!   `RIP 0x… RAX 0x… RCX 0x… RDX 0x… RSP 0x… RDI 0x… RSI 0x… R8 0x… R9 0x…`
-//!   or `EIP 0x… EAX 0x… ECX 0x… EDX 0x… ESP 0x… EBX 0x… ESI 0x… EDI 0x…`;
+//!   `RIP 0x… RAX 0x… RCX 0x… RDX 0x… RSP 0x… RDI 0x… RSI 0x… R8 0x… R9 0x…
+//!   R10 0x… R11 0x…`, `EIP 0x… EAX 0x… ECX 0x… EDX 0x… ESP 0x… EBX 0x…
+//!   ESI 0x… EDI 0x…` or `PC … X16 … X0 … X7 … SP … LR … CPSR …`;
 //! - the call: `write(1, "Hello, world!\n", 14) = 14`,
 //!   `write(1, "…", 14) = -1 ENOSPC (No space left on device)`,
-//!   `write(1, "…", 14) = ? ERESTART (restarted)`, `exit(0)`; a call that
-//!   kills the guest is followed by `+++ killed by SIGSYS +++`.
+//!   `write(1, "…", 14) = ? ERESTART (restarted)`, `exit(0)`;
+//! - the registers the thread resumes with, after `->`: where, the return
+//!   registers, what the kernel overwrote, the carry (each convention's
+//!   `after_line`);
+//! - at the end `+++ exited with 0 +++`, or `+++ killed by SIGSYS +++`.
 //!
 //! Strings are escaped as strace does (`\n`, `\t`, `\"`, octal for other
 //! unprintable bytes) and cut after 32 bytes with `...`.

@@ -75,6 +75,12 @@ pub fn finish(entry: &Regs, out: &Outcome) -> Regs {
     r
 }
 
+/// The trace's line after the call: where the thread resumes, `x0` and
+/// `x1` (which `arm_prepare_u64_syscall_return` writes) and the carry.
+pub fn after_line(r: &Regs) -> String {
+    format!("-> PC 0x{:x} X0 0x{:x} X1 0x{:x} C {}", r.pc, r.x[0], r.x[1], u64::from(r.cpsr & CARRY != 0))
+}
+
 /// The `--trace` register line: PC (the `svc` itself), X16, X0-X7, SP, LR,
 /// CPSR, in `ARM_THREAD_STATE64` order after the call number.
 pub fn regs_line(r: &Regs) -> String {

@@ -28,7 +28,11 @@ pub fn answer(regs: &Regs, calls: &mut Calls, mem: &mut dyn Memory) -> Next<Regs
             "the guest made a platform call (x16 = 0x80000000): a real XNU call that xnurun does not implement".into(),
         )),
     };
-    n.map(|o| convention::finish(regs, &o))
+    let n = n.map(|o| convention::finish(regs, &o));
+    if let (true, Some(after)) = (calls.trace, n.resumed()) {
+        trace::line(&convention::after_line(after));
+    }
+    n
 }
 
 /// `brk`: EXC_BREAKPOINT, SIGTRAP.

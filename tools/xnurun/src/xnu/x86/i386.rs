@@ -106,6 +106,13 @@ pub fn finish(gate: Gate, entry: &X86State, next: u64, out: &Outcome) -> X86Stat
     r
 }
 
+/// The trace's line after the call: where the thread resumes, the return
+/// registers, the stack and resume registers the `sysexit` path sets
+/// (`ecx`, `edx`, `esp`) and the carry flag.
+pub fn after_line(r: &X86State) -> String {
+    format!("-> EIP 0x{:x} EAX 0x{:x} EDX 0x{:x} ECX 0x{:x} ESP 0x{:x} CF {}", r.rip, r.rax, r.rdx, r.rcx, r.rsp, r.eflags & CF)
+}
+
 pub fn regs_line(r: &X86State) -> String {
     format!(
         "EIP 0x{:x} EAX 0x{:x} ECX 0x{:x} EDX 0x{:x} ESP 0x{:x} EBX 0x{:x} ESI 0x{:x} EDI 0x{:x}",

@@ -45,7 +45,11 @@ fn on_x86_64(task: Arch, r: &X86State, next: u64, calls: &mut Calls, mem: &mut d
             return Next::Die(None, Death::new(signal::SIGSYS, why));
         }
     };
-    n.map(|o| x86_64::finish(r, next, &o))
+    let n = n.map(|o| x86_64::finish(r, next, &o));
+    if let (true, Some(after)) = (calls.trace, n.resumed()) {
+        trace::line(&x86_64::after_line(after));
+    }
+    n
 }
 
 fn on_i386(gate: i386::Gate, r: &X86State, next: u64, calls: &mut Calls, mem: &mut dyn Memory) -> Next<X86State> {
@@ -69,7 +73,11 @@ fn on_i386(gate: i386::Gate, r: &X86State, next: u64, calls: &mut Calls, mem: &m
             if fault { calls.args_fault(code) } else { calls.bsd_call(mem, code, &args) }
         }
     };
-    n.map(|o| i386::finish(gate, r, next, &o))
+    let n = n.map(|o| i386::finish(gate, r, next, &o));
+    if let (true, Some(after)) = (calls.trace, n.resumed()) {
+        trace::line(&i386::after_line(after));
+    }
+    n
 }
 
 /// A machine-dependent call (`machdep_syscall`, `machdep_syscall64`):

@@ -85,11 +85,21 @@ pub fn finish(entry: &X86State, next: u64, out: &Outcome) -> X86State {
     r
 }
 
+/// The trace's line at the trap: the number, every argument register
+/// (`rdi rsi rdx r10 r8 r9`), and what `syscall` itself wrote (`rcx`,
+/// `r11`).
 pub fn regs_line(r: &X86State) -> String {
     format!(
-        "RIP 0x{:x} RAX 0x{:x} RCX 0x{:x} RDX 0x{:x} RSP 0x{:x} RDI 0x{:x} RSI 0x{:x} R8 0x{:x} R9 0x{:x}",
-        r.rip, r.rax, r.rcx, r.rdx, r.rsp, r.rdi, r.rsi, r.r8, r.r9
+        "RIP 0x{:x} RAX 0x{:x} RCX 0x{:x} RDX 0x{:x} RSP 0x{:x} RDI 0x{:x} RSI 0x{:x} R8 0x{:x} R9 0x{:x} R10 0x{:x} R11 0x{:x}",
+        r.rip, r.rax, r.rcx, r.rdx, r.rsp, r.rdi, r.rsi, r.r8, r.r9, r.r10, r.r11
     )
+}
+
+/// The trace's line after the call: where the thread resumes, the return
+/// registers, what the kernel overwrote (`rdx` on success; `rcx` and `r11`
+/// as `L_sysret` reloads them) and the carry flag.
+pub fn after_line(r: &X86State) -> String {
+    format!("-> RIP 0x{:x} RAX 0x{:x} RDX 0x{:x} RCX 0x{:x} R11 0x{:x} CF {}", r.rip, r.rax, r.rdx, r.rcx, r.r11, r.eflags & CF)
 }
 
 #[cfg(test)]
