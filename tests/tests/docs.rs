@@ -61,3 +61,38 @@ fn the_docs_check_fails_on_a_stale_page_and_names_it() {
     assert!(!err.contains("out of date"), "{err}");
     std::fs::remove_dir_all(&copy).unwrap();
 }
+
+/// Every row of every Markdown table in the guide has as many cells as its
+/// header: a bare `|` in a cell (even inside backticks) splits it, and a
+/// renderer drops what falls past the last column. Counted here from the
+/// text, not by the generator that wrote the pages.
+#[test]
+fn every_table_row_has_its_header_s_cells() {
+    let mut pages = vec![root().join("README.md")];
+    for dir in ["docs", "docs/listings", "docs/anatomy"] {
+        for e in std::fs::read_dir(root().join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "md") {
+                pages.push(p);
+            }
+        }
+    }
+    assert!(pages.len() > 10, "{pages:?}");
+    let cells = |row: &str| row.match_indices('|').filter(|(i, _)| !row[..*i].ends_with('\\')).count();
+    let mut bad = Vec::new();
+    for page in &pages {
+        let mut header = None;
+        for (n, line) in std::fs::read_to_string(page).unwrap().lines().enumerate() {
+            if !line.starts_with('|') {
+                header = None;
+                continue;
+            }
+            match header {
+                None => header = Some(cells(line)),
+                Some(h) if cells(line) != h => bad.push(format!("{}:{}: {} cells, header {h}", page.display(), n + 1, cells(line))),
+                Some(_) => {}
+            }
+        }
+    }
+    assert!(bad.is_empty(), "table rows with the wrong number of cells:\n{}", bad.join("\n"));
+}
