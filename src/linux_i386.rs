@@ -1,9 +1,9 @@
 //! Linux i386: `int 0x80`, number in `eax`, arguments in `ebx ecx edx`.
 //!
-//! Vector 0x80 enters `entry_INT80_32` (arch/x86/entry/entry_32.S) on a
-//! 32-bit kernel, or `entry_INT80_compat` (entry_64_compat.S) on a 64-bit one
-//! such as this machine's; both end in `do_int80_syscall_32`
-//! (arch/x86/entry/syscall_32.c), which indexes `ia32_sys_call_table` with
+//! Vector 0x80 enters `entry_INT80_32` (arch/x86/entry/entry_32.S) and
+//! `do_int80_syscall_32` on a 32-bit kernel; on a 64-bit one such as this
+//! machine's, `do_int80_emulation` (arch/x86/entry/syscall_32.c, Linux 6.18;
+//! before 6.7 the assembly `entry_INT80_compat`). Each indexes `ia32_sys_call_table` with
 //! `eax` and takes the arguments from `ebx ecx edx esi edi ebp`. An error
 //! comes back as `-errno` in `eax`; all other registers are preserved.
 //!
