@@ -96,3 +96,42 @@ fn every_table_row_has_its_header_s_cells() {
     }
     assert!(bad.is_empty(), "table rows with the wrong number of cells:\n{}", bad.join("\n"));
 }
+
+/// The README's Start here commands, run as written (step 1 without the
+/// set-up, which the test run itself needed), with what the text says
+/// each shows. The commands are taken from the README, so a step that
+/// changes there is the step run here.
+#[test]
+fn start_here_commands_do_what_the_readme_says() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let section = &readme[readme.find("## Start here").expect("a Start here section")..];
+    let section = &section[..section[3..].find("\n## ").unwrap() + 3];
+    let commands: Vec<&str> = section.split('`').skip(1).step_by(2).filter(|c| c.contains("cargo ")).collect();
+    let find = |prefix: &str| *commands.iter().find(|c| c.starts_with(prefix)).unwrap_or_else(|| panic!("no `{prefix}...` in Start here:\n{section}"));
+    let dir = target_dir();
+    let run = |command: &str| {
+        // The paths the README names are under target/; the tests build in
+        // their own directory.
+        let command = command.replace("bash .ci/setup && ", "").replace(" target/", &format!(" {}/", dir.display()));
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c").arg(&command).current_dir(root()).env("CARGO_TARGET_DIR", &dir);
+        for var in ["CARGO_BUILD_TARGET", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"] {
+            cmd.env_remove(var);
+        }
+        let out = cmd.output().unwrap();
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned(), out.status.code())
+    };
+    let (out, err, code) = run(find("bash .ci/setup && cargo run --release"));
+    assert_eq!((out.as_str(), code), ("Hello, world!\n", Some(0)), "{err}");
+    let (out, err, code) = run(find("cargo build --release --target x86_64-apple-darwin && cargo run -p anatomy"));
+    assert!(code == Some(0) && out.contains("MH_MAGIC_64"), "{out}{err}");
+    let (out, err, code) = run(find("XNURUN_FLAGS=--trace "));
+    assert_eq!((out.as_str(), code), ("Hello, world!\n", Some(0)), "{err}");
+    assert!(err.contains("write(1, \"Hello, world!\\n\", 14) = 14\n-> RIP ") && err.contains("+++ exited with 0 +++"), "{err}");
+    let (out, err, _) = run(find("XNURUN_FLAGS=\"--trace --fault enospc\""));
+    assert_eq!(out, "1\n", "{err}");
+    let after = err.lines().skip_while(|l| !l.contains("= -1 ENOSPC")).nth(1).unwrap_or_default();
+    assert!(after.starts_with("-> ") && after.contains("RAX 0x1c") && after.contains("CF 1"), "{err}");
+    let (out, err, _) = run(find("cargo run --release > /dev/full"));
+    assert_eq!(out, "1\n", "{err}");
+}
