@@ -135,3 +135,45 @@ fn start_here_commands_do_what_the_readme_says() {
     let (out, err, _) = run(find("cargo run --release > /dev/full"));
     assert_eq!(out, "1\n", "{err}");
 }
+
+/// docs/syscalls.md's numbers, from a second source each: the Linux
+/// columns from the installed kernel headers, the XNU column from
+/// xnurun's transcription of syscalls.master (by slot, not by its code).
+#[test]
+fn the_number_table_matches_the_kernels_tables() {
+    let header = |path: &str| {
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}: install the kernel headers: apt-get install linux-libc-dev"))
+    };
+    let linux = |text: &str, call: &str| -> Option<u32> {
+        text.lines().find_map(|l| {
+            let mut w = l.split_whitespace();
+            let (Some("#define"), Some(name), Some(n)) = (w.next(), w.next(), w.next()) else { return None };
+            let bare = name.strip_prefix("__NR_").or_else(|| name.strip_prefix("__NR3264_"))?;
+            (bare == call).then(|| n.parse().ok()).flatten()
+        })
+    };
+    let x86_64 = header("/usr/include/x86_64-linux-gnu/asm/unistd_64.h");
+    let i386 = header("/usr/include/x86_64-linux-gnu/asm/unistd_32.h");
+    let generic = header("/usr/include/asm-generic/unistd.h");
+    let table = std::fs::read_to_string(root().join("tools/xnurun/src/xnu/bsd/table.rs")).unwrap();
+    let names = &table[table.find("pub static NAMES").unwrap()..];
+    let names: Vec<&str> = names[..names.find("];").unwrap()].split('"').skip(1).step_by(2).collect();
+    assert!(names.len() > 500 && names[4] == "write", "{names:?}");
+    let xnu = |call: &str| names.iter().position(|n| *n == call).map(|i| i as u32);
+    let page = std::fs::read_to_string(root().join("docs/syscalls.md")).unwrap();
+    let mut rows = 0;
+    for line in page.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| call")) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let number = |cell: &str| cell.split_whitespace().next().and_then(|w| w.parse::<u32>().ok());
+        let call = cells[0];
+        assert_eq!(number(cells[1]), xnu(call), "XNU {call}: {line}");
+        assert_eq!(number(cells[2]), linux(&x86_64, call), "Linux x86_64 {call}: {line}");
+        assert_eq!(number(cells[3]), linux(&i386, call), "Linux i386 {call}: {line}");
+        assert_eq!(number(cells[4]), linux(&generic, call), "Linux aarch64 {call}: {line}");
+        for (cell, n) in cells[1..].iter().zip([xnu(call), linux(&x86_64, call), linux(&i386, call), linux(&generic, call)]) {
+            assert_eq!(n.is_none(), cell.starts_with('—'), "{call}: a missing call is shown as —: {line}");
+        }
+        rows += 1;
+    }
+    assert!(rows >= 11, "{page}");
+}
