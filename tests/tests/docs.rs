@@ -1,6 +1,6 @@
-//! The guide's generated listings (docs/listings, docs/anatomy, docs/runs)
-//! must be what the current build produces: `docs/generate --check`
-//! regenerates them and fails on any difference.
+//! The guide's generated pages (docs/listings, docs/anatomy, docs/runs,
+//! docs/registers) must be what the current build produces:
+//! `docs/generate --check` regenerates them and fails on any difference.
 
 use hello_tests::*;
 use std::process::Command;
@@ -10,6 +10,7 @@ fn generated_docs_match_the_build() {
     strace();
     tool("python3", "apt-get install python3");
     qemu_aarch64(); // docs/runs/linux_aarch64.txt is qemu-aarch64 -strace
+    tool("gdb", "apt-get install gdb"); // docs/registers for Linux x86
     let out = Command::new(root().join("docs/generate"))
         .arg("--check")
         .args(std::env::var("DOCS_ONLY").ok().as_deref().map(str::split_whitespace).into_iter().flatten())
@@ -32,7 +33,7 @@ fn the_docs_check_fails_on_a_stale_page_and_names_it() {
     strace();
     tool("python3", "apt-get install python3");
     let copy = std::env::temp_dir().join(format!("docs-copy-{}", std::process::id()));
-    for sub in ["listings", "anatomy", "runs"] {
+    for sub in ["listings", "anatomy", "runs", "registers"] {
         std::fs::create_dir_all(copy.join(sub)).unwrap();
         for e in std::fs::read_dir(root().join("docs").join(sub)).unwrap() {
             let p = e.unwrap().path();
@@ -69,7 +70,7 @@ fn the_docs_check_fails_on_a_stale_page_and_names_it() {
 #[test]
 fn every_table_row_has_its_header_s_cells() {
     let mut pages = vec![root().join("README.md")];
-    for dir in ["docs", "docs/listings", "docs/anatomy"] {
+    for dir in ["docs", "docs/listings", "docs/anatomy", "docs/registers"] {
         for e in std::fs::read_dir(root().join(dir)).unwrap() {
             let p = e.unwrap().path();
             if p.extension().is_some_and(|x| x == "md") {
