@@ -56,7 +56,8 @@ pub struct Cli {
     /// Which CPU runs the guest: `real` (x86 images on a Linux x86_64 host,
     /// under ptrace and seccomp) or `emulated` (unicorn; any image, any
     /// host). Default: real where it runs the image as XNU would (x86_64
-    /// images; i386 images on AMD CPUs), else emulated.
+    /// images; i386 images on AMD CPUs) and Linux can map it (not below
+    /// vm.mmap_min_addr), else emulated.
     #[arg(long, value_enum, value_name = "CPU")]
     pub cpu: Option<Cpu>,
 
@@ -65,6 +66,12 @@ pub struct Cli {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     #[arg(long, value_enum, hide = true, value_name = "VENDOR")]
     pub x86_strategy: Option<crate::cpu::real::vendor::Vendor>,
+
+    /// Hidden, for the tests: the vm.mmap_min_addr to choose the CPU by,
+    /// instead of the kernel's (cpu/real/mod.rs, `below_mmap_min_addr`).
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[arg(long, hide = true, value_name = "ADDRESS")]
+    pub mmap_min_addr: Option<u64>,
 
     /// FILE, the Mach-O executable, then its arguments (argv[1..]),
     /// which may start with '-': options end at FILE.

@@ -78,11 +78,18 @@ fn default_cpu(image: &image::Image, cli: &cli::Cli) -> cli::Cpu {
     }
     // What suits Intel suits AMD too; only otherwise is the vendor asked
     // (cpuid traps to the hypervisor).
-    if cpu::real::suits(image, Vendor::Intel) || cpu::real::suits(image, vendor::strategy(cli.x86_strategy)) {
-        cli::Cpu::Real
-    } else {
-        cli::Cpu::Emulated
+    if !(cpu::real::suits(image, Vendor::Intel) || cpu::real::suits(image, vendor::strategy(cli.x86_strategy))) {
+        return cli::Cpu::Emulated;
     }
+    if let Some((lowest, floor)) = cpu::real::below_mmap_min_addr(image, cli.mmap_min_addr) {
+        // Lowering the setting is the user's decision, not xnurun's: it
+        // guards the kernel against NULL-pointer exploits system-wide.
+        trace::line(&format!(
+            "xnurun: the image maps 0x{lowest:x}, below vm.mmap_min_addr ({floor}), which Linux maps for no process: running it on the emulated CPU (for the real one: sysctl -w vm.mmap_min_addr=4096, see the README)"
+        ));
+        return cli::Cpu::Emulated;
+    }
+    cli::Cpu::Real
 }
 
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]

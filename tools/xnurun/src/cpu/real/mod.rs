@@ -86,6 +86,24 @@ pub fn suits(image: &Image, vendor: Vendor) -> bool {
     image.arch == Arch::X86_64 && !image.segments.iter().any(|s| s.vmaddr < cut_end && cut_start < s.vmaddr.saturating_add(s.vmsize))
 }
 
+/// The lowest address of the image's that Linux would have to map, when
+/// it lies below `vm.mmap_min_addr` (read from /proc only for an image
+/// that maps below 64 KiB, the highest value distributions ship): Linux
+/// refuses such a mapping to any process without CAP_SYS_RAWIO
+/// (`mmap_min_addr`, security/min_addr.c), though XNU maps it. The i386
+/// image's `__TEXT` at 0x1000 is the case.
+pub fn below_mmap_min_addr(image: &Image, floor: Option<u64>) -> Option<(u64, u64)> {
+    let page = image.page();
+    let lowest = image.segments.iter().filter(|s| s.vmsize > 0).map(|s| s.vm_range(page).0).min()?;
+    if lowest >= 0x10000 {
+        return None;
+    }
+    let floor = floor.unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/vm/mmap_min_addr").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+    });
+    (lowest < floor).then_some((lowest, floor))
+}
+
 struct Runner {
     guest: Guest,
     calls: Calls,
