@@ -258,3 +258,38 @@ fn links_across_objects_and_strips_the_rest() {
         assert_eq!(image[(helper - base) as usize], 0xc3);
     }
 }
+
+/// A relocation naming symbol number `nsyms`, one past the table, is
+/// refused in one line (the boundary itself: `nsyms - 1` is a real symbol).
+#[test]
+fn relocation_naming_one_past_the_symbol_table() {
+    use object::read::macho::{MachHeader, Segment as _};
+    let mut obj = new_object(BinaryFormat::MachO, Architecture::X86_64);
+    define(&mut obj, "__start", CALL);
+    let foo = define(&mut obj, "_foo", RET);
+    reloc(&mut obj, 1, foo, macho::X86_64_RELOC_BRANCH, true);
+    let mut bytes = obj.write().unwrap();
+    let (reloff, nsyms) = {
+        let header = macho::MachHeader64::<Endianness>::parse(&*bytes, 0).unwrap();
+        let e = header.endian().unwrap();
+        let mut cmds = header.load_commands(e, &*bytes, 0).unwrap();
+        let (mut reloff, mut nsyms) = (None, None);
+        while let Some(cmd) = cmds.next().unwrap() {
+            if let Some(st) = cmd.symtab().unwrap() {
+                nsyms = Some(st.nsyms.get(e));
+            }
+            if let Some((seg, data)) = cmd.segment_64().unwrap() {
+                for s in seg.sections(e, data).unwrap() {
+                    if s.nreloc.get(e) == 1 {
+                        reloff = Some(s.reloff.get(e) as usize);
+                    }
+                }
+            }
+        }
+        (reloff.expect("one relocation"), nsyms.expect("a symbol table"))
+    };
+    // relocation_info's second word: r_symbolnum in its low 24 bits.
+    let word = u32::from_le_bytes(bytes[reloff + 4..reloff + 8].try_into().unwrap());
+    bytes[reloff + 4..reloff + 8].copy_from_slice(&((word & !0xff_ffff) | nsyms).to_le_bytes());
+    expect_error("past-symtab", "x86_64", &[("start.o", bytes)], "start.o", "relocation names a symbol past the symbol table");
+}
