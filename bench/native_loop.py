@@ -6,9 +6,13 @@ Used by bench.py; prints nothing itself."""
 
 import statistics
 import struct
+import json
+import os
 import subprocess
 import time
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ITERATIONS = 300_000_000
 RUNS = 5
@@ -93,6 +97,36 @@ def xnu_i386_macho():
     return bytes(image)
 
 
+def arm64_pair(out: Path):
+    """The loop in arm64 (`subs w3, w3, #1; b.ne`), built by rustc from the
+    same assembly twice: a static Linux aarch64 ELF (for qemu-aarch64) and an
+    XNU arm64 image linked and signed by rust-lld as hello is (dyld-loaded,
+    the only kind arm64 macOS runs). Only the call convention differs: x8
+    and `svc #0` against x16 and `svc #0x80`. Returns (elf, macho, why)."""
+    def build(name, target, start, call, write_nr, exit_nr, link):
+        src = out / f"{name}.rs"
+        asm = [f".globl {start}", f"{start}:",
+               "mov x0, #1", "adr x1, 2f", "mov x2, #5", f"mov {call[0]}, #{write_nr}", call[1],
+               f"movz w3, #{ITERATIONS & 0xffff:#x}", f"movk w3, #{ITERATIONS >> 16:#x}, lsl #16",
+               "1:", "subs w3, w3, #1", "b.ne 1b",
+               "mov x0, #0", f"mov {call[0]}, #{exit_nr}", call[1],
+               "2:", '.ascii "loop\\n"']
+        src.write_text("#![no_std]\n#![no_main]\ncore::arch::global_asm!(\n"
+                       + "".join(f"    {json.dumps(line)},\n" for line in asm)
+                       + ");\n#[panic_handler]\nfn p(_: &core::panic::PanicInfo) -> ! { loop {} }\n")
+        binary = out / name
+        argv = ["rustc", "--edition", "2024", "--target", target, "-C", "opt-level=z", "-C", "panic=abort",
+                "-C", "linker=rust-lld", "-C", "link-arg=-e", "-C", f"link-arg={start}", *link, "-o", binary, src]
+        p = subprocess.run(argv, capture_output=True, env={**os.environ, "SDKROOT": str(ROOT / ".cargo/MacOSX.sdk")})
+        return binary if p.returncode == 0 else None, p.stderr.decode(errors="replace").strip()[:160]
+    out.mkdir(parents=True, exist_ok=True)
+    elf, why = build("loop-linux-aarch64", "aarch64-unknown-linux-gnu", "_start", ("x8", "svc #0"), 64, 93,
+                     ["-C", "linker-flavor=ld.lld", "-C", "relocation-model=static", "-C", "link-arg=-static"])
+    macho, why2 = build("loop-xnu-arm64", "aarch64-apple-darwin", "__start", ("x16", "svc #0x80"), 4, 1,
+                        ["-C", "linker-flavor=ld64.lld", "-C", "link-arg=-lSystem"])
+    return elf, macho, why or why2
+
+
 def median_seconds(argv):
     times = []
     for _ in range(RUNS):
@@ -155,4 +189,16 @@ def emulated_and_i386(out: Path, xnurun, elf, macho):
             verdicts.append(f"- emulated x86_64 ≤ 1.1× qemu-user: {'PASS' if t / qemu <= 1.1 else 'FAIL'} ({t / qemu:.2f}×)")
         if image == i386:
             verdicts.append(f"- i386 on the {cpu} CPU ≥ 10^8 guest instructions/s: {'PASS' if 2 * ITERATIONS / t >= 1e8 else 'FAIL'} ({rate(t)})")
+    elf64, macho64, why = arm64_pair(out)
+    qemu64, why_q = median_seconds(["qemu-aarch64", str(elf64)]) if elf64 else (None, why)
+    lines.append(f"| static Linux aarch64 ELF under qemu-aarch64 | {qemu64:.3f} s | {rate(qemu64)} | 1.00× |" if qemu64
+                 else f"| static Linux aarch64 ELF under qemu-aarch64 | n/a: {why_q} | | |")
+    t, why = median_seconds([str(xnurun), str(macho64)]) if xnurun and macho64 else (None, why or "no xnurun")
+    if t:
+        lines.append(f"| arm64 Mach-O, `xnurun` (the emulated CPU) | {t:.3f} s | {rate(t)} | "
+                     f"{f'{t / qemu64:.2f}×' if qemu64 else ''} |")
+        if qemu64:
+            verdicts.insert(1, f"- emulated arm64 ≤ 1.1× qemu-user: {'PASS' if t / qemu64 <= 1.1 else 'FAIL'} ({t / qemu64:.2f}×)")
+    else:
+        lines.append(f"| arm64 Mach-O, `xnurun` (the emulated CPU) | n/a: {why} | | |")
     return lines + [""] + verdicts

@@ -492,3 +492,26 @@ fn sysenter_is_answered_only_where_the_cpu_runs_it() {
         }
     }
 }
+
+/// `lock int n`: the CPU refuses a LOCK before `int n` (#UD), which
+/// `user_trap` (osfmk/i386/trap.c) makes EXC_BAD_INSTRUCTION, SIGILL,
+/// whatever n. QEMU runs it as `int n`; the emulated CPU must not. A
+/// `mov al, 0xf0` just before a plain `int n` holds the same bytes and is
+/// no LOCK.
+#[test]
+fn lock_int_n_is_an_invalid_opcode_on_both_cpus() {
+    let cases: [(&str, bool, &[u8], i32); 6] = [
+        ("lock-int4-64", true, &[0xf0, 0xcd, 0x04], 132),
+        ("nop-lock-int80-64", true, &[0x90, 0xf0, 0xcd, 0x80], 132),
+        ("lock-rex-int4-64", true, &[0xf0, 0x48, 0xcd, 0x04], 132),
+        // mov al, 0xf0; int 3: the breakpoint trap, SIGTRAP.
+        ("mov-al-f0-int3-64", true, &[0xb0, 0xf0, 0xcd, 0x03], 133),
+        ("lock-int80-32", false, &[0xf0, 0xcd, 0x80], 132),
+        // mov al, 0xf0, then the exit's own `int 0x80`.
+        ("mov-al-f0-32", false, &[0xb0, 0xf0], 0),
+    ];
+    for (name, is64, code, status) in cases {
+        let o = if is64 { guest64(name, code) } else { guest32(name, code) };
+        assert_eq!(o.status.code(), Some(status), "{name}: {}", stderr(&o));
+    }
+}

@@ -5,6 +5,7 @@
 //! system call.
 
 pub mod arm64;
+mod lock_int;
 pub mod x86;
 
 use crate::image::address_space::Layout;

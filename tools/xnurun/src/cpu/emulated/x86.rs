@@ -11,7 +11,7 @@
 //! other is #GP (SIGSEGV). Unicorn has no GDT here, so a far jump to
 //! another code selector faults instead of switching modes.
 
-use super::{code_at, enter_kernel, finish, new_cpu, stop, uc_err, Guest, HostMemory};
+use super::{code_at, enter_kernel, finish, lock_int, new_cpu, stop, uc_err, Guest, HostMemory};
 use crate::image::address_space::{self, Layout};
 use crate::image::stack::InitialStack;
 use crate::image::file::ImageFile;
@@ -235,6 +235,16 @@ fn on_interrupt(uc: &mut Unicorn<Guest>, vector: u32) {
     let before = |n: u64| uc.mem_read_as_vec(rip.wrapping_sub(n), n as usize).unwrap_or_default();
     // `cd n` just before rip: the guest's own `int n`.
     if vector <= 0xff && before(2) == [0xcd, vector as u8] {
+        // Unless prefixes the CPU refuses stood before it, which only the
+        // block's decoding can tell (a 64-bit task's code hooks caught
+        // those before they ran: lock_int.rs).
+        if uc.get_data().task == Arch::I386 && before(16).contains(&0xf0) {
+            let start = uc.get_data().block;
+            let code = code_at(uc, start, rip.saturating_sub(start) as usize);
+            if let Some((at, v)) = gate::find_refused_gate(mode(uc), start, &code) {
+                return kill(uc, exception::death(v), at);
+            }
+        }
         return match exception::software_int(vector as u8) {
             SoftwareInt::Gate(n) => {
                 let mut e = entry;
@@ -266,8 +276,18 @@ fn setup(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls) ->
     uc.add_insn_sys_hook(X86Insn::SYSCALL, 1, 0, |uc| on_sys(uc, false)).map_err(|e| uc_err("hook", e))?;
     uc.add_insn_sys_hook(X86Insn::SYSENTER, 1, 0, |uc| on_sys(uc, true)).map_err(|e| uc_err("hook", e))?;
     if image.arch == Arch::I386 {
-        // Where each translated block starts, for `sysenter` (on_sys).
+        // Where each translated block starts, for `sysenter` (on_sys) and
+        // `lock int n` (on_interrupt).
         uc.add_block_hook(1, 0, |uc, addr, _size| uc.get_data_mut().block = addr).map_err(|e| uc_err("hook", e))?;
+    } else {
+        for (first, last) in lock_int::watched(&layout, file)? {
+            uc.add_code_hook(first, last, |uc, addr, _size| {
+                if let Some(vector) = gate::refused_gate(mode(uc), &code_at(uc, addr, 16)) {
+                    kill(uc, exception::death(vector), addr);
+                }
+            })
+            .map_err(|e| uc_err("hook", e))?;
+        }
     }
     uc.add_intr_hook(on_interrupt).map_err(|e| uc_err("hook", e))?;
     // unicorn lets every port I/O instruction through (its gen_check_io

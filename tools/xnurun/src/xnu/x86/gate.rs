@@ -76,19 +76,57 @@ pub enum Sysenter {
 /// Finds the `sysenter` that ends a run of straight-line code starting at
 /// `start` (`code` are the bytes there).
 pub fn find_sysenter(mode: Mode, start: u64, code: &[u8]) -> Sysenter {
-    use super::exception::{GENERAL_PROTECTION, INVALID_OPCODE};
     if let Some((at, len)) = find(mode, start, code, |i| i.code() == Code::Sysenter) {
         return Sysenter::At(at, len);
     }
-    // The first instruction the CPU refuses, if the run reaches one: a
-    // `sysenter` under prefixes, if its bytes are.
-    let Some((at, _)) = find(mode, start, code, |i| i.code() == Code::INVALID) else { return Sysenter::Missing };
-    let rest = &code[(at - start) as usize..];
-    let prefixes = rest.iter().take_while(|b| matches!(b, 0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf0 | 0xf2 | 0xf3)).count();
-    match rest.get(prefixes..prefixes + 2) {
-        Some([0x0f, 0x34]) if prefixes + 2 > 15 => Sysenter::Refused(at, GENERAL_PROTECTION),
-        Some([0x0f, 0x34]) => Sysenter::Refused(at, INVALID_OPCODE),
+    match find_refused_gate(mode, start, code) {
+        Some((at, vector)) if matches!(gate_after_prefixes(mode, &code[(at - start) as usize..]), Some((_, [0x0f, 0x34]))) => {
+            Sysenter::Refused(at, vector)
+        }
         _ => Sysenter::Missing,
+    }
+}
+
+/// The first instruction the CPU refuses in a run of straight-line code
+/// starting at `start`, if it is a kernel entry under prefixes the CPU
+/// will not take (QEMU takes them): its address and exception.
+pub fn find_refused_gate(mode: Mode, start: u64, code: &[u8]) -> Option<(u64, u8)> {
+    let (at, _) = find(mode, start, code, |i| i.code() == Code::INVALID)?;
+    Some((at, refused_gate(mode, &code[(at - start) as usize..])?))
+}
+
+/// The exception for the instruction at the start of `code` when it is
+/// `syscall`, `sysenter` or `int n` under prefixes the CPU refuses: #UD
+/// under a LOCK (LOCK stands only before an instruction that writes
+/// memory), #GP past 15 bytes. `None` for anything else.
+pub fn refused_gate(mode: Mode, code: &[u8]) -> Option<u8> {
+    use super::exception::{GENERAL_PROTECTION, INVALID_OPCODE};
+    let (prefixes, _) = gate_after_prefixes(mode, code)?;
+    if by_iced(mode, code) != Insn::Other {
+        return None;
+    }
+    if prefixes + 2 > 15 {
+        Some(GENERAL_PROTECTION)
+    } else if code[..prefixes].contains(&0xf0) {
+        Some(INVALID_OPCODE)
+    } else {
+        None
+    }
+}
+
+/// How many prefix bytes start `code` (REX only in 64-bit mode, where
+/// 0x40-0x4f are not `inc`/`dec`), and the gate's two bytes after them.
+fn gate_after_prefixes(mode: Mode, code: &[u8]) -> Option<(usize, [u8; 2])> {
+    let prefix = |b: &&u8| match b {
+        0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf0 | 0xf2 | 0xf3 => true,
+        0x40..=0x4f => mode == Mode::Long,
+        _ => false,
+    };
+    let n = code.iter().take_while(prefix).count();
+    match code.get(n..n + 2)? {
+        [0x0f, 0x05] | [0x0f, 0x34] => Some((n, [code[n], code[n + 1]])),
+        [0xcd, v] => Some((n, [0xcd, *v])),
+        _ => None,
     }
 }
 
@@ -267,6 +305,28 @@ mod tests {
         assert_eq!(find_sysenter(Mode::Compat, 0x1000, &[0xeb, 0x00, 0x0f, 0x34]), Sysenter::Missing, "a jump ends the run");
         assert_eq!(find_sysenter(Mode::Compat, 0x1000, &[0x40, 0xf0, 0x0f, 0x34]), Sysenter::Refused(0x1001, 6));
         assert_eq!(find_sysenter(Mode::Compat, 0x1000, &long), Sysenter::Refused(0x1000, 13));
+        assert_eq!(find_sysenter(Mode::Compat, 0x1000, &[0x40, 0xf0, 0xcd, 0x80]), Sysenter::Missing, "a refused int is no sysenter");
+    }
+
+    #[test]
+    fn gates_under_a_lock_or_too_long_are_refused() {
+        for mode in [Mode::Long, Mode::Compat] {
+            assert_eq!(refused_gate(mode, &[0xf0, 0xcd, 0x80]), Some(6), "{mode:?}");
+            assert_eq!(refused_gate(mode, &[0x66, 0xf0, 0xcd, 0x04]), Some(6), "{mode:?}");
+            assert_eq!(refused_gate(mode, &[0xf0, 0x0f, 0x05]), Some(6), "{mode:?}");
+            assert_eq!(refused_gate(mode, &[0xcd, 0x80]), None, "{mode:?}: the CPU takes it");
+            assert_eq!(refused_gate(mode, &[0x66, 0xcd, 0x80]), None, "{mode:?}");
+            assert_eq!(refused_gate(mode, &[0xf0, 0x01, 0x08]), None, "{mode:?}: lock add, no gate");
+            assert_eq!(refused_gate(mode, &[0xf0, 0xcd]), None, "{mode:?}: cut short");
+            let mut long = vec![0x66; 14];
+            long.extend_from_slice(&[0xcd, 0x80]);
+            assert_eq!(refused_gate(mode, &long), Some(13), "{mode:?}: 16 bytes");
+        }
+        assert_eq!(refused_gate(Mode::Long, &[0xf0, 0x48, 0xcd, 0x80]), Some(6), "REX between LOCK and the opcode");
+        assert_eq!(refused_gate(Mode::Compat, &[0xf0, 0x48, 0xcd, 0x80]), None, "0x48 is dec eax in 32-bit mode");
+        // mov al, 0xf0; lock int 0x80 — and mov al, 0xf0; int 0x80.
+        assert_eq!(find_refused_gate(Mode::Compat, 0x1000, &[0xb0, 0xf0, 0xf0, 0xcd, 0x80]), Some((0x1002, 6)));
+        assert_eq!(find_refused_gate(Mode::Compat, 0x1000, &[0xb0, 0xf0, 0xcd, 0x80]), None);
     }
 
     #[test]
