@@ -108,8 +108,8 @@ fn one_insn64(name: &str, code: &[u8], opts: &[&str]) -> std::process::Output {
 
 #[test]
 fn x86_64_class_1_is_reported_as_an_unimplemented_mach_trap() {
-    // mov eax, 0x100001f (Mach trap 31, mach_msg_trap); syscall
-    let o = one_insn64("class1", &[0xb8, 0x1f, 0, 0, 1, 0x0f, 0x05], &[]);
+    // mov eax, 0x1000024 (Mach trap 36, semaphore_wait_trap); syscall
+    let o = one_insn64("class1", &[0xb8, 0x24, 0, 0, 1, 0x0f, 0x05], &[]);
     assert_eq!(o.status.code(), Some(123));
     assert!(stderr(&o).contains("Mach trap"), "{}", stderr(&o));
 }
@@ -254,13 +254,14 @@ fn i386_sysenter_returns_to_edx_with_ecx_as_esp() {
 
 #[test]
 fn i386_mach_trap_int81_fault_and_nosys() {
-    // mov eax, -31; call +0 → pop edx; mov ecx, esp; sysenter
-    let mach = [0xb8, 0xe1, 0xff, 0xff, 0xff, 0xe8, 0, 0, 0, 0, 0x5a, 0x89, 0xe1, 0x0f, 0x34];
+    // mov eax, -36 (semaphore_wait_trap, which xnurun does not answer);
+    // call +0 → pop edx; mov ecx, esp; sysenter
+    let mach = [0xb8, 0xdc, 0xff, 0xff, 0xff, 0xe8, 0, 0, 0, 0, 0x5a, 0x89, 0xe1, 0x0f, 0x34];
     let o = run("mach32", &Image::new32(mach.to_vec()).bytes(), &[]);
     assert_eq!(o.status.code(), Some(123));
-    assert!(stderr(&o).contains("Mach trap 31"), "{}", stderr(&o));
-    // mov eax, -31; int 0x81: the same trap through the Mach gate.
-    let o = run("int81", &Image::new32(vec![0xb8, 0xe1, 0xff, 0xff, 0xff, 0xcd, 0x81]).bytes(), &[]);
+    assert!(stderr(&o).contains("Mach trap 36"), "{}", stderr(&o));
+    // mov eax, -36; int 0x81: the same trap through the Mach gate.
+    let o = run("int81", &Image::new32(vec![0xb8, 0xdc, 0xff, 0xff, 0xff, 0xcd, 0x81]).bytes(), &[]);
     assert_eq!(o.status.code(), Some(123), "{}", stderr(&o));
     let o = run("segv32", &Image::new32(vec![0xa1, 0, 0, 0, 0]).bytes(), &[]);
     assert_eq!(o.status.code(), Some(139), "{}", stderr(&o));

@@ -44,7 +44,7 @@ pub struct Cli {
     #[arg(long)]
     pub trace: bool,
 
-    /// Inject a fault into write: eintr-once, short:N, enospc, ebadf, epipe, restart.
+    /// Inject a fault into write (eintr-once, short:N, enospc, ebadf, epipe, restart) or Mach receives (port-died).
     #[arg(long, value_name = "KIND", value_parser = clap::value_parser!(FaultArg))]
     pub fault: Option<FaultArg>,
 

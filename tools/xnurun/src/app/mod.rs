@@ -48,7 +48,7 @@ pub fn main_with(args: Vec<OsString>, sigpipe_was_ignored: bool) -> i32 {
         Ok(p) => p,
         Err(status) => return status.code(),
     };
-    let calls = Calls { trace: cli.trace, injector: Injector::new(cli.fault.map(|f| f.0)), sigpipe_ignored: sigpipe_was_ignored, own_fds: vec![file.fd()] };
+    let calls = Calls { trace: cli.trace, injector: Injector::new(cli.fault.map(|f| f.0)), sigpipe_ignored: sigpipe_was_ignored, own_fds: vec![file.fd()], mach: Default::default() };
     let cpu = cli.cpu.unwrap_or_else(|| default_cpu(&image, &cli));
     let end = match (image.arch, cpu) {
         (Arch::Arm64, cli::Cpu::Emulated) => cpu::emulated::arm64::run(&image, &file, &stack, calls, cli.max_steps),

@@ -18,3 +18,9 @@ pub fn read_u32(mem: &dyn Memory, addr: u64) -> Option<u32> {
     let mut b = [0u8; 4];
     (mem.read(addr, &mut b) == 4).then(|| u32::from_le_bytes(b))
 }
+
+/// Reads a little-endian 64-bit word, or `None` where it is not readable.
+pub fn read_u64(mem: &dyn Memory, addr: u64) -> Option<u64> {
+    let mut b = [0u8; 8];
+    (mem.read(addr, &mut b) == 8).then(|| u64::from_le_bytes(b))
+}

@@ -17,6 +17,7 @@ pub fn fault(mapped: bool, stack_zone: bool) -> (i32, &'static str) {
 pub const SIGILL: i32 = 4;
 pub const SIGTRAP: i32 = 5;
 pub const SIGFPE: i32 = 8;
+pub const SIGKILL: i32 = 9;
 pub const SIGBUS: i32 = 10;
 pub const SIGSEGV: i32 = 11;
 pub const SIGSYS: i32 = 12;

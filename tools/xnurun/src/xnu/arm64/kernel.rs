@@ -4,6 +4,7 @@
 //! The CPU backend only reads and writes the registers.
 
 use super::convention::{self, Entry, Regs};
+use super::thread_state::Saved;
 use crate::xnu::bsd::calls::Calls;
 use crate::xnu::end::{Death, End, Next};
 use crate::xnu::memory::Memory;
@@ -23,7 +24,27 @@ pub fn answer(regs: &Regs, calls: &mut Calls, mem: &mut dyn Memory) -> Next<Regs
             "the guest made the fast Mach trap {n} (x16 = -{n}, mach_{}_time): a real XNU call that xnurun does not implement",
             if n == 3 { "absolute" } else { "continuous" }
         ))),
-        Entry::MachTrap { number } => mach::answer(Release::of(Arch::Arm64), number, &format!("x16 = -{number}"), calls.trace),
+        Entry::MachTrap { number } => {
+            // mach_syscall (osfmk/arm64/sleh.c): the arguments are x0-x7.
+            let args = |_: usize, _: &dyn Memory| {
+                let mut a = [0u64; 8];
+                a.copy_from_slice(&regs.x[..8]);
+                Some(a)
+            };
+            let mut saved = Saved { r: *regs, replaced: false };
+            let task = mach::Task { release: Release::of(Arch::Arm64), is32: false, port_dies: calls.injector.port_dies(), space: &mut calls.mach, mem, state: &mut saved };
+            let n = mach::answer(task, number, args, &format!("x16 = -{number}"), calls.trace);
+            if saved.replaced {
+                // thread_set_state on itself: the thread returns to the new
+                // state, with the trap's return in x0.
+                let n = n.map(|o| convention::finish(&saved.r, &o));
+                if let (true, Some(after)) = (calls.trace, n.resumed()) {
+                    trace::line(&convention::after_line(after));
+                }
+                return n;
+            }
+            n
+        }
         Entry::Platform => Next::End(End::Unimplemented(
             "the guest made a platform call (x16 = 0x80000000): a real XNU call that xnurun does not implement".into(),
         )),

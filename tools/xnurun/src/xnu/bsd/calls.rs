@@ -20,6 +20,8 @@ pub struct Calls {
     /// Descriptors xnurun opened for itself (the image file): not the
     /// guest's, whose table is exactly what xnurun inherited.
     pub own_fds: Vec<i32>,
+    /// The task's port names, which live as long as its descriptor table.
+    pub mach: crate::xnu::mach::ports::Space,
 }
 
 /// How many argument words call `code` takes, for the i386 conventions,

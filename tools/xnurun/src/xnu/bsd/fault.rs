@@ -21,9 +21,13 @@ pub enum Fault {
     /// The first write is interrupted with ERESTART: not performed, the
     /// guest is rewound as `pal_syscall_restart` does and re-issues it.
     Restart,
+    /// Every Mach receive finds its port destroyed, as when another
+    /// thread destroys it while this one waits: MACH_RCV_PORT_DIED
+    /// (`ipc_mqueue_receive`), the port and its messages gone.
+    PortDied,
 }
 
-pub const KINDS: &str = "eintr-once, short:N, enospc, ebadf, epipe, restart";
+pub const KINDS: &str = "eintr-once, short:N, enospc, ebadf, epipe, restart, port-died";
 
 impl FromStr for Fault {
     type Err = String;
@@ -34,6 +38,7 @@ impl FromStr for Fault {
             "ebadf" => Fault::Ebadf,
             "epipe" => Fault::Epipe,
             "restart" => Fault::Restart,
+            "port-died" => Fault::PortDied,
             _ => match s.strip_prefix("short:") {
                 Some(n) => Fault::Short(n.parse().map_err(|_| format!("short:N needs a byte count, got {n:?}"))?),
                 None => return Err(format!("unknown fault {s:?}: one of {KINDS}")),
@@ -62,6 +67,11 @@ pub struct Injector {
 }
 
 impl Injector {
+    /// Whether Mach receives find their port dead (`port-died`).
+    pub fn port_dies(&self) -> bool {
+        self.fault == Some(Fault::PortDied)
+    }
+
     pub fn new(fault: Option<Fault>) -> Self {
         Injector { fault, fired: false, fired_read: false }
     }
@@ -76,7 +86,7 @@ impl Injector {
             }
         };
         match self.fault {
-            None => Decision::Perform(count),
+            None | Some(Fault::PortDied) => Decision::Perform(count),
             Some(Fault::EintrOnce) => once(self, Decision::Fail(errno::EINTR)),
             Some(Fault::Restart) => once(self, Decision::Restart),
             Some(Fault::Short(n)) => Decision::Perform(count.min(n)),

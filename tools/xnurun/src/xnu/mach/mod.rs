@@ -1,13 +1,33 @@
 //! XNU's other call class, the Mach traps: which number is which trap in
-//! the release an image meets ([`traps`]), and what the kernel does with a
-//! number that is no trap.
+//! the release an image meets ([`traps`]), the traps xnurun answers (port
+//! names, [`ports`]; `mach_msg`, [`msg`]; the thread port's MIG server,
+//! [`thread_act`]), and what the kernel does with a number that is no
+//! trap.
 
+pub mod msg;
+pub mod ports;
+pub mod state;
+pub mod thread_act;
 pub mod traps;
 
 use super::end::{Death, End, Next};
+use super::memory::Memory;
 use super::outcome::Outcome;
 use super::release::Release;
 use super::{signal, trace};
+use ports::{Object, Space};
+use state::ThreadState;
+
+/// A MIG reply from the kernel: its id and the bytes after the header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub id: i32,
+    pub body: Vec<u8>,
+}
+
+/// osfmk/mach/kern_return.h.
+pub const KERN_INVALID_NAME: u32 = 15;
+pub const KERN_INVALID_RIGHT: u32 = 17;
 
 /// What a Mach trap number is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,27 +51,128 @@ pub fn trap(release: Release, number: i64) -> Trap {
     }
 }
 
-/// A Mach trap: one the kernel implements stops the run (xnurun answers
-/// none yet); any other number is EXC_SYSCALL, whose effect depends on the
-/// release ([`Release::exc_syscall_kills`]).
-pub fn answer(release: Release, number: i64, regs: &str, tracing: bool) -> Next<Outcome> {
-    match trap(release, number) {
-        Trap::Real(name) => Next::End(End::Unimplemented(format!(
-            "the guest made Mach trap {number} ({name}; {regs}): a real XNU call that xnurun does not implement"
-        ))),
+/// How many argument words a trap xnurun answers takes
+/// (`mach_trap_arg_count` in `mach_trap_table`): past six (x86_64) or all
+/// of them (i386), the munger copies them in from the user stack.
+pub fn arg_count(name: &str) -> usize {
+    match name {
+        "mach_msg2_trap" => 8,
+        "mach_msg_trap" => 7,
+        "_kernelrpc_mach_port_deallocate_trap" => 2,
+        _ => 0,
+    }
+}
+
+/// The task's side of a Mach trap: its release, its bitness, its port
+/// names, its memory and its thread's saved state.
+pub struct Task<'a> {
+    pub release: Release,
+    pub is32: bool,
+    /// `--fault port-died`.
+    pub port_dies: bool,
+    pub space: &'a mut Space,
+    pub mem: &'a mut dyn Memory,
+    pub state: &'a mut dyn ThreadState,
+}
+
+/// A Mach trap. `args` are its argument words, or `None` where the munger
+/// could not copy them in (it returns KERN_INVALID_ARGUMENT then). A trap
+/// xnurun does not answer stops the run; any other number is
+/// EXC_SYSCALL, whose effect depends on the release
+/// ([`Release::exc_syscall_kills`]).
+pub fn answer(task: Task, number: i64, args: impl FnOnce(usize, &dyn Memory) -> Option<[u64; 8]>, regs: &str, tracing: bool) -> Next<Outcome> {
+    let release = task.release;
+    let name = match trap(release, number) {
+        Trap::Real(name) => name,
         Trap::Invalid => {
             if tracing {
                 trace::line(&format!("mach trap {number} ({regs}) = ? EXC_SYSCALL"));
             }
-            if release.exc_syscall_kills() {
+            return if release.exc_syscall_kills() {
                 let why = format!("Mach trap {number} is no trap in {}: EXC_SYSCALL, SIGSYS since xnu-8020 (ux_exception)", release.name());
                 Next::Die(None, Death::new(signal::SIGSYS, why))
             } else {
                 // ux_exception before xnu-8020 has no signal for EXC_SYSCALL.
                 Next::Resume(Outcome::Unchanged)
+            };
+        }
+    };
+    let unimplemented = || Next::End(End::Unimplemented(format!("the guest made Mach trap {number} ({name}; {regs}): a real XNU call that xnurun does not implement")));
+    if !matches!(name, "mach_reply_port" | "thread_self_trap" | "task_self_trap" | "host_self_trap" | "mach_msg_trap" | "mach_msg2_trap" | "_kernelrpc_mach_port_deallocate_trap") {
+        return unimplemented();
+    }
+    let Some(a) = args(arg_count(name), &*task.mem) else {
+        if tracing {
+            trace::line(&format!("{name}(arguments not readable) = {} KERN_INVALID_ARGUMENT", thread_act::KERN_INVALID_ARGUMENT));
+        }
+        return Next::Resume(Outcome::Value(u64::from(thread_act::KERN_INVALID_ARGUMENT)));
+    };
+    let Task { space, mem, state, is32, port_dies, .. } = task;
+    let (value, line) = match name {
+        "mach_reply_port" => {
+            let n = space.new_port();
+            (n, format!("{name}() = 0x{n:x}"))
+        }
+        "thread_self_trap" | "task_self_trap" | "host_self_trap" => {
+            let object = match name {
+                "thread_self_trap" => Object::Thread,
+                "task_self_trap" => Object::Task,
+                _ => Object::Host,
+            };
+            let n = space.send_right(object);
+            (n, format!("{name}() = 0x{n:x} ({})", object.name()))
+        }
+        "_kernelrpc_mach_port_deallocate_trap" => {
+            let (target, port) = (a[0] as u32, a[1] as u32);
+            // port_name_to_current_task_noref: the target must name the
+            // task's own port; a name that is no valid port is no right to
+            // give up (mach_port_deallocate).
+            let r = if space.lookup(target) != Some(Object::Task) || !space.has_send(target) {
+                msg::MACH_SEND_INVALID_DEST
+            } else if port == 0 || port == u32::MAX {
+                0
+            } else {
+                space.deallocate(port).err().unwrap_or(0)
+            };
+            (r, format!("{name}(0x{target:x}, 0x{port:x}) = {}", kern_return(r)))
+        }
+        _ => {
+            let (call, desc_count) = if name == "mach_msg2_trap" { msg::Call::msg2(&a) } else { (msg::Call::msg(&a), 0) };
+            if desc_count != 0 && call.options & msg::MACH_SEND_MSG != 0 {
+                return Next::End(End::Unimplemented(format!("{name} with {desc_count} descriptors")));
+            }
+            let policy = release == Release::Xnu11417;
+            let head = format!("{name}(0x{:x}, {}, {}, rcv 0x{:x} {})", call.msg, msg::options_name(call.options), call.send_size, call.rcv_name, call.rcv_size);
+            match msg::mach_msg(&call, msg::Task { is32, policy, port_dies }, space, mem, state) {
+                msg::Msg::Return(mr, what) => {
+                    let name = if mr == 0 { "MACH_MSG_SUCCESS" } else { msg::return_name(mr) };
+                    (mr, format!("{head}: {what} = 0x{mr:x} {name}"))
+                }
+                msg::Msg::Guard(why) => {
+                    if tracing {
+                        trace::line(&format!("{head} = ? EXC_GUARD"));
+                    }
+                    return Next::Die(None, Death::new(signal::SIGKILL, why));
+                }
+                msg::Msg::Unimplemented(what) => return Next::End(End::Unimplemented(format!("the guest made Mach trap {number} ({name}): {what}, which xnurun does not implement"))),
             }
         }
+    };
+    if tracing {
+        trace::line(&line);
     }
+    Next::Resume(Outcome::Value(u64::from(value)))
+}
+
+/// A kern_return_t or mach_msg_return_t with its name.
+fn kern_return(r: u32) -> String {
+    let name = match r {
+        KERN_INVALID_NAME => "KERN_INVALID_NAME",
+        KERN_INVALID_RIGHT => "KERN_INVALID_RIGHT",
+        _ if r == 0 => "KERN_SUCCESS",
+        _ => msg::return_name(r),
+    };
+    if r < 0x100 { format!("{r} {name}") } else { format!("0x{r:x} {name}") }
 }
 
 /// `machdep_call_table` (osfmk/i386/machdep_call.c), the same in both

@@ -4,11 +4,12 @@
 
 use super::gate::{self, Gate, Handling};
 use super::state::X86State;
+use super::thread_state::Saved;
 use super::{i386, x86_64};
 use crate::xnu::bsd::calls::{self, Calls};
 use crate::xnu::end::{Death, End, Next};
 use crate::xnu::mach;
-use crate::xnu::memory::{read_u32, Memory};
+use crate::xnu::memory::{read_u32, read_u64, Memory};
 use crate::xnu::outcome::Outcome;
 use crate::xnu::release::Release;
 use crate::xnu::{signal, trace, Arch};
@@ -31,7 +32,37 @@ fn on_x86_64(task: Arch, r: &X86State, next: u64, calls: &mut Calls, mem: &mut d
     let release = Release::of(task);
     let n = match x86_64::decode(r) {
         x86_64::Entry::Bsd { code, args } => calls.bsd_call(mem, code, &args),
-        x86_64::Entry::Mach { number } => mach::answer(release, i64::from(number), &format!("rax 0x{:x}", r.rax), calls.trace),
+        x86_64::Entry::Mach { number } => {
+            // mach_call_munger64 (osfmk/i386/bsd_i386.c): six arguments in
+            // registers, the rest copied in from above the return address
+            // at the user stack pointer.
+            let regs = [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9];
+            let args = |n: usize, mem: &dyn Memory| {
+                let mut a = [0u64; 8];
+                a[..6].copy_from_slice(&regs);
+                for (i, w) in a.iter_mut().enumerate().take(n).skip(6) {
+                    *w = read_u64(mem, r.rsp + 8 + 8 * (i as u64 - 6))?;
+                }
+                Some(a)
+            };
+            let mut saved = Saved::at_syscall(r, next);
+            let task = mach::Task { release, is32: false, port_dies: calls.injector.port_dies(), space: &mut calls.mach, mem, state: &mut saved };
+            let n = mach::answer(task, i64::from(number), args, &format!("rax 0x{:x}", r.rax), calls.trace);
+            if saved.replaced {
+                // thread_set_state on itself: the thread returns to the new
+                // state through iretq (cs is no longer SYSCALL_CS), with
+                // the trap's return in rax.
+                let n = n.map(|o| match o {
+                    Outcome::Value(v) => X86State { rax: v, ..saved.r },
+                    _ => saved.r,
+                });
+                if let (true, Some(after)) = (calls.trace, n.resumed()) {
+                    trace::line(&x86_64::after_line(after));
+                }
+                return n;
+            }
+            n
+        }
         x86_64::Entry::Machdep { number } => machdep(true, i64::from(number), &format!("rax 0x{:x}", r.rax), calls.trace),
         x86_64::Entry::Diag { number } => Next::End(End::Unimplemented(format!(
             "the guest made a diagnostics call (syscall class 4, number {number}, rax 0x{:x}): a real XNU call that xnurun does not implement",
@@ -58,7 +89,21 @@ fn on_i386(gate: i386::Gate, r: &X86State, next: u64, calls: &mut Calls, mem: &m
     }
     let what = format!("eax 0x{:x}", r.rax as u32);
     let n = match i386::decode(gate, r, |a| read_u32(&*mem, a)) {
-        i386::Entry::MachTrap { number } => mach::answer(Release::Xnu4903, i64::from(number), &what, calls.trace),
+        i386::Entry::MachTrap { number } => {
+            // mach_call_munger: every argument copied in from the user
+            // stack pointer + 4 (ecx after sysenter).
+            let uesp = if gate == i386::Gate::Sysenter { r.rcx } else { r.rsp } & 0xffff_ffff;
+            let args = |n: usize, mem: &dyn Memory| {
+                let mut a = [0u64; 8];
+                for (i, w) in a.iter_mut().enumerate().take(n) {
+                    *w = u64::from(read_u32(mem, uesp + 4 + 4 * i as u64)?);
+                }
+                Some(a)
+            };
+            let mut saved = Saved::at_i386(r, gate == i386::Gate::Sysenter, next);
+            let task = mach::Task { release: Release::Xnu4903, is32: true, port_dies: calls.injector.port_dies(), space: &mut calls.mach, mem, state: &mut saved };
+            mach::answer(task, i64::from(number), args, &what, calls.trace)
+        }
         i386::Entry::Machdep { number } => machdep(false, i64::from(number), &what, calls.trace),
         i386::Entry::Bsd { code, params } => {
             // unix_syscall copies in the call's argument words.

@@ -1,0 +1,104 @@
+//! An arm64 thread's saved state as `thread_get_state` and
+//! `thread_set_state` see it while the thread is inside a Mach trap
+//! (`machine_thread_get_state`, osfmk/arm64/status.c): the registers the
+//! `svc` saved, `pc` the instruction after it (ELR_EL1 of an SVC), `x16`
+//! the trap's negative number, `cpsr` the thread's user PSTATE. Layout:
+//! `arm_thread_state64_t` (osfmk/mach/arm/_structs.h): x0-x28, fp, lr,
+//! sp, pc as 64-bit words, then cpsr and a pad word: 68 words.
+
+use super::convention::Regs;
+use crate::xnu::mach::state::{StateError, ThreadState};
+
+pub const ARM_THREAD_STATE64: u32 = 6;
+const COUNT64: u32 = 68;
+const KERN_INVALID_ARGUMENT: u32 = 4;
+/// The PSTATE bits a user thread may set: NZCV. The mode is forced to
+/// EL0, AArch64 (`thread_state64_to_saved_state`).
+const USER_PSTATE: u64 = 0xf000_0000;
+
+/// The flavors osfmk/mach/arm/thread_status.h defines, by number.
+fn flavor(f: u32) -> Option<&'static str> {
+    Some(match f {
+        0 => "THREAD_STATE_FLAVOR_LIST",
+        1 => "ARM_THREAD_STATE",
+        2 => "ARM_VFP_STATE",
+        3 => "ARM_EXCEPTION_STATE",
+        4 => "ARM_DEBUG_STATE",
+        6 => "ARM_THREAD_STATE64",
+        7 => "ARM_EXCEPTION_STATE64",
+        9 => "ARM_THREAD_STATE32",
+        14 => "ARM_DEBUG_STATE32",
+        15 => "ARM_DEBUG_STATE64",
+        16 => "ARM_NEON_STATE",
+        17 => "ARM_NEON_STATE64",
+        18 => "ARM_CPMU_STATE64",
+        21 => "ARM_PAGEIN_STATE",
+        128 => "THREAD_STATE_FLAVOR_LIST_NEW",
+        129 => "THREAD_STATE_FLAVOR_LIST_10_15",
+        _ => return None,
+    })
+}
+
+pub struct Saved {
+    pub r: Regs,
+    /// `thread_set_state` replaced it: the thread returns to it.
+    pub replaced: bool,
+}
+
+impl ThreadState for Saved {
+    fn get(&self, f: u32, count: u32) -> Result<Vec<u32>, StateError> {
+        match f {
+            ARM_THREAD_STATE64 if count >= COUNT64 => {
+                let r = &self.r;
+                let mut w: Vec<u32> = r.x.iter().chain([r.sp, r.pc].iter()).flat_map(|v| [*v as u32, (v >> 32) as u32]).collect();
+                w.push(r.cpsr as u32);
+                w.push(0);
+                Ok(w)
+            }
+            ARM_THREAD_STATE64 | 9 => Err(StateError::Kern(KERN_INVALID_ARGUMENT)),
+            f => Err(flavor(f).map_or(StateError::Kern(KERN_INVALID_ARGUMENT), StateError::Unimplemented)),
+        }
+    }
+
+    fn set(&mut self, f: u32, w: &[u32]) -> Result<(), StateError> {
+        match f {
+            ARM_THREAD_STATE64 if w.len() == COUNT64 as usize => {
+                let q = |i: usize| u64::from(w[2 * i]) | u64::from(w[2 * i + 1]) << 32;
+                for (i, x) in self.r.x.iter_mut().enumerate() {
+                    *x = q(i);
+                }
+                self.r.sp = q(31);
+                self.r.pc = q(32);
+                self.r.cpsr = u64::from(w[66]) & USER_PSTATE;
+                self.replaced = true;
+                Ok(())
+            }
+            ARM_THREAD_STATE64 | 9 => Err(StateError::Kern(KERN_INVALID_ARGUMENT)),
+            f => Err(flavor(f).map_or(StateError::Kern(KERN_INVALID_ARGUMENT), StateError::Unimplemented)),
+        }
+    }
+
+    fn flavor_name(&self, f: u32) -> String {
+        flavor(f).map_or_else(|| f.to_string(), str::to_string)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_is_68_words_with_pc_after_the_svc() {
+        let mut x = [0u64; 31];
+        x[16] = (-47i64) as u64;
+        x[30] = 0x1_0000_4000;
+        let s = Saved { r: Regs { x, sp: 0x16fdff000, pc: 0x1_0000_3f24, cpsr: 0x6000_0000 }, replaced: false };
+        let w = s.get(ARM_THREAD_STATE64, 68).unwrap();
+        assert_eq!(w.len(), 68);
+        assert_eq!((w[32], w[33]), (0xffff_ffd1, 0xffff_ffff), "x16");
+        assert_eq!((w[64], w[65], w[66]), (0x0000_3f24, 1, 0x6000_0000), "pc, cpsr");
+        assert_eq!(s.get(ARM_THREAD_STATE64, 67), Err(StateError::Kern(4)));
+        assert_eq!(s.get(9, 17), Err(StateError::Kern(4)), "a 64-bit thread");
+        assert_eq!(s.get(2, 100), Err(StateError::Unimplemented("ARM_VFP_STATE")));
+    }
+}

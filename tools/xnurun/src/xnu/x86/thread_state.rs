@@ -1,0 +1,224 @@
+//! An x86 thread's saved state as `thread_get_state` and
+//! `thread_set_state` see it while the thread is inside a Mach trap
+//! (`machine_thread_get_state`/`machine_thread_set_state`,
+//! osfmk/i386/pcb.c): what the trap's entry saved, which is not quite what
+//! the registers held.
+//!
+//! - 64-bit, through `syscall` (`hi64_syscall`, osfmk/x86_64/idt64.s):
+//!   `rip` is the return address the instruction put in `rcx`; `rcx` then
+//!   holds the user stack pointer, which the entry parks there before it
+//!   saves the registers; `r11` the flags; `rax` only its low 32 bits (the
+//!   entry shifts it into `r11`'s upper half and back); `cs` is
+//!   SYSCALL_CS (7), the pseudo-segment that sends the return through
+//!   `sysretq`.
+//! - 32-bit, through `sysenter` (`idt64_sysenter`): `eip` = `edx`, `esp` =
+//!   `ecx`, `cs` = SYSENTER_CS (0x0b), `ss` = USER_DS (0x23), IF set in
+//!   the flags; through `int 0x81`: the address after it, the real `esp`,
+//!   USER_CS (0x1b).
+
+use super::state::{user_eflags, X86State};
+use crate::xnu::mach::state::{StateError, ThreadState};
+
+pub const X86_THREAD_STATE32: u32 = 1;
+pub const X86_THREAD_STATE64: u32 = 4;
+pub const X86_THREAD_STATE: u32 = 7;
+const COUNT32: u32 = 16;
+const COUNT64: u32 = 42;
+/// `x86_thread_state_t`: a two-word header and the larger of the two.
+const COUNT_ANY: u32 = 44;
+const KERN_INVALID_ARGUMENT: u32 = 4;
+
+/// osfmk/i386/seg.h.
+pub const SYSCALL_CS: u64 = 0x07;
+pub const SYSENTER_CS: u64 = 0x0b;
+pub const USER_CS: u64 = 0x1b;
+pub const USER_DS: u64 = 0x23;
+pub const USER64_CS: u64 = 0x2b;
+
+/// The flavors osfmk/mach/i386/thread_status.h defines, by number.
+fn flavor(f: u32) -> Option<&'static str> {
+    Some(match f {
+        0 => "THREAD_STATE_FLAVOR_LIST",
+        1 => "x86_THREAD_STATE32",
+        2 => "x86_FLOAT_STATE32",
+        3 => "x86_EXCEPTION_STATE32",
+        4 => "x86_THREAD_STATE64",
+        5 => "x86_FLOAT_STATE64",
+        6 => "x86_EXCEPTION_STATE64",
+        7 => "x86_THREAD_STATE",
+        8 => "x86_FLOAT_STATE",
+        9 => "x86_EXCEPTION_STATE",
+        10 => "x86_DEBUG_STATE32",
+        11 => "x86_DEBUG_STATE64",
+        12 => "x86_DEBUG_STATE",
+        16 => "x86_AVX_STATE32",
+        17 => "x86_AVX_STATE64",
+        18 => "x86_AVX_STATE",
+        19 => "x86_AVX512_STATE32",
+        20 => "x86_AVX512_STATE64",
+        21 => "x86_AVX512_STATE",
+        22 => "x86_PAGEIN_STATE",
+        23 => "x86_THREAD_FULL_STATE64",
+        24 => "x86_INSTRUCTION_STATE",
+        25 => "x86_LAST_BRANCH_STATE",
+        128 => "THREAD_STATE_FLAVOR_LIST_NEW",
+        129 => "THREAD_STATE_FLAVOR_LIST_10_9",
+        130 => "THREAD_STATE_FLAVOR_LIST_10_13",
+        131 => "THREAD_STATE_FLAVOR_LIST_10_15",
+        _ => return None,
+    })
+}
+
+/// The saved state of the trapping thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Saved {
+    pub is64: bool,
+    pub r: X86State,
+    pub cs: u64,
+    pub ss: u64,
+    pub ds: u64,
+    pub es: u64,
+    pub fs: u64,
+    pub gs: u64,
+    /// `thread_set_state` replaced it: the thread returns to it.
+    pub replaced: bool,
+}
+
+impl Saved {
+    /// At a 64-bit `syscall`: `entry` are the registers the instruction
+    /// saw, `next` the address after it.
+    pub fn at_syscall(entry: &X86State, next: u64) -> Saved {
+        let r = X86State { rip: next, rcx: entry.rsp, r11: entry.eflags & 0xffff_ffff, rax: entry.rax & 0xffff_ffff, ..*entry };
+        Saved { is64: true, r, cs: SYSCALL_CS, ss: USER_DS, ds: 0, es: 0, fs: 0, gs: 0, replaced: false }
+    }
+
+    /// At an i386 `sysenter` (`uesp` = ecx, `eip` = edx) or `int 0x81`.
+    pub fn at_i386(entry: &X86State, sysenter: bool, next: u64) -> Saved {
+        let mut r = *entry;
+        // The flags as the entry found them: RF (which a fault's frame
+        // sets) and VM never in a saved user state.
+        r.eflags &= !(0x1_0000 | 0x2_0000);
+        let cs = if sysenter {
+            r.rip = entry.rdx & 0xffff_ffff;
+            r.rsp = entry.rcx & 0xffff_ffff;
+            // idt64_sysenter pushes the flags sysenter left and sets IF.
+            r.eflags |= 0x200;
+            SYSENTER_CS
+        } else {
+            r.rip = next;
+            USER_CS
+        };
+        Saved { is64: false, r, cs, ss: USER_DS, ds: USER_DS, es: USER_DS, fs: 0, gs: 0, replaced: false }
+    }
+
+    fn words64(&self) -> Vec<u32> {
+        let r = &self.r;
+        [r.rax, r.rbx, r.rcx, r.rdx, r.rdi, r.rsi, r.rbp, r.rsp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip, r.eflags, self.cs, self.fs, self.gs]
+            .iter()
+            .flat_map(|v| [*v as u32, (v >> 32) as u32])
+            .collect()
+    }
+
+    fn words32(&self) -> Vec<u32> {
+        let r = &self.r;
+        [r.rax, r.rbx, r.rcx, r.rdx, r.rdi, r.rsi, r.rbp, r.rsp, self.ss, r.eflags, r.rip, self.cs, self.ds, self.es, self.fs, self.gs]
+            .iter()
+            .map(|v| *v as u32)
+            .collect()
+    }
+}
+
+impl ThreadState for Saved {
+    fn get(&self, f: u32, count: u32) -> Result<Vec<u32>, StateError> {
+        let (need, words) = match f {
+            X86_THREAD_STATE64 if self.is64 => (COUNT64, self.words64()),
+            X86_THREAD_STATE32 if !self.is64 => (COUNT32, self.words32()),
+            X86_THREAD_STATE => {
+                let (tf, tc, w) = if self.is64 { (X86_THREAD_STATE64, COUNT64, self.words64()) } else { (X86_THREAD_STATE32, COUNT32, self.words32()) };
+                let mut all = vec![tf, tc];
+                all.extend(w);
+                all.resize(COUNT_ANY as usize, 0);
+                (COUNT_ANY, all)
+            }
+            X86_THREAD_STATE64 | X86_THREAD_STATE32 => return Err(StateError::Kern(KERN_INVALID_ARGUMENT)),
+            f => return Err(flavor(f).map_or(StateError::Kern(KERN_INVALID_ARGUMENT), StateError::Unimplemented)),
+        };
+        if count < need {
+            return Err(StateError::Kern(KERN_INVALID_ARGUMENT));
+        }
+        Ok(words)
+    }
+
+    fn set(&mut self, f: u32, w: &[u32]) -> Result<(), StateError> {
+        let q = |i: usize| u64::from(w[2 * i]) | u64::from(w[2 * i + 1]) << 32;
+        match f {
+            X86_THREAD_STATE64 if self.is64 && w.len() == COUNT64 as usize => {
+                let canonical = |a: u64| (a as i64) >> 47 == 0 || (a as i64) >> 47 == -1;
+                // set_thread_state64: rsp and rip must be canonical; the
+                // flags a user may not set are cleared; cs becomes USER64_CS.
+                if !canonical(q(7)) || !canonical(q(16)) {
+                    return Err(StateError::Kern(KERN_INVALID_ARGUMENT));
+                }
+                self.r = X86State {
+                    rax: q(0), rbx: q(1), rcx: q(2), rdx: q(3), rdi: q(4), rsi: q(5), rbp: q(6), rsp: q(7),
+                    r8: q(8), r9: q(9), r10: q(10), r11: q(11), r12: q(12), r13: q(13), r14: q(14), r15: q(15),
+                    rip: q(16), eflags: user_eflags(q(17)),
+                };
+                self.cs = USER64_CS;
+                self.fs = q(19) & 0xffff_ffff;
+                self.gs = q(20) & 0xffff_ffff;
+                self.replaced = true;
+                Ok(())
+            }
+            X86_THREAD_STATE64 => Err(StateError::Kern(KERN_INVALID_ARGUMENT)),
+            X86_THREAD_STATE32 if self.is64 => Err(StateError::Kern(KERN_INVALID_ARGUMENT)),
+            f => Err(flavor(f).map_or(StateError::Kern(KERN_INVALID_ARGUMENT), StateError::Unimplemented)),
+        }
+    }
+
+    fn flavor_name(&self, f: u32) -> String {
+        flavor(f).map_or_else(|| f.to_string(), str::to_string)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inside_a_syscall_rcx_holds_the_stack_pointer_and_cs_is_the_pseudo_segment() {
+        let entry = X86State { rax: 0xffff_0000_0100_002f, rsp: 0x7ff0, rcx: 0x1234, rip: 0x1000, eflags: 0x246, ..X86State::default() };
+        let s = Saved::at_syscall(&entry, 0x1002);
+        let w = s.get(X86_THREAD_STATE64, 42).unwrap();
+        assert_eq!(w.len(), 42);
+        assert_eq!((w[0], w[1]), (0x0100_002f, 0), "rax: the low half");
+        assert_eq!(w[4], 0x7ff0, "rcx = rsp");
+        assert_eq!(w[22], 0x246, "r11 = rflags");
+        assert_eq!(w[32], 0x1002, "rip after the syscall");
+        assert_eq!(w[36], 7, "cs = SYSCALL_CS");
+        assert_eq!(s.get(X86_THREAD_STATE64, 41), Err(StateError::Kern(4)));
+        assert_eq!(s.get(X86_THREAD_STATE32, 16), Err(StateError::Kern(4)), "a 64-bit thread");
+        assert_eq!(s.get(999, 100), Err(StateError::Kern(4)));
+        assert_eq!(s.get(5, 1000), Err(StateError::Unimplemented("x86_FLOAT_STATE64")));
+        let any = s.get(X86_THREAD_STATE, 44).unwrap();
+        assert_eq!((any[0], any[1], any.len()), (4, 42, 44));
+        let mut t = s;
+        let mut new = w.clone();
+        new[32] = 0x2000;
+        new[35] = 0xffff;
+        assert_eq!(t.set(X86_THREAD_STATE64, &new), Ok(()));
+        assert_eq!((t.r.rip, t.cs, t.replaced, t.r.eflags & 0x4000), (0x2000, USER64_CS, true, 0), "NT cleared");
+        new[33] = 0x1_0000;
+        let mut u = t;
+        assert_eq!(u.set(X86_THREAD_STATE64, &new), Err(StateError::Kern(4)), "rip not canonical");
+    }
+
+    #[test]
+    fn sysenter_saves_edx_and_ecx() {
+        let entry = X86State { rax: (-27i32) as u32 as u64, rcx: 0xbfff_f000, rdx: 0x1f20, rsp: 0xbfff_f000, rip: 0x1f00, eflags: 0x1_0002, ..X86State::default() };
+        let s = Saved::at_i386(&entry, true, 0x1f02);
+        let w = s.get(X86_THREAD_STATE32, 16).unwrap();
+        assert_eq!((w[7], w[9], w[10], w[11], w[8]), (0xbfff_f000, 0x202, 0x1f20, 0x0b, 0x23));
+        assert_eq!(s.get(X86_THREAD_STATE64, 42), Err(StateError::Kern(4)));
+    }
+}
