@@ -25,7 +25,7 @@ pub fn answer(regs: &Regs, calls: &mut Calls, mem: &mut dyn Memory) -> Next<Regs
             if n == 3 { "absolute" } else { "continuous" }
         ))),
         Entry::MachTrap { number } => {
-            // mach_syscall (osfmk/arm64/sleh.c): the arguments are x0-x7.
+            // mach_syscall (osfmk/arm64/bsd_arm64.c): the arguments are x0-x7.
             let args = |_: usize, _: &dyn Memory| {
                 let mut a = [0u64; 8];
                 a.copy_from_slice(&regs.x[..8]);

@@ -143,10 +143,18 @@ pub fn answer(task: Task, number: i64, args: impl FnOnce(usize, &dyn Memory) -> 
             }
             let policy = release == Release::Xnu11417;
             let head = format!("{name}(0x{:x}, {}, {}, rcv 0x{:x} {})", call.msg, msg::options_name(call.options), call.send_size, call.rcv_name, call.rcv_size);
-            match msg::mach_msg(&call, msg::Task { is32, policy, port_dies }, space, mem, state) {
+            let mut seen = Vec::new();
+            match msg::mach_msg(&call, msg::Task { is32, policy, port_dies }, space, mem, state, &mut seen) {
                 msg::Msg::Return(mr, what) => {
                     let name = if mr == 0 { "MACH_MSG_SUCCESS" } else { msg::return_name(mr) };
-                    (mr, format!("{head}: {what} = 0x{mr:x} {name}"))
+                    let mut line = format!("{head}: {what} = 0x{mr:x} {name}");
+                    // The message's words as they went and came, for a
+                    // reader to lay beside the structs.
+                    for (how, bytes) in seen {
+                        let words: Vec<String> = bytes.chunks(4).map(|c| format!("{:08x}", u32::from_le_bytes(c.try_into().unwrap_or([0; 4])))).collect();
+                        line.push_str(&format!("\n  {how} {} bytes: {}", bytes.len(), words.join(" ")));
+                    }
+                    (mr, line)
                 }
                 msg::Msg::Guard(why) => {
                     if tracing {

@@ -141,17 +141,21 @@ pub struct Task {
     pub port_dies: bool,
 }
 
-pub fn mach_msg(call: &Call, task: Task, space: &mut Space, mem: &mut dyn Memory, state: &mut dyn ThreadState) -> Msg {
+/// The bytes a message had on its way: what the sender gave (header and
+/// body) and what the receiver got (header, body, trailer), for the trace.
+pub type Seen = Vec<(&'static str, Vec<u8>)>;
+
+pub fn mach_msg(call: &Call, task: Task, space: &mut Space, mem: &mut dyn Memory, state: &mut dyn ThreadState, seen: &mut Seen) -> Msg {
     let mut what = String::new();
     if call.options & MACH_SEND_MSG != 0 {
-        match send(call, task, space, mem, state) {
+        match send(call, task, space, mem, state, seen) {
             Ok(w) => what = w,
             Err(m @ (Msg::Guard(_) | Msg::Unimplemented(_))) => return m,
             Err(Msg::Return(mr, w)) => return Msg::Return(mr, w),
         }
     }
     if call.options & MACH_RCV_MSG != 0 {
-        let (mr, w) = match receive(call, task, space, mem) {
+        let (mr, w) = match receive(call, task, space, mem, seen) {
             Ok(r) => r,
             Err(m) => return m,
         };
@@ -177,7 +181,7 @@ fn read_header(mem: &dyn Memory, at: u64) -> Option<(Header, u32)> {
     Some((Header { bits: w(0), remote: w(2), local: w(3), voucher: w(4), id: w(5) as i32 }, w(1)))
 }
 
-fn send(call: &Call, task: Task, space: &mut Space, mem: &mut dyn Memory, state: &mut dyn ThreadState) -> Result<String, Msg> {
+fn send(call: &Call, task: Task, space: &mut Space, mem: &mut dyn Memory, state: &mut dyn ThreadState, seen: &mut Seen) -> Result<String, Msg> {
     if call.header.is_some() {
         // ipc_preflight_msg_option64: a mach_msg2 send names exactly one of
         // the three CFI kinds, or it is a guard exception.
@@ -216,6 +220,12 @@ fn send(call: &Call, task: Task, space: &mut Space, mem: &mut dyn Memory, state:
     if mem.read(call.msg + HEADER, &mut body) != body.len() {
         return fail(MACH_SEND_INVALID_DATA, "the message body is not readable");
     }
+    let mut sent = Vec::with_capacity(call.send_size as usize);
+    for w in [header.bits, call.send_size as u32, header.remote, header.local, header.voucher, header.id as u32] {
+        sent.extend_from_slice(&w.to_le_bytes());
+    }
+    sent.extend_from_slice(&body);
+    seen.push(("sent", sent));
     // ipc_kmsg_copyin_header: the dispositions first, then the names.
     let (dest_type, reply_type) = (header.bits & 0x1f, (header.bits >> 8) & 0x1f);
     let any_send = |t: u32| (MACH_MSG_TYPE_MOVE_SEND..=MACH_MSG_TYPE_MAKE_SEND_ONCE).contains(&t);
@@ -291,7 +301,7 @@ fn enqueue_reply(space: &mut Space, port: u32, r: &Reply) {
     }
 }
 
-fn receive(call: &Call, task: Task, space: &mut Space, mem: &mut dyn Memory) -> Result<(u32, String), Msg> {
+fn receive(call: &Call, task: Task, space: &mut Space, mem: &mut dyn Memory, seen: &mut Seen) -> Result<(u32, String), Msg> {
     let name = call.rcv_name;
     if !matches!(space.lookup(name), Some(Object::Port(_))) {
         return Ok((MACH_RCV_INVALID_NAME, format!("receive on 0x{name:x}")));
@@ -326,6 +336,7 @@ fn receive(call: &Call, task: Task, space: &mut Space, mem: &mut dyn Memory) -> 
     out.extend_from_slice(&m.body);
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&(TRAILER as u32).to_le_bytes());
+    seen.push(("received", out.clone()));
     if mem.write(call.msg, &out) != out.len() {
         return Ok((MACH_RCV_INVALID_DATA, format!("receive on 0x{name:x}: the buffer is not writable")));
     }
