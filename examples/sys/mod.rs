@@ -17,6 +17,10 @@
 mod conv;
 
 pub use conv::CONVENTION;
+#[cfg(target_os = "macos")]
+pub use conv::{mach_trap, mach_trap0};
+#[cfg(target_os = "linux")]
+pub use conv::{GETPID, KILL, PTRACE, WAIT4, call2_inline, call3_readonly, call4, fork};
 
 pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, i32> {
     conv::call3(conv::READ, fd as usize, buf.as_mut_ptr() as usize, buf.len())

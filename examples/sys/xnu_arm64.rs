@@ -36,6 +36,24 @@ pub fn exit(status: usize) -> ! {
     unsafe { core::arch::asm!("svc #0x80", in("x16") EXIT, in("x0") status, options(noreturn, nostack)) }
 }
 
+/// A Mach trap: `x16` = -n, arguments in x0-x7, the return in x0
+/// (`mach_syscall`, osfmk/arm64/bsd_arm64.c).
+pub fn mach_trap(n: usize, a: &[usize; 8]) -> usize {
+    let r: usize;
+    // SAFETY: the trap may write memory the arguments point at (a receive
+    // buffer); it writes no register but x0.
+    unsafe {
+        core::arch::asm!("svc #0x80", in("x16") n.wrapping_neg(), inlateout("x0") a[0] => r, in("x1") a[1], in("x2") a[2],
+            in("x3") a[3], in("x4") a[4], in("x5") a[5], in("x6") a[6], in("x7") a[7], options(nostack));
+    }
+    r
+}
+
+/// A Mach trap with no arguments.
+pub fn mach_trap0(n: usize) -> usize {
+    mach_trap(n, &[0; 8])
+}
+
 pub const READ: usize = 3;
 pub const WRITE: usize = 4;
 pub const EXIT: usize = 1;

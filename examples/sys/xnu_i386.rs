@@ -42,6 +42,32 @@ pub fn exit(status: usize) -> ! {
     unsafe { core::arch::asm!("push {s}", "push eax", "int 0x80", s = in(reg) status, in("eax") EXIT, options(noreturn)) }
 }
 
+/// A Mach trap: a negative `eax` through `sysenter`, with the arguments
+/// on the stack one word above the stack pointer in `ecx`, as
+/// `mach_call_munger` (osfmk/i386/bsd_i386.c) copies them in, and the
+/// return address in `edx` (libsyscall's `__sysenter_trap`).
+pub fn mach_trap(n: usize, a: &[usize; 8]) -> usize {
+    let r: usize;
+    // SAFETY: the nine pushed words are popped before the asm ends (the
+    // call's own by `pop edx`); the trap may write memory the arguments
+    // point at (a receive buffer).
+    unsafe {
+        core::arch::asm!(
+            "push dword ptr [{p} + 28]", "push dword ptr [{p} + 24]", "push dword ptr [{p} + 20]", "push dword ptr [{p} + 16]",
+            "push dword ptr [{p} + 12]", "push dword ptr [{p} + 8]", "push dword ptr [{p} + 4]", "push dword ptr [{p}]",
+            "push eax", "call 5f", "jmp 6f",
+            "5:", "pop edx", "mov ecx, esp", "sysenter",
+            "6:", "add esp, 36",
+            p = in(reg) a.as_ptr(), inlateout("eax") n.wrapping_neg() => r, lateout("ecx") _, lateout("edx") _);
+    }
+    r
+}
+
+/// A Mach trap with no arguments.
+pub fn mach_trap0(n: usize) -> usize {
+    mach_trap(n, &[0; 8])
+}
+
 pub const READ: usize = 3;
 pub const WRITE: usize = 4;
 pub const EXIT: usize = 1;

@@ -36,6 +36,32 @@ pub fn exit(status: usize) -> ! {
     unsafe { core::arch::asm!("syscall", in("rax") 0x200_0000 | EXIT, in("rdi") status, options(noreturn, nostack)) }
 }
 
+/// A Mach trap (class 1, `0x1000000 | n`) with no arguments: its return.
+pub fn mach_trap0(n: usize) -> usize {
+    let r: usize;
+    // SAFETY: a trap that reads and writes no user memory.
+    unsafe {
+        core::arch::asm!("syscall", inlateout("rax") 0x100_0000 | n => r, lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    r
+}
+
+/// A Mach trap with up to eight arguments: six in registers and, as
+/// `mach_call_munger64` (osfmk/i386/bsd_i386.c) copies them in, the rest
+/// on the stack above a return-address slot, where a libsyscall stub's
+/// caller would have left them.
+pub fn mach_trap(n: usize, a: &[usize; 8]) -> usize {
+    let r: usize;
+    // SAFETY: the three pushes are undone before the asm ends; the trap
+    // may write memory the arguments point at (a receive buffer).
+    unsafe {
+        core::arch::asm!("push qword ptr [{p} + 56]", "push qword ptr [{p} + 48]", "push rax", "syscall", "add rsp, 24",
+            p = in(reg) a.as_ptr(), inlateout("rax") 0x100_0000 | n => r, in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
+            in("r10") a[3], in("r8") a[4], in("r9") a[5], lateout("rcx") _, lateout("r11") _);
+    }
+    r
+}
+
 pub const READ: usize = 3;
 pub const WRITE: usize = 4;
 pub const EXIT: usize = 1;
