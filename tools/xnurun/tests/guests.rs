@@ -179,6 +179,16 @@ fn x86_64_breakpoint_is_sigtrap_and_32_bit_gates_are_sigill() {
     }
 }
 
+/// `--max-steps 0` runs nothing on either CPU (unicorn's own count of 0
+/// would mean no limit at all).
+#[test]
+fn zero_steps_run_nothing() {
+    // exit(0) as the first instruction: any step would end the run 0.
+    let o = one_insn64("zero-steps", &[], &["--max-steps", "0"]);
+    assert_eq!(o.status.code(), Some(124), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ran 0 instructions"), "{}", stderr(&o));
+}
+
 #[test]
 fn endless_loop_hits_the_step_limit() {
     let o = one_insn64("loop", &[0xeb, 0xfe], &["--max-steps", "1000"]);

@@ -356,6 +356,10 @@ pub fn run(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls, 
         Ok(u) => u,
         Err(e) => return End::Runner(e),
     };
+    // unicorn's count 0 means no limit; `--max-steps 0` means none run.
+    if max_steps == Some(0) {
+        return End::StepLimit { steps: 0, pc: (image.arch.pc_name(), image.entry) };
+    }
     let count = max_steps.unwrap_or(0);
     // No address ends the run by itself: only exit, a death or the count.
     let result = uc.emu_start(image.entry, u64::MAX, 0, count as usize);
