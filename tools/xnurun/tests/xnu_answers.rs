@@ -515,3 +515,42 @@ fn lock_int_n_is_an_invalid_opcode_on_both_cpus() {
         assert_eq!(o.status.code(), Some(status), "{name}: {}", stderr(&o));
     }
 }
+
+/// Port names as XNU hands them out (osfmk/ipc: `ipc_right_copyout`,
+/// `ipc_right_dealloc`): the thread port asked for twice is one name with
+/// two user references, each `mach_reply_port` a new receive right;
+/// `mach_port_deallocate` takes one reference at a time, then the name is
+/// gone (KERN_INVALID_NAME), refuses a receive right (KERN_INVALID_RIGHT),
+/// and needs the task's own port as its target (MACH_SEND_INVALID_DEST).
+#[test]
+fn port_names_are_xnus() {
+    let dealloc = |a: &mut Asm, target: &[u8], name: &[u8]| {
+        a.raw(target).raw(name).raw(&[0xb8, 0x12, 0, 0, 1, 0x0f, 0x05]); // mov eax, 0x1000012; syscall
+    };
+    let (task_rdi, thread_rsi, reply_rsi, reply_rdi) = ([0x4c, 0x89, 0xf7], [0x4c, 0x89, 0xe6], [0x4c, 0x89, 0xee], [0x4c, 0x89, 0xef]);
+    let mut a = Asm::new(0);
+    a.raw(&[0xb8, 0x1b, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc4]) // thread_self_trap; mov r12, rax
+        .raw(&[0xb8, 0x1b, 0, 0, 1, 0x0f, 0x05, 0x4c, 0x39, 0xe0]) // again; cmp rax, r12
+        .rel(&[0x0f, 0x85], "fail")
+        .raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc5]) // mach_reply_port; mov r13, rax
+        .raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x4c, 0x39, 0xe8]) // again; cmp rax, r13
+        .rel(&[0x0f, 0x84], "fail")
+        .raw(&[0x4c, 0x39, 0xe0]) // cmp rax, r12
+        .rel(&[0x0f, 0x84], "fail")
+        .raw(&[0xb8, 0x1c, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc6]); // task_self_trap; mov r14, rax
+    dealloc(&mut a, &task_rdi, &thread_rsi);
+    a.raw(&[0x85, 0xc0]).rel(&[0x0f, 0x85], "fail"); // KERN_SUCCESS: one reference left
+    dealloc(&mut a, &task_rdi, &thread_rsi);
+    a.raw(&[0x85, 0xc0]).rel(&[0x0f, 0x85], "fail"); // KERN_SUCCESS: the last
+    dealloc(&mut a, &task_rdi, &thread_rsi);
+    a.raw(&[0x83, 0xf8, 15]).rel(&[0x0f, 0x85], "fail"); // KERN_INVALID_NAME
+    dealloc(&mut a, &task_rdi, &reply_rsi);
+    a.raw(&[0x83, 0xf8, 17]).rel(&[0x0f, 0x85], "fail"); // KERN_INVALID_RIGHT
+    dealloc(&mut a, &reply_rdi, &thread_rsi);
+    a.raw(&[0x3d, 0x03, 0, 0, 0x10]).rel(&[0x0f, 0x85], "fail"); // MACH_SEND_INVALID_DEST
+    a.raw(&EXIT0_64).label("fail").raw(&[0xbf, 1, 0, 0, 0, 0xb8, 0x01, 0, 0, 0x02, 0x0f, 0x05]);
+    let o = run("port-names", &Image::new64(a.finish()).bytes(), &["--trace"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let t = stderr(&o);
+    assert!(t.contains("thread_self_trap() = 0x103 (thread port)") && t.contains("mach_reply_port() = 0x203") && t.contains("mach_reply_port() = 0x303"), "{t}");
+}
