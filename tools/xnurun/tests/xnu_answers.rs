@@ -554,3 +554,60 @@ fn port_names_are_xnus() {
     let t = stderr(&o);
     assert!(t.contains("thread_self_trap() = 0x103 (thread port)") && t.contains("mach_reply_port() = 0x203") && t.contains("mach_reply_port() = 0x303"), "{t}");
 }
+
+/// `thread_set_state` on the thread itself, from inside its `mach_msg2_trap`
+/// (`set_thread_state64`, osfmk/i386/pcb.c): the trap returns to the new
+/// state (rip, rsp, rbx as sent), with the trap's return in rax. A rip
+/// that is not canonical is KERN_INVALID_ARGUMENT, and a count that does
+/// not match the words sent is MIG_BAD_ARGUMENTS (the MIG server's size
+/// check), both as the reply's RetCode, the state left alone.
+#[test]
+fn thread_set_state_moves_the_thread() {
+    // (name, the rip to set: the `landed` label or this, the count sent, the exit status)
+    let cases: [(&str, Option<u64>, u32, i32); 3] =
+        [("set-state", None, 42, 0x34), ("set-state-noncanonical", Some(1 << 48), 42, 4), ("set-state-count", None, 41, (-304i32 & 0xff) as i32)];
+    for (name, rip, count, status) in cases {
+        let mut a = Asm::new(BASE64 + CODE_OFF);
+        a.raw(&[0xb8, 0x1b, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc4]) // thread_self_trap; mov r12, rax
+            .raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc5]) // mach_reply_port; mov r13, rax
+            .raw(&[0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe3]) // sub rsp, 512; mov rbx, rsp
+            // The request: bits, size (40 + 4 * 42 state words), thread, reply, voucher, id 3604, NDR, flavor 4, count.
+            .raw(&[0xc7, 0x43, 0x00, 0x13, 0x15, 0, 0])
+            .raw(&[0xc7, 0x43, 0x04, 208, 0, 0, 0])
+            .raw(&[0x44, 0x89, 0x63, 0x08, 0x44, 0x89, 0x6b, 0x0c])
+            .raw(&[0xc7, 0x43, 0x10, 0, 0, 0, 0])
+            .raw(&[0xc7, 0x43, 0x14, 0x14, 0x0e, 0, 0])
+            .raw(&[0xc7, 0x43, 0x18, 0, 0, 0, 0, 0xc7, 0x43, 0x1c, 1, 0, 0, 0])
+            .raw(&[0xc7, 0x43, 0x20, 4, 0, 0, 0])
+            .raw(&[0xc7, 0x43, 0x24])
+            .raw(&count.to_le_bytes())
+            // The state (from offset 40): rbx = 0x1234, rsp = the buffer, rflags 0x202, rip.
+            .raw(&[0x48, 0xc7, 0x43, 0x30, 0x34, 0x12, 0, 0])
+            .raw(&[0x48, 0x89, 0x5b, 0x60])
+            .raw(&[0x48, 0xc7, 0x83, 0xb0, 0, 0, 0, 0x02, 0x02, 0, 0]);
+        match rip {
+            None => a.rel(&[0x48, 0x8d, 0x05], "landed"), // lea rax, [rip + landed]
+            Some(v) => a.raw(&[0x48, 0xb8]).raw(&v.to_le_bytes()), // movabs rax, v
+        };
+        a.raw(&[0x48, 0x89, 0x83, 0xa8, 0, 0, 0]) // mov [rbx + 168], rax
+            // mach_msg2_trap(buffer, SEND|RCV|KOBJECT_CALL, bits|size, thread|reply<<32, id<<32, reply<<32, 512, 0)
+            .raw(&[0x48, 0x89, 0xdf])
+            .raw(&[0x48, 0xbe]).raw(&0x2_0000_0003u64.to_le_bytes())
+            .raw(&[0x48, 0xba]).raw(&(208u64 << 32 | 0x1513).to_le_bytes())
+            .raw(&[0x4d, 0x89, 0xea, 0x49, 0xc1, 0xe2, 0x20, 0x4d, 0x09, 0xe2])
+            .raw(&[0x49, 0xb8]).raw(&(3604u64 << 32).to_le_bytes())
+            .raw(&[0x4d, 0x89, 0xe9, 0x49, 0xc1, 0xe1, 0x20])
+            .raw(&[0x6a, 0x00, 0x68, 0, 2, 0, 0, 0x50, 0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05])
+            // Back here only if the state was not set: exit with the reply's RetCode.
+            .raw(&[0x8b, 0x7b, 0x20, 0xb8, 0x01, 0, 0, 0x02, 0x0f, 0x05])
+            .label("landed")
+            // rax is the trap's return (MACH_MSG_SUCCESS); exit(rbx), 0x34.
+            .raw(&[0x48, 0x85, 0xc0])
+            .rel(&[0x0f, 0x85], "fail")
+            .raw(&[0x89, 0xdf, 0xb8, 0x01, 0, 0, 0x02, 0x0f, 0x05])
+            .label("fail")
+            .raw(&[0xbf, 99, 0, 0, 0, 0xb8, 0x01, 0, 0, 0x02, 0x0f, 0x05]);
+        let o = run(name, &Image::new64(a.finish()).bytes(), &[]);
+        assert_eq!(o.status.code(), Some(status), "{name}: {}", stderr(&o));
+    }
+}
