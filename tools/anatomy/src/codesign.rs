@@ -9,7 +9,7 @@
 //! Hashes are shown as stored, not recomputed: recomputing them is the
 //! tests' job (tests/verify_signature.py).
 
-use crate::table::{R, Table, at, quoted};
+use crate::table::{Kind, R, Table, at, quoted};
 use object::BigEndian as BE;
 use object::endian::{U32, U64};
 use std::mem::{offset_of, size_of, size_of_val};
@@ -118,7 +118,7 @@ fn flags(f: u64) -> String {
 pub fn explain(t: &mut Table, data: &[u8], off: usize, size: usize) -> R<()> {
     let end = off.saturating_add(size);
     let sb: &SuperBlob = at(data, off, "the code signature's SuperBlob")?;
-    t.heading(&format!("code signature: SuperBlob ({} bytes at {off:#x}, big-endian like all of the signature)", size_of::<SuperBlob>()));
+    t.heading(Kind::Signature, &format!("code signature: SuperBlob ({} bytes at {off:#x}, big-endian like all of the signature)", size_of::<SuperBlob>()));
     let magic = sb.magic.val();
     cs!(t, off, SuperBlob, sb, magic, if magic == CSMAGIC_EMBEDDED_SIGNATURE {
         "CSMAGIC_EMBEDDED_SIGNATURE: a signature embedded in the file it signs"
@@ -133,7 +133,7 @@ pub fn explain(t: &mut Table, data: &[u8], off: usize, size: usize) -> R<()> {
         let o = off + size_of::<SuperBlob>() + i * size_of::<BlobIndex>();
         let ix: &BlobIndex = at(data, o, "a blob index entry")?;
         let slot = ix.r#type.val();
-        t.heading(&format!("code signature: blob index {i} ({} bytes at {o:#x})", size_of::<BlobIndex>()));
+        t.heading(Kind::Signature, &format!("code signature: blob index {i} ({} bytes at {o:#x})", size_of::<BlobIndex>()));
         t.field(o + offset_of!(BlobIndex, r#type), 4, "type", slot, match slot {
             0 => "CSSLOT_CODEDIRECTORY: the one blob an ad-hoc signature needs",
             _ => "another slot (requirements, entitlements, a CMS signature...)",
@@ -161,7 +161,7 @@ pub fn explain(t: &mut Table, data: &[u8], off: usize, size: usize) -> R<()> {
 /// where it ends.
 fn code_directory(t: &mut Table, data: &[u8], o: usize) -> R<usize> {
     let cd: &CodeDirectory = at(data, o, "the CodeDirectory")?;
-    t.heading(&format!("code signature: CodeDirectory ({} bytes of fields at {o:#x})", size_of::<CodeDirectory>()));
+    t.heading(Kind::Signature, &format!("code signature: CodeDirectory ({} bytes of fields at {o:#x})", size_of::<CodeDirectory>()));
     let magic = cd.magic.val();
     cs!(t, o, CodeDirectory, cd, magic, if magic == CSMAGIC_CODEDIRECTORY { "CSMAGIC_CODEDIRECTORY" } else { "not a CodeDirectory" });
     cs!(t, o, CodeDirectory, cd, length, "bytes in the CodeDirectory: fields, identifier, hashes");
@@ -198,7 +198,7 @@ fn code_directory(t: &mut Table, data: &[u8], o: usize) -> R<usize> {
     let hashes = o.saturating_add(cd.hashOffset.val() as usize);
     let bytes = data.get(ident..end.min(data.len())).unwrap_or_default();
     let len = bytes.iter().position(|&b| b == 0).ok_or("the identifier has no terminating NUL")? + 1;
-    t.heading(&format!("code signature: identifier and hash slots ({} bytes at {next:#x})", end.saturating_sub(next)));
+    t.heading(Kind::Signature, &format!("code signature: identifier and hash slots ({} bytes at {next:#x})", end.saturating_sub(next)));
     if ident > next {
         pad(t, data, next, ident, "before the identifier");
     }
@@ -232,10 +232,10 @@ fn code_directory(t: &mut Table, data: &[u8], o: usize) -> R<usize> {
 
 fn pad(t: &mut Table, data: &[u8], from: usize, to: usize, why: &str) {
     let bytes = data.get(from..to).unwrap_or_default();
-    let what = if bytes.iter().all(|&b| b == 0) {
-        format!("zeros: {why}")
+    let (kind, what) = if bytes.iter().all(|&b| b == 0) {
+        (Kind::Padding, format!("zeros: {why}"))
     } else {
-        format!("not described by any field: {}", crate::table::hex(&bytes[..bytes.len().min(32)]))
+        (Kind::Unknown, format!("not described by any field: {}", crate::table::hex(&bytes[..bytes.len().min(32)])))
     };
-    t.region(from, to - from, "padding", &what);
+    t.region(kind, from, to - from, "padding", &what);
 }

@@ -3,7 +3,7 @@
 //!
 //! Field offsets come from `object`'s typed structures (`offset_of!`).
 
-use crate::table::{R, Table, at, f, hex, quoted};
+use crate::table::{Kind, R, Table, at, f, hex, quoted};
 use object::LittleEndian as LE;
 use object::elf::*;
 use std::mem::{offset_of, size_of};
@@ -11,7 +11,7 @@ use std::mem::{offset_of, size_of};
 /// The bytes hello writes: shown as the message where a section holds them.
 const MESSAGE: &[u8] = b"Hello, world!\n";
 
-pub fn explain(data: &[u8]) -> R<String> {
+pub fn explain(data: &[u8]) -> R<Table> {
     match data.get(4).copied().map(FileClass) {
         Some(ELFCLASS64) => explain64(data),
         Some(ELFCLASS32) => explain32(data),
@@ -61,14 +61,17 @@ struct Region {
     offset: usize,
     size: usize,
     name: String,
+    /// What the bytes are; a header kind for the headers as a whole,
+    /// shown field by field above.
+    kind: Kind,
 }
 
 macro_rules! explainer {
     ($fn:ident, $Hdr:ident, $Phdr:ident, $Shdr:ident, $bits:expr) => {
-        fn $fn(data: &[u8]) -> R<String> {
+        fn $fn(data: &[u8]) -> R<Table> {
             let mut t = Table::default();
             let h: &$Hdr<LE> = at(data, 0, "the ELF header")?;
-            t.heading(&format!("ELF header ({} bytes at 0x0)", size_of::<$Hdr<LE>>()));
+            t.heading(Kind::Header, &format!("ELF header ({} bytes at 0x0)", size_of::<$Hdr<LE>>()));
             let id = &h.e_ident;
             let base = offset_of!($Hdr<LE>, e_ident);
             t.field(base + offset_of!(Ident, magic), 4, "ei_magic", hex(&id.magic), "\\x7fELF");
@@ -96,7 +99,7 @@ macro_rules! explainer {
             for i in 0..h.e_phnum.get(LE) as usize {
                 let o = phoff.saturating_add(i.saturating_mul(size_of::<$Phdr<LE>>()));
                 let p: &$Phdr<LE> = at(data, o, "a program header")?;
-                t.heading(&format!("program header {i} ({} bytes at {o:#x})", size_of::<$Phdr<LE>>()));
+                t.heading(Kind::ProgramHeader, &format!("program header {i} ({} bytes at {o:#x})", size_of::<$Phdr<LE>>()));
                 f!(t, o, $Phdr<LE>, p, p_type, phdr_type(p.p_type.get(LE)));
                 f!(t, o, $Phdr<LE>, p, p_flags, pflags(p.p_flags.get(LE)) + ": the mapping's permissions");
                 f!(t, o, $Phdr<LE>, p, p_offset, "file offset of the range");
@@ -124,7 +127,7 @@ macro_rules! explainer {
             for (i, s) in shdrs.iter().enumerate() {
                 let o = shoff.saturating_add(i.saturating_mul(size_of::<$Shdr<LE>>()));
                 let name = name_of(s.sh_name.get(LE));
-                t.heading(&format!("section header {i}: {name:?} ({} bytes at {o:#x})", size_of::<$Shdr<LE>>()));
+                t.heading(Kind::SectionHeader, &format!("section header {i}: {name:?} ({} bytes at {o:#x})", size_of::<$Shdr<LE>>()));
                 f!(t, o, $Shdr<LE>, s, sh_name, format!("offset of {name:?} in the section-name table"));
                 f!(t, o, $Shdr<LE>, s, sh_type, shdr_type(s.sh_type.get(LE)));
                 // ELF32's sh_flags is 32 bits wide, ELF64's 64: read through
@@ -139,22 +142,35 @@ macro_rules! explainer {
                 f!(t, o, $Shdr<LE>, s, sh_addralign, "");
                 f!(t, o, $Shdr<LE>, s, sh_entsize, "");
                 if s.sh_type.get(LE) != SHT_NULL && s.sh_size.get(LE) != 0 {
+                    let kind = match s.sh_type.get(LE) {
+                        SHT_STRTAB => Kind::Strings,
+                        SHT_SYMTAB => Kind::Symbols,
+                        _ if flags.intersects(SHF_EXECINSTR) => Kind::Code,
+                        _ => Kind::Data,
+                    };
                     regions.push(Region {
                         offset: s.sh_offset.get(LE) as usize,
                         size: s.sh_size.get(LE) as usize,
                         name,
+                        kind,
                     });
                 }
             }
-            regions.push(Region { offset: 0, size: size_of::<$Hdr<LE>>(), name: "ELF header".into() });
+            regions.push(Region { offset: 0, size: size_of::<$Hdr<LE>>(), name: "ELF header".into(), kind: Kind::Header });
             regions.push(Region {
                 offset: phoff,
                 size: (h.e_phnum.get(LE) as usize).saturating_mul(size_of::<$Phdr<LE>>()),
                 name: "program headers".into(),
+                kind: Kind::ProgramHeader,
             });
-            regions.push(Region { offset: shoff, size: shnum.saturating_mul(size_of::<$Shdr<LE>>()), name: "section headers".into() });
+            regions.push(Region {
+                offset: shoff,
+                size: shnum.saturating_mul(size_of::<$Shdr<LE>>()),
+                name: "section headers".into(),
+                kind: Kind::SectionHeader,
+            });
             layout(&mut t, data, regions);
-            Ok(t.finish())
+            Ok(t)
         }
     };
 }
@@ -165,19 +181,20 @@ explainer!(explain32, FileHeader32, ProgramHeader32, SectionHeader32, "32");
 /// The whole file in order: headers, code, message, names, padding.
 fn layout(t: &mut Table, data: &[u8], mut regions: Vec<Region>) {
     regions.sort_by_key(|r| r.offset);
-    t.heading("the file in order");
+    // No fields of its own: each region says what it holds.
+    t.heading(Kind::Unknown, "the file in order");
     let mut off = 0;
     for r in regions {
         gap(t, data, off, r.offset);
         let bytes = data.get(r.offset..r.offset.saturating_add(r.size)).unwrap_or_default();
-        let header = r.name.ends_with("header") || r.name.ends_with("headers");
+        let header = matches!(r.kind, Kind::Header | Kind::ProgramHeader | Kind::SectionHeader);
         match bytes.windows(MESSAGE.len()).position(|w| w == MESSAGE) {
             Some(m) if !header => {
-                t.region(r.offset, m, &r.name, &format!("machine code: {}", hex(&bytes[..m])));
-                t.region(r.offset + m, MESSAGE.len(), "message", &quoted(MESSAGE));
+                t.region(Kind::Code, r.offset, m, &r.name, &format!("machine code: {}", hex(&bytes[..m])));
+                t.region(Kind::Data, r.offset + m, MESSAGE.len(), "message", &quoted(MESSAGE));
             }
-            _ if header => t.region(r.offset, r.size, &r.name, "(fields above)"),
-            _ => t.region(r.offset, r.size, &r.name, &quoted(bytes)),
+            _ if header => t.summary(r.offset, r.size, &r.name, "(fields above)"),
+            _ => t.region(r.kind, r.offset, r.size, &r.name, &quoted(bytes)),
         }
         off = off.max(r.offset.saturating_add(r.size));
     }
@@ -191,8 +208,8 @@ fn gap(t: &mut Table, data: &[u8], from: usize, to: usize) {
     }
     let bytes = data.get(from..to).unwrap_or_default();
     if bytes.iter().all(|&b| b == 0) {
-        t.region(from, to - from, "padding", "zeros: aligns the section headers");
+        t.region(Kind::Padding, from, to - from, "padding", "zeros: aligns the section headers");
     } else {
-        t.region(from, to - from, "unlisted", &hex(bytes));
+        t.region(Kind::Unknown, from, to - from, "unlisted", &hex(bytes));
     }
 }

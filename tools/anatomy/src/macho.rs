@@ -8,7 +8,7 @@
 //! they are the structures' own, not numbers typed in here.
 
 use crate::codesign;
-use crate::table::{R, Table, at, f, hex, quoted};
+use crate::table::{Kind, R, Table, at, f, hex, quoted};
 use object::LittleEndian as LE;
 use object::macho::*;
 use std::mem::{offset_of, size_of};
@@ -102,9 +102,10 @@ struct Region {
     size: usize,
     name: String,
     what: String,
+    kind: Kind,
 }
 
-pub fn explain(data: &[u8]) -> R<String> {
+pub fn explain(data: &[u8]) -> R<Table> {
     let magic = data.get(..4).ok_or("the file is shorter than a Mach-O magic number")?;
     match u32::from_le_bytes(magic.try_into().unwrap_or_default()) {
         MH_MAGIC_64 => explain64(data),
@@ -115,11 +116,11 @@ pub fn explain(data: &[u8]) -> R<String> {
 
 macro_rules! explainer {
     ($fn:ident, $Hdr:ident, $segment:ident, $Nlist:ident, $LC_SEG:expr, $word:ty, $regs:expr, $magic_note:expr) => {
-        fn $fn(data: &[u8]) -> R<String> {
+        fn $fn(data: &[u8]) -> R<Table> {
             let mut t = Table::default();
             let mut regions: Vec<Region> = Vec::new();
             let h: &$Hdr<LE> = at(data, 0, "the Mach-O header")?;
-            t.heading(&format!("mach_header ({} bytes at 0x0)", size_of::<$Hdr<LE>>()));
+            t.heading(Kind::Header, &format!("mach_header ({} bytes at 0x0)", size_of::<$Hdr<LE>>()));
             // `object` stores the magic big-endian so that it can tell the
             // byte order from it; shown here as the little-endian word it is.
             let magic = u32::from_le_bytes(h.magic.get(object::BigEndian).to_be_bytes());
@@ -144,7 +145,7 @@ macro_rules! explainer {
                 if size < size_of::<LoadCommand<LE>>() {
                     return Err(format!("load command {i} at {off:#x} has cmdsize {size}"));
                 }
-                t.heading(&format!("load command {i}: {} ({size} bytes at {off:#x})", cmd_name(cmd)));
+                t.heading(Kind::Command, &format!("load command {i}: {} ({size} bytes at {off:#x})", cmd_name(cmd)));
                 f!(t, off, LoadCommand<LE>, lc, cmd, cmd_name(cmd));
                 f!(t, off, LoadCommand<LE>, lc, cmdsize, "bytes in this command, sections included");
                 match cmd {
@@ -173,7 +174,7 @@ macro_rules! explainer {
                 codesign::explain(&mut t, data, dataoff, datasize)?;
             }
             t.note(&format!("\n{} bytes in all", data.len()));
-            Ok(t.finish())
+            Ok(t)
         }
     };
 }
@@ -205,12 +206,12 @@ macro_rules! segment_fn {
             f!(t, off, $Seg<LE>, s, nsects, "section headers that follow");
             f!(t, off, $Seg<LE>, s, flags, "no segment flags");
             // A marker, not bytes: lets `rest` say why zeros precede it.
-            regions.push(Region { offset: s.fileoff.get(LE) as usize, size: 0, name: name.clone(), what: "segment".into() });
+            regions.push(Region { offset: s.fileoff.get(LE) as usize, size: 0, name: name.clone(), what: "segment".into(), kind: Kind::Padding });
             let mut o = off + size_of::<$Seg<LE>>();
             for i in 0..s.nsects.get(LE) {
                 let x: &$Sect<LE> = at(data, o, "a section header")?;
                 let (sect, seg) = (name16(&x.sectname), name16(&x.segname));
-                t.heading(&format!("section {i} of {name}: {seg},{sect} ({} bytes at {o:#x})", size_of::<$Sect<LE>>()));
+                t.heading(Kind::SectionHeader, &format!("section {i} of {name}: {seg},{sect} ({} bytes at {o:#x})", size_of::<$Sect<LE>>()));
                 t.field(o + offset_of!($Sect<LE>, sectname), 16, "sectname", sect.as_str(), "");
                 t.field(o + offset_of!($Sect<LE>, segname), 16, "segname", seg.as_str(), "");
                 f!(t, o, $Sect<LE>, x, addr, "its address at run time");
@@ -226,12 +227,14 @@ macro_rules! segment_fn {
                 if size_of::<$Sect<LE>>() == 80 {
                     t.field(o + 76, 4, "reserved3", u32_at(data, o + 76)?, "unused");
                 }
-                let what = if x.flags.get(LE).intersects(S_ATTR_PURE_INSTRUCTIONS) { "machine code" } else { "read-only data" };
+                let kind = if x.flags.get(LE).intersects(S_ATTR_PURE_INSTRUCTIONS) { Kind::Code } else { Kind::Data };
                 regions.push(Region {
                     offset: x.offset.get(LE) as usize,
                     size: x.size.get(LE) as usize,
                     name: format!("{seg},{sect}"),
-                    what: what.into(),
+                    // `rest` describes code and data from their bytes.
+                    what: String::new(),
+                    kind,
                 });
                 o += size_of::<$Sect<LE>>();
             }
@@ -278,8 +281,14 @@ fn symtab<N: object::Pod + NlistFields>(t: &mut Table, regions: &mut Vec<Region>
         let kind = if ty.intersects(N_EXT) { "external" } else { "local" };
         names.push(format!("{name} = {value:#x} ({kind}, section {sect})"));
     }
-    regions.push(Region { offset: symoff, size: nsyms.saturating_mul(size_of::<N>()), name: "symbol table".into(), what: names.join("; ") });
-    regions.push(Region { offset: stroff, size: strsize, name: "string table".into(), what: quoted(strings) });
+    regions.push(Region {
+        offset: symoff,
+        size: nsyms.saturating_mul(size_of::<N>()),
+        name: "symbol table".into(),
+        what: names.join("; "),
+        kind: Kind::Symbols,
+    });
+    regions.push(Region { offset: stroff, size: strsize, name: "string table".into(), what: quoted(strings), kind: Kind::Strings });
     Ok(())
 }
 
@@ -353,7 +362,8 @@ fn rest(t: &mut Table, data: &[u8], mut off: usize, mut regions: Vec<Region>) {
         regions.iter().filter(|r| r.what == "segment" && r.offset > 0).map(|r| r.offset).collect();
     regions.retain(|r| r.size > 0);
     regions.sort_by_key(|r| r.offset);
-    t.heading("the rest of the file");
+    // No fields of its own: each region says what it holds.
+    t.heading(Kind::Unknown, "the rest of the file");
     let after_commands = off;
     for r in regions {
         let why = if off == after_commands {
@@ -365,12 +375,16 @@ fn rest(t: &mut Table, data: &[u8], mut off: usize, mut regions: Vec<Region>) {
         };
         gap(t, data, off, r.offset, why);
         let bytes = data.get(r.offset..r.offset.saturating_add(r.size)).unwrap_or_default();
-        let what = match r.what.as_str() {
-            "machine code" => format!("machine code: {}", hex(bytes)),
-            "read-only data" => format!("read-only data: {}", quoted(bytes)),
+        let what = match r.kind {
+            Kind::Code => format!("machine code: {}", hex(bytes)),
+            Kind::Data => format!("read-only data: {}", quoted(bytes)),
             _ => r.what,
         };
-        t.region(r.offset, r.size, &r.name, &what);
+        if r.kind == Kind::Signature {
+            t.summary(r.offset, r.size, &r.name, &what);
+        } else {
+            t.region(r.kind, r.offset, r.size, &r.name, &what);
+        }
         off = off.max(r.offset.saturating_add(r.size));
     }
     gap(t, data, off, data.len(), "zeros up to one page: parse_machfile reads round_page(header + sizeofcmds) bytes and refuses a shorter file");
@@ -381,12 +395,12 @@ fn gap(t: &mut Table, data: &[u8], from: usize, to: usize, zeros: &str) {
         return;
     }
     let bytes = data.get(from..to).unwrap_or_default();
-    let what = if bytes.iter().all(|&b| b == 0) {
-        zeros.to_string()
+    let (kind, what) = if bytes.iter().all(|&b| b == 0) {
+        (Kind::Padding, zeros.to_string())
     } else {
-        format!("not described by any header: {}", hex(&bytes[..bytes.len().min(32)]))
+        (Kind::Unknown, format!("not described by any header: {}", hex(&bytes[..bytes.len().min(32)])))
     };
-    t.region(from, to - from, "padding", &what);
+    t.region(kind, from, to - from, "padding", &what);
 }
 
 /// `LC_DYLD_INFO_ONLY`: where dyld finds the rebase, bind and export
@@ -411,6 +425,7 @@ fn dyld_info(t: &mut Table, regions: &mut Vec<Region>, data: &[u8], off: usize) 
         size: d.export_size.get(LE) as usize,
         name: "export trie".into(),
         what: "(LC_DYLD_INFO_ONLY) a prefix tree of exported names and their offsets from __TEXT".into(),
+        kind: Kind::Linkedit,
     });
     Ok(())
 }
@@ -557,7 +572,9 @@ fn linkedit_data(t: &mut Table, regions: &mut Vec<Region>, data: &[u8], off: usi
     };
     f!(t, off, LinkeditDataCommand<LE>, l, dataoff, what);
     f!(t, off, LinkeditDataCommand<LE>, l, datasize, "bytes");
-    regions.push(Region { offset: dataoff, size: datasize, name: name.into(), what: region });
+    // The signature's bytes are shown field by field (codesign.rs).
+    let kind = if cmd == LC_CODE_SIGNATURE { Kind::Signature } else { Kind::Linkedit };
+    regions.push(Region { offset: dataoff, size: datasize, name: name.into(), what: region, kind });
     Ok((dataoff, datasize))
 }
 
