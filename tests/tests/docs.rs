@@ -1,5 +1,5 @@
-//! The guide's generated pages (docs/listings, docs/anatomy, docs/runs,
-//! docs/registers) must be what the current build produces:
+//! The guide's generated pages (docs/listings, docs/anatomy with its HTML
+//! pages, docs/runs, docs/registers) must be what the current build produces:
 //! `docs/generate --check` regenerates them and fails on any difference.
 
 use hello_tests::*;
@@ -59,6 +59,23 @@ fn the_docs_check_fails_on_a_stale_page_and_names_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "an orphan page passed the check: {err}");
     assert!(err.contains("checked in but made by nothing: runs/old_convention.txt"), "{err}");
+    assert!(!err.contains("out of date"), "{err}");
+    std::fs::remove_file(copy.join("runs/old_convention.txt")).unwrap();
+    // The anatomy page is checked the same way: changed, missing, or one
+    // that no convention makes.
+    let html = copy.join("anatomy/linux_x86_64.html");
+    let page = std::fs::read_to_string(&html).unwrap();
+    std::fs::write(&html, page.replacen("<h1>The anatomy of", "<h1>The anatomy of the", 1)).unwrap();
+    let err = String::from_utf8_lossy(&check(&["linux_x86_64"]).stderr).into_owned();
+    assert!(err.contains("out of date: anatomy/linux_x86_64.html"), "a changed page: {err}");
+    std::fs::remove_file(&html).unwrap();
+    let err = String::from_utf8_lossy(&check(&["linux_x86_64"]).stderr).into_owned();
+    assert!(err.contains("out of date: anatomy/linux_x86_64.html"), "a missing page: {err}");
+    std::fs::write(&html, page).unwrap();
+    std::fs::write(copy.join("anatomy/old_convention.html"), "stale\n").unwrap();
+    let out = check(&["linux_x86_64"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("checked in but made by nothing: anatomy/old_convention.html"), "{err}");
     assert!(!err.contains("out of date"), "{err}");
     std::fs::remove_dir_all(&copy).unwrap();
 }
