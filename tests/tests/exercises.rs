@@ -151,7 +151,7 @@ fn every_exercise_gives_the_output_the_page_shows() {
         let (out, err, status) = run(e.command, &dir, &target_dir);
         let calls: Vec<&str> = err
             .lines()
-            .filter(|l| !["RIP ", "EIP ", "PC ", "-> ", "xnurun: "].iter().any(|p| l.starts_with(p)))
+            .filter(|l| !["RIP ", "EIP ", "PC ", "STACK ", "-> ", "xnurun: "].iter().any(|p| l.starts_with(p)))
             .collect();
         assert_eq!(calls, e.trace, "exercise {}: {}\nstdout: {out}\nstderr: {err}", n + 1, e.command);
         assert_eq!(status, Some(e.status), "exercise {}: {}\n{err}", n + 1, e.command);

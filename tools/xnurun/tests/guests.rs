@@ -227,6 +227,12 @@ fn i386_int80_returns_eax_and_edx_second_value() {
     assert_eq!(o.stdout, b"hey", "{}", stderr(&o));
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("EIP 0x"), "{}", stderr(&o));
+    // Through int 0x80 unix_syscall reads the words from ESP, not ECX.
+    let e = stderr(&o);
+    let regs = e.lines().next().unwrap_or_default();
+    let esp = regs.split(' ').skip_while(|w| *w != "ESP").nth(1).unwrap_or_else(|| panic!("{e}"));
+    let stack = e.lines().nth(1).unwrap_or_default();
+    assert!(stack.starts_with(&format!("STACK {esp}: ")) && stack.ends_with(" 0x3"), "{e}");
 }
 
 #[test]

@@ -13,9 +13,10 @@ use std::process::Output;
 
 const TARGETS: [&str; 3] = ["x86_64-apple-darwin", "i686-apple-darwin", "aarch64-apple-darwin"];
 
-/// A register line of the trace: at the trap, or after the call (`->`).
+/// A register line of the trace: at the trap, the i386 stack words, or
+/// after the call (`->`).
 fn is_regs(l: &str) -> bool {
-    l.starts_with("RIP ") || l.starts_with("EIP ") || l.starts_with("PC ") || l.starts_with("-> ")
+    ["RIP ", "EIP ", "PC ", "STACK ", "-> "].iter().any(|p| l.starts_with(p))
 }
 
 /// Runs the hello for `target`: x86 images on both CPUs, which must agree;
@@ -61,6 +62,27 @@ fn hello_x86_64_register_line_shows_the_call() {
     let e = stderr(&o);
     let first = e.lines().next().unwrap_or("");
     assert!(first.starts_with("EIP 0x") && first.contains(" EAX 0x4 "), "{first}");
+}
+
+/// i386: the words `unix_syscall` reads, from ECX up: the dummy word hello
+/// pushes where a C caller's return address would be, which it skips,
+/// then write's fd, buf (the message's address) and count, and exit's
+/// status.
+#[test]
+fn hello_i386_trace_shows_the_stack_words_read() {
+    let o = xr("i686-apple-darwin", &["--trace"]);
+    let e = stderr(&o);
+    let lines: Vec<&str> = e.lines().collect();
+    let ecx = lines[0].split(' ').skip_while(|w| *w != "ECX").nth(1).unwrap_or_else(|| panic!("{e}"));
+    let (at, words) = lines[1].strip_prefix("STACK ").and_then(|l| l.split_once(": ")).unwrap_or_else(|| panic!("{e}"));
+    assert_eq!(at, ecx, "the words start at ECX: {e}");
+    let (skipped, copied) = words.split_once(" | ").unwrap_or_else(|| panic!("{e}"));
+    let copied: Vec<&str> = copied.split(' ').collect();
+    assert_eq!((copied[0], copied[2]), ("0x1", "0xe"), "fd 1, count 14: {e}");
+    assert_eq!(skipped, copied[1], "hello's dummy word is the pushed buf: {e}");
+    assert_eq!(lines[2], format!("{W14} = 14"), "{e}");
+    let exit = lines.iter().position(|l| *l == "exit(0)").unwrap();
+    assert!(lines[exit - 1].starts_with(&format!("STACK {ecx}: ")) && lines[exit - 1].ends_with(" | 0x0"), "{e}");
 }
 
 #[test]
@@ -137,7 +159,7 @@ fn hello_fault_restart_reissues_the_call() {
         // saves rcx as the user rip).
         let regs: Vec<Vec<String>> = stderr(&o)
             .lines()
-            .filter(|l| is_regs(l) && !l.starts_with("-> "))
+            .filter(|l| is_regs(l) && !l.starts_with("-> ") && !l.starts_with("STACK "))
             .map(|l| l.split(' ').map(String::from).collect())
             .collect();
         let field = |r: &Vec<String>, k: &str| r.iter().position(|x| x == k).map(|i| r[i + 1].clone()).unwrap_or_default();
@@ -153,6 +175,11 @@ fn hello_fault_restart_reissues_the_call() {
             // i386 and arm64: every register the same; on arm64 that is
             // `pc -= 4` back onto the svc.
             assert_eq!(regs[0], regs[1], "{t}");
+            // On i386, the same words on the stack.
+            let e = stderr(&o);
+            let stacks: Vec<&str> = e.lines().filter(|l| l.starts_with("STACK ")).collect();
+            assert_eq!(stacks.len(), if t.starts_with("i686") { 3 } else { 0 }, "{t}: {e}");
+            assert!(stacks.is_empty() || stacks[0] == stacks[1], "{t}: {e}");
         }
     }
 }

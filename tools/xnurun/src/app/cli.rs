@@ -21,8 +21,11 @@ the run ends with a +++ line. The hello, on x86_64:
   RIP 0x100000254 RAX 0x2000001 RCX 0x100000256 RDX 0x0 RSP 0x7ff7bfefff60 RDI 0x0 RSI 0x100000264 R8 0x0 R9 0x0 R10 0x0 R11 0x246
   exit(0)
   +++ exited with 0 +++
-(i386: EIP EAX ECX EDX ESP EBX ESI EDI, then EIP EAX EDX ECX ESP CF;
-arm64: PC X16 X0-X7 SP LR CPSR, then PC X0 X1 C). Errors read
+(i386: EIP EAX ECX EDX ESP EBX ESI EDI, then the stack words of a BSD
+call, `STACK 0xbfffff78: 0x11bc | 0x1 0x11bc 0xe`: the word at the user
+stack pointer, which unix_syscall skips, `|`, the words it copies in; after
+the call EIP EAX EDX ECX ESP CF; arm64: PC X16 X0-X7 SP LR CPSR, then
+PC X0 X1 C). Errors read
 `= -1 ENOSPC (No space left on device)`, a restart
 `= ? ERESTART (restarted)`, a death `+++ killed by SIGSYS +++`."
     )

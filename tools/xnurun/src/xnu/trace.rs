@@ -7,6 +7,10 @@
 //!   `RIP 0x… RAX 0x… RCX 0x… RDX 0x… RSP 0x… RDI 0x… RSI 0x… R8 0x… R9 0x…
 //!   R10 0x… R11 0x…`, `EIP 0x… EAX 0x… ECX 0x… EDX 0x… ESP 0x… EBX 0x…
 //!   ESI 0x… EDI 0x…` or `PC … X16 … X0 … X7 … SP … LR … CPSR …`;
+//! - for an i386 BSD call, the stack words `unix_syscall` reads its
+//!   arguments from: `STACK 0xbfffff78: 0x11bc | 0x1 0x11bc 0xe`, the word
+//!   at the user stack pointer (ECX after `sysenter`, ESP after `int 0x80`)
+//!   that it skips, then those it copies in (`i386::stack_line`);
 //! - the call: `write(1, "Hello, world!\n", 14) = 14`,
 //!   `write(1, "…", 14) = -1 ENOSPC (No space left on device)`,
 //!   `write(1, "…", 14) = ? ERESTART (restarted)`, `exit(0)`;

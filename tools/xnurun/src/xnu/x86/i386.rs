@@ -53,11 +53,7 @@ pub fn decode(gate: Gate, r: &X86State, read_u32: impl Fn(u64) -> Option<u32>) -
         Gate::Sysenter if (eax as i32) < 0 => return Entry::MachTrap { number: (eax as i32).wrapping_neg() },
         _ => {}
     }
-    let uesp = match gate {
-        Gate::Sysenter => r.rcx as u32,
-        _ => r.rsp as u32,
-    };
-    let params = u64::from(uesp) + 4;
+    let params = user_sp(gate, r) + 4;
     let code = eax & 0xFFFF;
     if code == 0 {
         // fuword returns -1 on a fault, which lands on SYS_invalid.
@@ -65,6 +61,15 @@ pub fn decode(gate: Gate, r: &X86State, read_u32: impl Fn(u64) -> Option<u32>) -
         return Entry::Bsd { code: real, params: params + 4 };
     }
     Entry::Bsd { code, params }
+}
+
+/// The user stack pointer XNU saves as `uesp`: `ecx` through `sysenter`
+/// (`idt64_sysenter`), `esp` through an `int`.
+pub fn user_sp(gate: Gate, r: &X86State) -> u64 {
+    u64::from(match gate {
+        Gate::Sysenter => r.rcx as u32,
+        _ => r.rsp as u32,
+    })
 }
 
 /// Applies an outcome: `entry` are the registers at the instruction, `next`
@@ -113,6 +118,19 @@ pub fn after_line(r: &X86State) -> String {
     format!("-> EIP 0x{:x} EAX 0x{:x} EDX 0x{:x} ECX 0x{:x} ESP 0x{:x} CF {}", r.rip, r.rax, r.rdx, r.rcx, r.rsp, r.eflags & CF)
 }
 
+/// The trace's line of stack words for a BSD call, `words` of them from
+/// `uesp` up: `STACK 0xbfffff78: 0x11bc | 0x1 0x11bc 0xe`. Left of `|`
+/// the word at `uesp`, which `unix_syscall` skips (it copies in from
+/// `params = regs->uesp + sizeof(int)`, bsd/dev/i386/systemcalls.c: a C
+/// caller's return address would be there); right of it the words it
+/// copies in, the indirect call's number first. `?` is a word that
+/// cannot be read.
+pub fn stack_line(uesp: u64, words: u64, read_u32: impl Fn(u64) -> Option<u32>) -> String {
+    let word = |i: u64| read_u32(uesp + 4 * i).map_or("?".to_string(), |w| format!("0x{w:x}"));
+    let copied: Vec<String> = (1..words).map(word).collect();
+    format!("STACK 0x{uesp:x}: {} | {}", word(0), copied.join(" ")).trim_end().to_string()
+}
+
 pub fn regs_line(r: &X86State) -> String {
     format!(
         "EIP 0x{:x} EAX 0x{:x} ECX 0x{:x} EDX 0x{:x} ESP 0x{:x} EBX 0x{:x} ESI 0x{:x} EDI 0x{:x}",
@@ -141,6 +159,13 @@ mod tests {
         r.rax = 0;
         assert_eq!(decode(Gate::Int80, &r, |a| (a == 0xbfff_e004).then_some(1)), Entry::Bsd { code: 1, params: 0xbfff_e008 });
         assert_eq!(decode(Gate::Int80, &r, |_| None), Entry::Bsd { code: u32::MAX, params: 0xbfff_e008 });
+    }
+
+    #[test]
+    fn stack_line_shows_the_skipped_word_then_the_copied_ones() {
+        let mem = |a: u64| (0x1000..0x100c).contains(&a).then(|| a as u32 - 0x1000);
+        assert_eq!(stack_line(0x1000, 4, mem), "STACK 0x1000: 0x0 | 0x4 0x8 ?");
+        assert_eq!(stack_line(0xffc, 1, mem), "STACK 0xffc: ? |");
     }
 
     #[test]

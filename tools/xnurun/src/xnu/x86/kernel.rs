@@ -109,11 +109,17 @@ fn on_i386(gate: i386::Gate, r: &X86State, next: u64, calls: &mut Calls, mem: &m
             // unix_syscall copies in the call's argument words.
             let mut args = [0u64; 6];
             let mut fault = false;
-            for (i, a) in args.iter_mut().enumerate().take(calls::arg_words(code)) {
+            let words = calls::arg_words(code);
+            for (i, a) in args.iter_mut().enumerate().take(words) {
                 match read_u32(&*mem, params + 4 * i as u64) {
                     Some(v) => *a = u64::from(v),
                     None => fault = true,
                 }
+            }
+            if calls.trace {
+                let uesp = i386::user_sp(gate, r);
+                let upto = params + 4 * words as u64;
+                trace::line(&i386::stack_line(uesp, (upto - uesp) / 4, |a| read_u32(&*mem, a)));
             }
             if fault { calls.args_fault(code) } else { calls.bsd_call(mem, code, &args) }
         }
