@@ -565,7 +565,7 @@ fn port_names_are_xnus() {
 fn thread_set_state_moves_the_thread() {
     // (name, the rip to set: the `landed` label or this, the count sent, the exit status)
     let cases: [(&str, Option<u64>, u32, i32); 3] =
-        [("set-state", None, 42, 0x34), ("set-state-noncanonical", Some(1 << 48), 42, 4), ("set-state-count", None, 41, (-304i32 & 0xff) as i32)];
+        [("set-state", None, 42, 0x34), ("set-state-noncanonical", Some(1 << 48), 42, 4), ("set-state-count", None, 41, -304i32 & 0xff)];
     for (name, rip, count, status) in cases {
         let mut a = Asm::new(BASE64 + CODE_OFF);
         a.raw(&[0xb8, 0x1b, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc4]) // thread_self_trap; mov r12, rax

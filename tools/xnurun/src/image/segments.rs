@@ -3,50 +3,41 @@
 //! architecture: only the page size, the end of the user map and the hard
 //! page zero differ, and those come from [`crate::xnu::vm`].
 
-use super::{refuse, u32_at, u64_at, Refusal, Segment, LOAD_MACHFILE, LOAD_SEGMENT, PARSE};
+use super::{refuse, Refusal, Segment, LOAD_MACHFILE, LOAD_SEGMENT, PARSE};
 use crate::xnu::{vm, Arch};
 use object::macho;
+use object::LittleEndian;
 
 const RX: u32 = macho::VM_PROT_READ.0 | macho::VM_PROT_EXECUTE.0;
 
-fn name16(b: &[u8], off: usize) -> String {
-    let raw = b.get(off..off + 16).unwrap_or(&[]);
-    let end = raw.iter().position(|&c| c == 0).unwrap_or(raw.len());
-    String::from_utf8_lossy(&raw[..end]).into_owned()
+/// One `segment_command` or `segment_command_64`, read through the
+/// `object` crate's width-generic view: the same fields either way.
+fn fields<S: object::read::macho::Segment<Endian = LittleEndian>>(lc: &[u8]) -> Option<(Segment, u32)> {
+    let (s, _) = object::pod::from_bytes::<S>(lc).ok()?;
+    let e = LittleEndian;
+    let seg = Segment {
+        name: String::from_utf8_lossy(s.name()).into_owned(),
+        vmaddr: s.vmaddr(e).into(),
+        vmsize: s.vmsize(e).into(),
+        fileoff: s.fileoff(e).into(),
+        filesize: s.filesize(e).into(),
+        maxprot: s.maxprot(e).0,
+        initprot: s.initprot(e).0,
+    };
+    Some((seg, s.nsects(e)))
 }
 
 pub fn parse(lc: &[u8], is64: bool, index: u32) -> Result<Segment, Refusal> {
-    let (size, sect) = if is64 { (72usize, 80u64) } else { (56usize, 68u64) };
-    if lc.len() < size {
-        return refuse("segment command too small", LOAD_SEGMENT, format!("command {index}: cmdsize {} < {size}", lc.len()));
-    }
-    let name = name16(lc, 8);
-    let field = |o: usize| -> u64 {
-        if is64 { u64_at(lc, o).unwrap_or(0) } else { u64::from(u32_at(lc, o).unwrap_or(0)) }
-    };
-    let seg = if is64 {
-        Segment {
-            name,
-            vmaddr: field(24),
-            vmsize: field(32),
-            fileoff: field(40),
-            filesize: field(48),
-            maxprot: u32_at(lc, 56).unwrap_or(0),
-            initprot: u32_at(lc, 60).unwrap_or(0),
-        }
+    let (size, sect) = if is64 {
+        (size_of::<macho::SegmentCommand64<LittleEndian>>(), size_of::<macho::Section64<LittleEndian>>())
     } else {
-        Segment {
-            name,
-            vmaddr: field(24),
-            vmsize: field(28),
-            fileoff: field(32),
-            filesize: field(36),
-            maxprot: u32_at(lc, 40).unwrap_or(0),
-            initprot: u32_at(lc, 44).unwrap_or(0),
-        }
+        (size_of::<macho::SegmentCommand32<LittleEndian>>(), size_of::<macho::Section32<LittleEndian>>())
     };
-    let nsects = u64::from(u32_at(lc, if is64 { 64 } else { 48 }).unwrap_or(0));
-    if (lc.len() - size) as u64 / sect < nsects {
+    let read = if is64 { fields::<macho::SegmentCommand64<LittleEndian>>(lc) } else { fields::<macho::SegmentCommand32<LittleEndian>>(lc) };
+    let Some((seg, nsects)) = read else {
+        return refuse("segment command too small", LOAD_SEGMENT, format!("command {index}: cmdsize {} < {size}", lc.len()));
+    };
+    if ((lc.len() - size) / sect) < nsects as usize {
         return refuse("sections past segment command", LOAD_SEGMENT, format!("segment {}: {nsects} sections do not fit in cmdsize {}", seg.name, lc.len()));
     }
     Ok(seg)
