@@ -1,4 +1,4 @@
-//! The command line: `xnurun [--trace] [--fault KIND] [--max-steps N] [--cpu real|emulated] FILE [ARGS...]`.
+//! The command line: `xnurun [--trace] [--fault KIND] [--max-steps N] [--cpu real|emulated] [--gdb ADDR:PORT] FILE [ARGS...]`.
 
 use crate::xnu::bsd::fault::Fault;
 use clap::Parser;
@@ -39,7 +39,7 @@ PC X0 X1 C). Errors read
 #[command(
     name = "xnurun",
     version,
-    override_usage = "xnurun [--trace] [--fault KIND] [--max-steps N] [--cpu real|emulated] FILE [ARGS...]",
+    override_usage = "xnurun [--trace] [--fault KIND] [--max-steps N] [--cpu real|emulated] [--gdb ADDR:PORT] FILE [ARGS...]",
     after_help = after_help()
 )]
 pub struct Cli {
@@ -63,6 +63,12 @@ pub struct Cli {
     /// vm.mmap_min_addr), else emulated.
     #[arg(long, value_enum, value_name = "CPU")]
     pub cpu: Option<Cpu>,
+
+    /// Stop before the first instruction and wait for one gdb on ADDR:PORT
+    /// (`PORT` alone: the loopback address; a host name must be a loopback
+    /// one; port 0: any free port, said on stderr), then serve it.
+    #[arg(long, value_name = "ADDR:PORT", conflicts_with = "max_steps")]
+    pub gdb: Option<String>,
 
     /// Hidden, for the tests: which x86 vendor's choice of CPU to make for
     /// i386 images (cpu/real/vendor.rs).

@@ -3,11 +3,13 @@
 //! run's end, reported once, as xnurun's exit status.
 //!
 //! ```text
-//! xnurun [--trace] [--fault KIND] [--max-steps N] [--cpu real|emulated] FILE [ARGS...]
+//! xnurun [--trace] [--fault KIND] [--max-steps N] [--cpu real|emulated] [--gdb ADDR:PORT] FILE [ARGS...]
 //! ```
 
 pub mod arena;
 pub mod cli;
+pub mod gdb;
+pub mod gdb_symbols;
 
 use crate::cpu;
 use crate::image::{self, file, stack};
@@ -44,11 +46,22 @@ pub fn main_with(args: Vec<OsString>, sigpipe_was_ignored: bool) -> i32 {
     unsafe {
         nix::libc::signal(nix::libc::SIGPIPE, nix::libc::SIG_IGN);
     }
+    let listen_at = match cli.gdb.as_deref().map(gdb::listen_address) {
+        Some(Err(e)) => {
+            trace::line(&format!("xnurun: {e}"));
+            return Status::Usage.code();
+        }
+        Some(Ok(a)) => Some(a),
+        None => None,
+    };
     let (file, image, stack) = match prepare(&cli) {
         Ok(p) => p,
         Err(status) => return status.code(),
     };
     let calls = Calls { trace: cli.trace, injector: Injector::new(cli.fault.map(|f| f.0)), sigpipe_ignored: sigpipe_was_ignored, own_fds: vec![file.fd()], mach: Default::default() };
+    if let Some(addr) = listen_at {
+        return debug(&cli, addr, &image, &file, &stack, calls).report(cli.trace).code();
+    }
     let cpu = cli.cpu.unwrap_or_else(|| default_cpu(&image, &cli));
     let end = match (image.arch, cpu) {
         (Arch::Arm64, cli::Cpu::Emulated) => cpu::emulated::arm64::run(&image, &file, &stack, calls, cli.max_steps),
@@ -66,6 +79,40 @@ pub fn main_with(args: Vec<OsString>, sigpipe_was_ignored: bool) -> i32 {
         },
     };
     end.report(cli.trace).code()
+}
+
+/// `--gdb`: the guest, stopped before its first instruction, served to
+/// one gdb on `addr`.
+fn debug(cli: &cli::Cli, addr: std::net::SocketAddr, image: &image::Image, file: &file::ImageFile, stack: &stack::InitialStack, calls: Calls) -> End {
+    let listener = match gdb::listen(addr) {
+        Ok(l) => l,
+        Err(e) => return End::Runner(e),
+    };
+    let session: Result<Box<dyn cpu::debug::Debuggee>, End> = match (image.arch, cli.cpu.unwrap_or_else(|| default_cpu(image, cli))) {
+        (Arch::Arm64, cli::Cpu::Emulated) => cpu::emulated::arm64::debug_session(image, file, stack, calls).map(|s| Box::new(s) as _),
+        (Arch::Arm64, cli::Cpu::Real) => return End::Runner("--cpu real: no arm64 CPU runs XNU images here; use --cpu emulated".into()),
+        (_, cli::Cpu::Emulated) => cpu::emulated::x86::debug_session(image, file, stack, calls).map(|s| Box::new(s) as _),
+        (_, cli::Cpu::Real) => debug_real(image, file, stack, calls),
+    };
+    match session {
+        Ok(s) => {
+            let slide = if image.arch == Arch::Arm64 { cpu::emulated::arm64::SLIDE } else { 0 };
+            let symbols = image::symbols::read(&file.head, &|off, buf| file.read_at(off, buf));
+            let symbol_file = if symbols.is_empty() { None } else { gdb_symbols::write(image, slide, &symbols) };
+            gdb::serve(listener, image.arch, symbol_file.as_ref().map(|f| f.path().to_path_buf()), s)
+        }
+        Err(end) => end,
+    }
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn debug_real(image: &image::Image, file: &file::ImageFile, stack: &stack::InitialStack, calls: Calls) -> Result<Box<dyn cpu::debug::Debuggee>, End> {
+    cpu::real::debug::debug_session(image, file, stack, calls).map(|s| Box::new(s) as _)
+}
+
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+fn debug_real(_image: &image::Image, _file: &file::ImageFile, _stack: &stack::InitialStack, _calls: Calls) -> Result<Box<dyn cpu::debug::Debuggee>, End> {
+    Err(End::Runner("--cpu real: the real-CPU backend needs a Linux x86_64 host; use --cpu emulated".into()))
 }
 
 /// The CPU for an image when the user names none: the real one where it

@@ -6,7 +6,9 @@
 //!   ptrace, with a seccomp filter that keeps every system call from Linux.
 //! - [`emulated`]: unicorn, for arm64 images and for x86 images on any
 //!   host; the guest's memory is unicorn's, not any host process's.
+//! - [`debug`]: what both offer a debugger (`xnurun --gdb`).
 
+pub mod debug;
 pub mod emulated;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub mod real;

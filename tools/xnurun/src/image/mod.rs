@@ -23,6 +23,7 @@ pub mod file;
 pub mod rebase;
 pub mod segments;
 pub mod stack;
+pub mod symbols;
 pub mod x86;
 
 use crate::xnu::x86::state::X86State;

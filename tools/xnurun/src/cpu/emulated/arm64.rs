@@ -12,7 +12,8 @@
 //! memory is unicorn's, not any host process's: a guest can reach no host
 //! system call at all.
 
-use super::{enter_kernel, finish, new_cpu, stop, uc_err, Guest, HostMemory};
+use super::{debug, enter_kernel, finish, new_cpu, stop, uc_err, Guest, HostMemory};
+use crate::cpu::debug::Registers;
 use crate::image::address_space::{self, Layout};
 use crate::image::stack::InitialStack;
 use crate::image::file::ImageFile;
@@ -141,21 +142,75 @@ pub fn run(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls, 
     }
     let count = max_steps.unwrap_or(0);
     let result = uc.emu_start(image.entry + SLIDE, DYLD_RETURN, 0, count as usize);
-    let pc = uc.reg_read(RegisterARM64::PC).unwrap_or(0);
+    let end = end_of(&mut uc, result, count, &layout, tracing);
+    // The CPU goes before the host memory behind it.
+    drop(uc);
+    end
+}
+
+/// How the run ended once `emu_start` returned `result` after a `count`
+/// (0: none) of instructions.
+fn end_of(uc: &mut Unicorn<'static, Guest>, result: Result<(), uc_error>, count: u64, layout: &Layout, tracing: bool) -> End {
+    let (pc, halted) = stopped_at(uc, result, count);
     let x0 = uc.reg_read(xreg(0)).unwrap_or(0);
-    // With no count, unicorn returns by itself after `wfi`/`wfe`, which it
-    // runs as a halt; at EL0 XNU traps them (SCTLR_EL1.nTWI/nTWE clear) as
-    // an undefined instruction: SIGILL on the instruction.
-    let word = uc.mem_read_as_vec(pc.wrapping_sub(4), 4).ok().and_then(|w| w.try_into().ok()).map(u32::from_le_bytes);
-    let halted = count == 0 && result.is_ok() && matches!(word, Some(kernel::WFI | kernel::WFE));
     let special = || match result {
         Ok(()) if pc == DYLD_RETURN => Some(kernel::main_returned(x0, tracing)),
         Ok(()) if halted => Some(End::Killed { death: kernel::undefined(), pc: ("pc", pc - 4), detail: None, code: Vec::new() }),
         Err(uc_error::EXCEPTION) => Some(End::Killed { death: Death::new(kernel::undefined().sig, "undefined instruction"), pc: ("pc", pc), detail: None, code: Vec::new() }),
         _ => None,
     };
-    let end = finish(&mut uc, result, pc, count, Vec::new(), &layout, special);
-    // The CPU goes before the host memory behind it.
-    drop(uc);
-    end
+    finish(uc, result, pc, count, Vec::new(), layout, special)
+}
+
+/// The pc unicorn returned at, and whether it returned because the guest
+/// halted. With no count, unicorn returns by itself after `wfi`/`wfe`,
+/// which it runs as a halt; at EL0 XNU traps them (SCTLR_EL1.nTWI/nTWE
+/// clear) as an undefined instruction: SIGILL on the instruction.
+fn stopped_at(uc: &Unicorn<Guest>, result: Result<(), uc_error>, count: u64) -> (u64, bool) {
+    let pc = uc.reg_read(RegisterARM64::PC).unwrap_or(0);
+    let word = uc.mem_read_as_vec(pc.wrapping_sub(4), 4).ok().and_then(|w| w.try_into().ok()).map(u32::from_le_bytes);
+    (pc, count == 0 && result.is_ok() && matches!(word, Some(kernel::WFI | kernel::WFE)))
+}
+
+fn registers(uc: &Unicorn<Guest>) -> Registers {
+    Registers::Arm64(read_regs(uc))
+}
+
+fn set_registers(uc: &mut Unicorn<'static, Guest>, r: &Registers) {
+    if let Registers::Arm64(r) = r {
+        for (i, x) in r.x.iter().enumerate() {
+            let _ = uc.reg_write(xreg(i), *x);
+        }
+        let _ = uc.reg_write(RegisterARM64::SP, r.sp);
+        let _ = uc.reg_write(RegisterARM64::PC, r.pc);
+        let _ = uc.reg_write(RegisterARM64::NZCV, r.cpsr);
+    }
+}
+
+/// An arm64 image on the emulated CPU, stopped at `main` as dyld calls it,
+/// for a debugger.
+pub fn debug_session(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls) -> Result<debug::Session, End> {
+    if let Some(work) = &image.dyld_work {
+        return Err(End::Unimplemented(format!("the image needs {work} before main, which xnurun does not apply")));
+    }
+    let (mut uc, layout, host) = setup(image, file, stack, calls).map_err(End::Runner)?;
+    uc.reg_write(RegisterARM64::PC, image.entry + SLIDE).map_err(|e| End::Runner(uc_err("registers", e)))?;
+    let arch = debug::Arch {
+        pc: |uc| uc.reg_read(RegisterARM64::PC).unwrap_or(0),
+        until: DYLD_RETURN,
+        registers,
+        set_registers,
+        // Alive while no hook ended the run, unicorn met no error, and
+        // the guest neither returned into dyld nor halted: a step's count,
+        // a breakpoint's stop and a slice's timeout all return Ok.
+        ended: |uc, result, layout| {
+            let (pc, halted) = stopped_at(uc, result, 0);
+            if uc.get_data().end.is_none() && result.is_ok() && pc != DYLD_RETURN && !halted {
+                return None;
+            }
+            let tracing = uc.get_data().calls.as_ref().is_some_and(|c| c.trace);
+            Some(end_of(uc, result, 0, layout, tracing))
+        },
+    };
+    Ok(debug::Session::new(uc, layout, host, arch))
 }

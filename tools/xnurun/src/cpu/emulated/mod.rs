@@ -5,6 +5,7 @@
 //! system call.
 
 pub mod arm64;
+pub mod debug;
 mod lock_int;
 pub mod x86;
 
@@ -31,12 +32,17 @@ pub struct Guest {
     /// Where the current translated block starts, where a block hook
     /// records it.
     block: u64,
+    /// Under a debugger: the breakpoint the guest stopped at, before
+    /// running its instruction, and the one address a resumed guest runs
+    /// past once (the breakpoint it resumes from).
+    hit: Option<u64>,
+    skip: Option<u64>,
 }
 
 /// A new CPU of `arch` in `mode` holding the planned address space, with
 /// the guest's memory errors recorded.
 pub fn new_cpu(arch: UcArch, mode: Mode, task: Arch, calls: Calls, layout: &Layout, file: &ImageFile) -> Result<(Unicorn<'static, Guest>, HostMemory), String> {
-    let guest = Guest { task, calls: Some(calls), readable: layout.ranges(1).into(), writable: layout.ranges(2).into(), end: None, fault: None, block: 0 };
+    let guest = Guest { task, calls: Some(calls), readable: layout.ranges(1).into(), writable: layout.ranges(2).into(), end: None, fault: None, block: 0, hit: None, skip: None };
     let mut uc = Unicorn::new_with_data(arch, mode, guest).map_err(|e| uc_err("creating the CPU", e))?;
     let host = map(&mut uc, layout, file)?;
     uc.add_mem_hook(HookType::MEM_INVALID, 1, 0, |uc, _ty, addr, _size, _value| {

@@ -11,7 +11,8 @@
 //! other is #GP (SIGSEGV). Unicorn has no GDT here, so a far jump to
 //! another code selector faults instead of switching modes.
 
-use super::{code_at, enter_kernel, finish, lock_int, new_cpu, stop, uc_err, Guest, HostMemory};
+use super::{code_at, debug, enter_kernel, finish, lock_int, new_cpu, stop, uc_err, Guest, HostMemory};
+use crate::cpu::debug::Registers;
 use crate::image::address_space::{self, Layout};
 use crate::image::stack::InitialStack;
 use crate::image::file::ImageFile;
@@ -363,11 +364,38 @@ pub fn run(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls, 
     let count = max_steps.unwrap_or(0);
     // No address ends the run by itself: only exit, a death or the count.
     let result = uc.emu_start(image.entry, u64::MAX, 0, count as usize);
-    let pc = read_state(&uc).rip;
-    let code = code_at(&uc, pc, 15);
-    let quirk = unicorn_quirk(&uc, result, pc);
-    let end = finish(&mut uc, result, pc, count, code, &layout, || quirk);
+    let end = end_of(&mut uc, result, count, &layout);
     // The CPU goes before the host memory behind it.
     drop(uc);
     end
+}
+
+/// How the run ended once `emu_start` returned `result` after a `count`
+/// (0: none) of instructions.
+fn end_of(uc: &mut Unicorn<'static, Guest>, result: Result<(), uc_error>, count: u64, layout: &Layout) -> End {
+    let pc = read_state(uc).rip;
+    let code = code_at(uc, pc, 15);
+    let quirk = unicorn_quirk(uc, result, pc);
+    finish(uc, result, pc, count, code, layout, || quirk)
+}
+
+/// An x86 image on the emulated CPU, stopped before its first instruction,
+/// for a debugger.
+pub fn debug_session(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls) -> Result<debug::Session, End> {
+    let (uc, layout, host) = setup(image, file, stack, calls).map_err(End::Runner)?;
+    let arch = debug::Arch {
+        pc: |uc| read_state(uc).rip,
+        until: u64::MAX,
+        registers: |uc| Registers::X86(read_state(uc)),
+        set_registers: |uc, r| {
+            if let Registers::X86(s) = r {
+                write_state(uc, s);
+            }
+        },
+        // Alive while no hook ended the run and unicorn met no error: a
+        // step's count, a breakpoint's stop and a slice's timeout all
+        // return Ok.
+        ended: |uc, result, layout| (uc.get_data().end.is_some() || result.is_err()).then(|| end_of(uc, result, 0, layout)),
+    };
+    Ok(debug::Session::new(uc, layout, host, arch))
 }

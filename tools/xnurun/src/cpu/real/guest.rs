@@ -612,6 +612,12 @@ impl Guest {
         }
     }
 
+    /// `[start, end)` of every mapping the guest has, whatever its
+    /// protection but none.
+    pub fn mapped_ranges(&self) -> Vec<(u64, u64)> {
+        self.layout.maps.iter().filter(|m| m.prot != 0).map(|m| (m.start, m.start + m.len)).collect()
+    }
+
     /// Whether `addr` lies in memory XNU would have mapped for this image.
     pub fn xnu_mapped(&self, addr: u64) -> bool {
         self.layout.mapped(addr)

@@ -1,0 +1,347 @@
+//! `xnurun --gdb ADDR:PORT`: the guest, loaded as for a run and stopped
+//! before its first instruction, served to one gdb over TCP. The protocol
+//! is the `gdbstub` crate's, the register layouts `gdbstub_arch`'s; what
+//! runs the guest is a CPU's [`Debuggee`], whose kernel entries XNU's code
+//! answers as in any run.
+
+use crate::cpu::debug::{Debuggee, Registers, Stop};
+use crate::xnu::arm64::convention::Regs as Arm64Regs;
+use crate::xnu::end::End;
+use crate::xnu::x86::state::X86State;
+use crate::xnu::{trace, Arch};
+use gdbstub::common::Signal;
+use gdbstub::conn::ConnectionExt;
+use gdbstub::stub::run_blocking::{BlockingEventLoop, Event, WaitForStopReasonError};
+use gdbstub::stub::{DisconnectReason, GdbStub, SingleThreadStopReason};
+use gdbstub::target::ext::base::singlethread::{SingleThreadBase, SingleThreadResume, SingleThreadResumeOps, SingleThreadSingleStep, SingleThreadSingleStepOps};
+use gdbstub::target::ext::base::BaseOps;
+use gdbstub::target::ext::exec_file::{ExecFile, ExecFileOps};
+use gdbstub::common::Pid;
+use gdbstub::target::ext::breakpoints::{Breakpoints, BreakpointsOps, SwBreakpoint, SwBreakpointOps};
+use gdbstub::target::{Target, TargetError, TargetResult};
+use gdbstub_arch::aarch64::AArch64;
+use gdbstub_arch::x86::{X86_64_SSE, X86_SSE};
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::os::fd::AsRawFd;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+
+/// Where `--gdb SPEC` listens: `PORT` or `:PORT` is the loopback address;
+/// a host name must name only loopback addresses (`localhost`); an
+/// address given as numbers is taken as the user's explicit choice, the
+/// only way to listen beyond this machine. Port 0 lets the kernel choose
+/// (xnurun says which).
+pub fn listen_address(spec: &str) -> Result<SocketAddr, String> {
+    let (host, port) = spec.rsplit_once(':').unwrap_or(("", spec));
+    let port: u16 = port.parse().map_err(|_| format!("--gdb {spec}: expected ADDR:PORT with a port from 0 to 65535"))?;
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    if host.is_empty() {
+        return Ok((Ipv4Addr::LOCALHOST, port).into());
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok((ip, port).into());
+    }
+    let found: Vec<SocketAddr> = (host, port).to_socket_addrs().map_err(|e| format!("--gdb {spec}: {host}: {e}"))?.collect();
+    match found.first() {
+        Some(a) if found.iter().all(|a| a.ip().is_loopback()) => Ok(*a),
+        _ => Err(format!("--gdb {spec}: {host} is not a loopback name; to let other machines connect, give the address itself (such as 0.0.0.0:{port})")),
+    }
+}
+
+/// Listens on `addr`, before the guest is set up, so that a port in use is
+/// said at once.
+pub fn listen(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr).map_err(|e| format!("--gdb {addr}: cannot listen there: {e}"))
+}
+
+/// Waits for one gdb on `listener` and serves it the stopped guest `d` of
+/// `arch`, with its `symbols` file, until the guest's run ends or gdb goes
+/// away.
+pub fn serve(listener: TcpListener, arch: Arch, symbols: Option<PathBuf>, d: Box<dyn Debuggee>) -> End {
+    let shown = listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string());
+    trace::line(&format!("xnurun: waiting for gdb on {shown} (in gdb: target remote {shown})"));
+    let stream = match listener.accept() {
+        Ok((s, _)) => s,
+        Err(e) => return End::Runner(format!("--gdb {shown}: accepting gdb's connection: {e}")),
+    };
+    drop(listener);
+    let _ = stream.set_nodelay(true);
+    match arch {
+        Arch::X86_64 => session::<X86_64_SSE>(stream, d, symbols),
+        Arch::I386 => session::<X86_SSE>(stream, d, symbols),
+        Arch::Arm64 => session::<AArch64>(stream, d, symbols),
+    }
+}
+
+fn session<A: Layout>(stream: TcpStream, d: Box<dyn Debuggee>, symbols: Option<PathBuf>) -> End {
+    let mut t = Gdb::<A> { d, symbols, breakpoints: Vec::new(), action: Action::Step, end: None, _arch: PhantomData };
+    let stub = GdbStub::new(stream);
+    let result = stub.run_blocking::<EventLoop<A>>(&mut t);
+    if let Some(end) = t.end.take() {
+        return end;
+    }
+    match result {
+        // gdb's `detach`: the guest goes on without it.
+        Ok(DisconnectReason::Disconnect) => loop {
+            if let Stop::Ended(end) = t.d.resume(&[], None) {
+                break end;
+            }
+        },
+        Ok(_) => {
+            t.d.kill();
+            End::Runner("gdb killed the guest".into())
+        }
+        Err(e) => {
+            t.d.kill();
+            End::Runner(format!("the gdb connection was lost ({e}): the guest is killed"))
+        }
+    }
+}
+
+/// What gdb asked the guest to do last.
+#[derive(Clone, Copy)]
+enum Action {
+    Step,
+    Continue,
+}
+
+struct Gdb<A> {
+    d: Box<dyn Debuggee>,
+    /// The symbol file offered to gdb as the program's.
+    symbols: Option<PathBuf>,
+    breakpoints: Vec<u64>,
+    action: Action,
+    /// The run's end, once the guest exited or died.
+    end: Option<End>,
+    _arch: PhantomData<A>,
+}
+
+/// The stop gdb is told of when the run ended. gdb's own signal numbers
+/// (include/gdb/signals.def, binutils-gdb) are the BSD ones for 1 to 31,
+/// which XNU keeps (bsd/sys/signal.h): an XNU signal is sent as it is.
+fn stop_reason<U>(end: &End) -> SingleThreadStopReason<U> {
+    match end {
+        End::Exit(s) => SingleThreadStopReason::Exited((s & 0xff) as u8),
+        End::Killed { death, .. } => SingleThreadStopReason::Terminated(Signal(death.sig as u8)),
+        End::KilledFromOutside(sig) => SingleThreadStopReason::Terminated(Signal(*sig as u8)),
+        // Runs xnurun cannot go on with: killed, as far as gdb can tell;
+        // xnurun's own line says why.
+        _ => SingleThreadStopReason::Terminated(Signal::SIGKILL),
+    }
+}
+
+struct EventLoop<A>(PhantomData<A>);
+
+impl<A: Layout> BlockingEventLoop for EventLoop<A> {
+    type Target = Gdb<A>;
+    type Connection = TcpStream;
+    type StopReason = SingleThreadStopReason<A::Usize>;
+
+    fn wait_for_stop_reason(t: &mut Gdb<A>, conn: &mut TcpStream) -> Result<Event<Self::StopReason>, WaitForStopReasonError<String, std::io::Error>> {
+        let stop = match t.action {
+            Action::Step => t.d.step(),
+            Action::Continue => {
+                let breakpoints = t.breakpoints.clone();
+                t.d.resume(&breakpoints, Some(conn.as_raw_fd()))
+            }
+        };
+        Ok(match stop {
+            Stop::Stepped => Event::TargetStopped(SingleThreadStopReason::DoneStep),
+            Stop::Breakpoint => Event::TargetStopped(SingleThreadStopReason::SwBreak(())),
+            // gdb's Ctrl-C is the byte 0x03, for which gdbstub asks
+            // on_interrupt; a closed connection is a read error.
+            Stop::Interrupted => match conn.read() {
+                Ok(byte) => Event::IncomingData(byte),
+                Err(e) => return Err(WaitForStopReasonError::Connection(e)),
+            },
+            Stop::Ended(end) => {
+                let reason = stop_reason(&end);
+                t.end = Some(end);
+                Event::TargetStopped(reason)
+            }
+        })
+    }
+
+    fn on_interrupt(_t: &mut Gdb<A>) -> Result<Option<Self::StopReason>, String> {
+        Ok(Some(SingleThreadStopReason::Signal(Signal::SIGINT)))
+    }
+}
+
+/// An architecture's registers as gdb lays them out (`gdbstub_arch`), from
+/// and to the CPU's.
+trait Layout: gdbstub::arch::Arch<BreakpointKind = usize> {
+    fn to_gdb(r: &Registers, out: &mut Self::Registers);
+    fn from_gdb(regs: &Self::Registers, r: &mut Registers);
+    fn address(u: Self::Usize) -> u64;
+}
+
+/// Linux's user selectors, which both CPUs run the guest with
+/// (docs/limits.md): 64-bit code, 32-bit code, data.
+const USER64_CS: u32 = 0x33;
+const USER32_CS: u32 = 0x23;
+const USER_DS: u32 = 0x2b;
+
+fn x86(r: &Registers) -> X86State {
+    match r {
+        Registers::X86(s) => *s,
+        Registers::Arm64(_) => X86State::default(),
+    }
+}
+
+impl Layout for X86_64_SSE {
+    fn to_gdb(r: &Registers, out: &mut Self::Registers) {
+        let s = x86(r);
+        out.regs = [s.rax, s.rbx, s.rcx, s.rdx, s.rsi, s.rdi, s.rbp, s.rsp, s.r8, s.r9, s.r10, s.r11, s.r12, s.r13, s.r14, s.r15];
+        out.rip = s.rip;
+        out.eflags = s.eflags as u32;
+        out.segments.cs = USER64_CS;
+        out.segments.ss = USER_DS;
+    }
+    fn from_gdb(g: &Self::Registers, r: &mut Registers) {
+        let v = g.regs;
+        let s = X86State {
+            rax: v[0], rbx: v[1], rcx: v[2], rdx: v[3], rsi: v[4], rdi: v[5], rbp: v[6], rsp: v[7],
+            r8: v[8], r9: v[9], r10: v[10], r11: v[11], r12: v[12], r13: v[13], r14: v[14], r15: v[15],
+            rip: g.rip, eflags: u64::from(g.eflags),
+        };
+        *r = Registers::X86(s);
+    }
+    fn address(u: u64) -> u64 {
+        u
+    }
+}
+
+impl Layout for X86_SSE {
+    fn to_gdb(r: &Registers, out: &mut Self::Registers) {
+        let s = x86(r);
+        (out.eax, out.ecx, out.edx, out.ebx) = (s.rax as u32, s.rcx as u32, s.rdx as u32, s.rbx as u32);
+        (out.esp, out.ebp, out.esi, out.edi) = (s.rsp as u32, s.rbp as u32, s.rsi as u32, s.rdi as u32);
+        out.eip = s.rip as u32;
+        out.eflags = s.eflags as u32;
+        out.segments.cs = USER32_CS;
+        (out.segments.ss, out.segments.ds, out.segments.es) = (USER_DS, USER_DS, USER_DS);
+    }
+    fn from_gdb(g: &Self::Registers, r: &mut Registers) {
+        let mut s = x86(r);
+        (s.rax, s.rcx, s.rdx, s.rbx) = (g.eax.into(), g.ecx.into(), g.edx.into(), g.ebx.into());
+        (s.rsp, s.rbp, s.rsi, s.rdi) = (g.esp.into(), g.ebp.into(), g.esi.into(), g.edi.into());
+        s.rip = g.eip.into();
+        s.eflags = g.eflags.into();
+        *r = Registers::X86(s);
+    }
+    fn address(u: u32) -> u64 {
+        u.into()
+    }
+}
+
+impl Layout for AArch64 {
+    fn to_gdb(r: &Registers, out: &mut Self::Registers) {
+        if let Registers::Arm64(a) = r {
+            out.x = a.x;
+            out.sp = a.sp;
+            out.pc = a.pc;
+            out.cpsr = a.cpsr as u32;
+        }
+    }
+    fn from_gdb(g: &Self::Registers, r: &mut Registers) {
+        *r = Registers::Arm64(Arm64Regs { x: g.x, sp: g.sp, pc: g.pc, cpsr: g.cpsr.into() });
+    }
+    fn address(u: u64) -> u64 {
+        u
+    }
+}
+
+impl<A: Layout> Target for Gdb<A> {
+    type Arch = A;
+    type Error = String;
+
+    fn base_ops(&mut self) -> BaseOps<'_, A, String> {
+        BaseOps::SingleThread(self)
+    }
+    fn support_breakpoints(&mut self) -> Option<BreakpointsOps<'_, Self>> {
+        Some(self)
+    }
+    fn support_exec_file(&mut self) -> Option<ExecFileOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+/// The program's file, as gdb asks for it after `target remote`: the
+/// symbol file (gdb_symbols.rs), which gdb then reads by itself.
+impl<A: Layout> ExecFile for Gdb<A> {
+    fn get_exec_file(&self, _pid: Option<Pid>, offset: u64, length: usize, buf: &mut [u8]) -> TargetResult<usize, Self> {
+        let path = self.symbols.as_ref().map(|p| p.as_os_str().as_encoded_bytes()).unwrap_or_default();
+        let from = (offset as usize).min(path.len());
+        let n = length.min(buf.len()).min(path.len() - from);
+        buf[..n].copy_from_slice(&path[from..from + n]);
+        Ok(n)
+    }
+}
+
+impl<A: Layout> SingleThreadBase for Gdb<A> {
+    fn read_registers(&mut self, regs: &mut A::Registers) -> TargetResult<(), Self> {
+        A::to_gdb(&self.d.registers(), regs);
+        Ok(())
+    }
+    fn write_registers(&mut self, regs: &A::Registers) -> TargetResult<(), Self> {
+        let mut r = self.d.registers();
+        A::from_gdb(regs, &mut r);
+        self.d.set_registers(&r);
+        Ok(())
+    }
+    /// Only the guest's own mappings: anything else (the page zero, a gap,
+    /// xnurun's own memory) is an error reply.
+    fn read_addrs(&mut self, start: A::Usize, data: &mut [u8]) -> TargetResult<usize, Self> {
+        match self.d.read(A::address(start), data) {
+            0 if !data.is_empty() => Err(TargetError::NonFatal),
+            n => Ok(n),
+        }
+    }
+    fn write_addrs(&mut self, start: A::Usize, data: &[u8]) -> TargetResult<(), Self> {
+        if self.d.write(A::address(start), data) == data.len() { Ok(()) } else { Err(TargetError::NonFatal) }
+    }
+    fn support_resume(&mut self) -> Option<SingleThreadResumeOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+impl<A: Layout> SingleThreadResume for Gdb<A> {
+    // A signal gdb passes on is not delivered: xnurun's guests have no
+    // handlers (XNU would deliver it; the run goes on without it).
+    fn resume(&mut self, _signal: Option<Signal>) -> Result<(), String> {
+        self.action = Action::Continue;
+        Ok(())
+    }
+    fn support_single_step(&mut self) -> Option<SingleThreadSingleStepOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+impl<A: Layout> SingleThreadSingleStep for Gdb<A> {
+    fn step(&mut self, _signal: Option<Signal>) -> Result<(), String> {
+        self.action = Action::Step;
+        Ok(())
+    }
+}
+
+impl<A: Layout> Breakpoints for Gdb<A> {
+    fn support_sw_breakpoint(&mut self) -> Option<SwBreakpointOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+impl<A: Layout> SwBreakpoint for Gdb<A> {
+    fn add_sw_breakpoint(&mut self, addr: A::Usize, _kind: usize) -> TargetResult<bool, Self> {
+        let a = A::address(addr);
+        if !self.breakpoints.contains(&a) {
+            self.breakpoints.push(a);
+        }
+        Ok(true)
+    }
+    fn remove_sw_breakpoint(&mut self, addr: A::Usize, _kind: usize) -> TargetResult<bool, Self> {
+        let a = A::address(addr);
+        let had = self.breakpoints.contains(&a);
+        self.breakpoints.retain(|&b| b != a);
+        Ok(had)
+    }
+}
