@@ -318,18 +318,36 @@ fn check_guide(arch: &str, t: &str) {
 fn a_read_outside_the_guest_is_an_error_reply() {
     gdb_multiarch();
     let image = hello(X86_64.target);
-    let served = serve(&["--cpu", "emulated"], &image, &[]);
-    // One command each (-ex): a failing one does not end the others.
-    let out = gdb_ex(served.port, &["target remote 127.0.0.1:PORT", "x/x 0", "x/x 0x100", "x/x 0xffffffffffff0000", "print $pc", "x/2x $pc", "kill"]);
-    let (status, _, stderr) = served.finish();
-    let shown = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(shown.contains("Cannot access memory at address 0x0"), "{shown}");
-    assert!(shown.contains("Cannot access memory at address 0x100"), "{shown}");
-    assert!(shown.contains("Cannot access memory at address 0xffffffffffff0000"), "{shown}");
-    assert!(shown.contains("$1 = (void (*)()) 0x100000220 <_start>"), "{shown}");
-    assert!(shown.contains("<_start>:\t0x"), "{shown}");
-    assert_eq!(status, Some(125), "{stderr}");
-    assert!(stderr.contains("xnurun: gdb killed the guest"), "{stderr}");
+    for cpu in ["emulated", "real"] {
+        let served = serve(&["--cpu", cpu], &image, &[]);
+        // One command each (-ex): a failing one does not end the others.
+        let out = gdb_ex(served.port, &["target remote 127.0.0.1:PORT", "x/x 0", "x/x 0x100", "x/x 0xffffffffffff0000", "print $pc", "x/2x $pc", "kill"]);
+        let (status, _, stderr) = served.finish();
+        let shown = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(shown.contains("Cannot access memory at address 0x0\n"), "{cpu}: {shown}");
+        assert!(shown.contains("Cannot access memory at address 0x100\n"), "{cpu}: {shown}");
+        assert!(shown.contains("Cannot access memory at address 0xffffffffffff0000"), "{cpu}: {shown}");
+        assert!(shown.contains("$1 = (void (*)()) 0x100000220 <_start>"), "{cpu}: {shown}");
+        assert!(shown.contains("<_start>:\t0x"), "{cpu}: {shown}");
+        assert_eq!(status, Some(125), "{cpu}: {stderr}");
+        assert!(stderr.contains("xnurun: gdb killed the guest"), "{cpu}: {stderr}");
+    }
+}
+
+/// A guest that dies (`ud2`: #UD, SIGILL on XNU) is reported to gdb with
+/// XNU's signal, and xnurun ends with the run's usual status.
+#[test]
+fn a_death_is_reported_to_gdb_with_its_signal() {
+    gdb_multiarch();
+    let image = write_image("gdb-ud2", &Image::new64(vec![0x90, 0x0f, 0x0b]).bytes());
+    for cpu in ["emulated", "real"] {
+        let served = serve(&["--cpu", cpu], &image, &[]);
+        let out = gdb_ex(served.port, &["target remote 127.0.0.1:PORT", "continue"]);
+        let (status, _, stderr) = served.finish();
+        let shown = String::from_utf8_lossy(&out.stdout);
+        assert!(shown.contains("Program terminated with signal SIGILL, Illegal instruction."), "{cpu}: {shown}");
+        assert_eq!(status, Some(132), "{cpu}: {stderr}");
+    }
 }
 
 /// One packet of the remote protocol, framed and checksummed.
@@ -358,35 +376,45 @@ fn read_until(s: &mut TcpStream, want: &str) -> String {
 
 #[test]
 fn ctrl_c_stops_a_running_guest() {
-    let served = serve(&["--cpu", "emulated"], &spinner(), &[]);
-    let mut s = TcpStream::connect(("127.0.0.1", served.port)).unwrap();
-    s.write_all(&packet("c")).unwrap();
-    read_until(&mut s, "+");
-    s.write_all(&[3]).unwrap();
-    // The stop reply for SIGINT (2).
-    let reply = read_until(&mut s, "#");
-    assert!(reply.contains("$S02") || reply.contains("$T02"), "{reply}");
-    s.write_all(b"+").unwrap();
-    s.write_all(&packet("k")).unwrap();
-    // Until xnurun hangs up.
-    let mut rest = Vec::new();
-    let _ = s.read_to_end(&mut rest);
-    drop(s);
-    let (status, _, stderr) = served.finish();
-    assert_ne!(status, Some(0), "{stderr}");
-    assert!(stderr.contains("gdb killed the guest"), "{stderr}");
+    for cpu in ["emulated", "real"] {
+        let served = serve(&["--cpu", cpu], &spinner(), &[]);
+        let mut s = TcpStream::connect(("127.0.0.1", served.port)).unwrap();
+        s.write_all(&packet("c")).unwrap();
+        read_until(&mut s, "+");
+        s.write_all(&[3]).unwrap();
+        // The stop reply for SIGINT (2).
+        let reply = read_until(&mut s, "#");
+        assert!(reply.contains("$S02") || reply.contains("$T02"), "{cpu}: {reply}");
+        s.write_all(b"+").unwrap();
+        // Stopped in the loop, with the loop's bytes (no breakpoint's).
+        s.write_all(&packet("m100000400,2")).unwrap();
+        let bytes = read_until(&mut s, "#");
+        assert!(bytes.contains("$ebfe#"), "{cpu}: {bytes}");
+        s.write_all(b"+").unwrap();
+        s.write_all(&packet("k")).unwrap();
+        // Until xnurun hangs up.
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        drop(s);
+        let (status, _, stderr) = served.finish();
+        assert_eq!(status, Some(125), "{cpu}: {stderr}");
+        assert!(stderr.contains("gdb killed the guest"), "{cpu}: {stderr}");
+    }
 }
 
 #[test]
 fn a_dropped_connection_ends_the_guest_and_xnurun() {
-    let served = serve(&["--cpu", "emulated"], &spinner(), &[]);
-    let mut s = TcpStream::connect(("127.0.0.1", served.port)).unwrap();
-    s.write_all(&packet("c")).unwrap();
-    read_until(&mut s, "+");
-    drop(s);
-    let (status, _, stderr) = served.finish();
-    assert_eq!(status, Some(125), "{stderr}");
-    assert!(stderr.contains("xnurun: the gdb connection was lost"), "{stderr}");
+    for cpu in ["emulated", "real"] {
+        let served = serve(&["--cpu", cpu], &spinner(), &[]);
+        let mut s = TcpStream::connect(("127.0.0.1", served.port)).unwrap();
+        s.write_all(&packet("c")).unwrap();
+        read_until(&mut s, "+");
+        drop(s);
+        let (status, _, stderr) = served.finish();
+        assert_eq!(status, Some(125), "{cpu}: {stderr}");
+        assert!(stderr.contains("xnurun: the gdb connection was lost"), "{cpu}: {stderr}");
+        assert_eq!(stderr.lines().count(), 2, "{cpu}: {stderr}");
+    }
 }
 
 #[test]

@@ -42,6 +42,12 @@ pub fn listen_address(spec: &str) -> Result<SocketAddr, String> {
         return Ok((ip, port).into());
     }
     let found: Vec<SocketAddr> = (host, port).to_socket_addrs().map_err(|e| format!("--gdb {spec}: {host}: {e}"))?.collect();
+    loopback_only(spec, host, port, &found)
+}
+
+/// A host name is taken only when every address it names is a loopback
+/// one: a name is no explicit choice of the network it reaches.
+fn loopback_only(spec: &str, host: &str, port: u16, found: &[SocketAddr]) -> Result<SocketAddr, String> {
     match found.first() {
         Some(a) if found.iter().all(|a| a.ip().is_loopback()) => Ok(*a),
         _ => Err(format!("--gdb {spec}: {host} is not a loopback name; to let other machines connect, give the address itself (such as 0.0.0.0:{port})")),
@@ -343,5 +349,27 @@ impl<A: Layout> SwBreakpoint for Gdb<A> {
         let had = self.breakpoints.contains(&a);
         self.breakpoints.retain(|&b| b != a);
         Ok(had)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        let ok = |s: &str| listen_address(s).unwrap().to_string();
+        assert_eq!(ok("1234"), "127.0.0.1:1234");
+        assert_eq!(ok(":0"), "127.0.0.1:0");
+        assert_eq!(ok("[::1]:5"), "[::1]:5");
+        assert_eq!(ok("0.0.0.0:7"), "0.0.0.0:7");
+        for bad in ["", "x", "1:2:x", "127.0.0.1:65536", "127.0.0.1:-1"] {
+            assert!(listen_address(bad).unwrap_err().contains("expected ADDR:PORT"), "{bad}");
+        }
+        let lo: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let out: SocketAddr = "192.0.2.1:9".parse().unwrap();
+        assert_eq!(loopback_only("h:9", "h", 9, &[lo]), Ok(lo));
+        assert!(loopback_only("h:9", "h", 9, &[lo, out]).unwrap_err().contains("h is not a loopback name"));
+        assert!(loopback_only("h:9", "h", 9, &[]).is_err());
     }
 }

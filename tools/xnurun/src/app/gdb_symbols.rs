@@ -140,3 +140,15 @@ fn without_hash(name: &str) -> String {
     }
     name.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rust_hashes_go() {
+        assert_eq!(without_hash("_ZN4args4main17hcd0d7638073b5fadE"), "_ZN4args4mainE");
+        assert_eq!(without_hash("_ZN4args4main17hcd0d7638073b5faXE"), "_ZN4args4main17hcd0d7638073b5faXE");
+        assert_eq!(without_hash("_start"), "_start");
+    }
+}
