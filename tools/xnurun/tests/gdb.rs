@@ -38,12 +38,15 @@ struct Served {
 fn serve(opts: &[&str], image: &Path, args: &[&str]) -> Served {
     // No environment: the guest's stack, which holds it, is then the same
     // on every machine, and so are the addresses the transcripts show.
-    let mut child = xnurun()
-        .env_clear()
-        .args(opts)
-        .args(["--gdb", "127.0.0.1:0"])
-        .arg(image)
-        .args(args)
+    let mut cmd = xnurun();
+    cmd.env_clear().args(opts).args(["--gdb", "127.0.0.1:0"]).arg(image).args(args);
+    serve_command(cmd)
+}
+
+/// Starts `cmd`, which runs an xnurun --gdb, and waits for the line that
+/// says where it listens.
+fn serve_command(mut cmd: Command) -> Served {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -468,4 +471,24 @@ fn a_breakpoint_in_args_shows_argv() {
     args_session("x86_64-apple-darwin", "emulated", "$rdi");
     args_session("x86_64-apple-darwin", "real", "$rdi");
     args_session("aarch64-apple-darwin", "emulated", "$x0");
+}
+
+/// `XNURUN_FLAGS` carries --gdb through `cargo run`, as it carries the
+/// other options.
+#[test]
+fn cargo_run_serves_gdb_through_xnurun_flags() {
+    gdb_multiarch();
+    hello(X86_64.target);
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root()).args(["run", "--quiet", "--release", "--target", X86_64.target, "--target-dir"]).arg(hello_tests::target_dir());
+    for var in ["CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS"] {
+        cmd.env_remove(var);
+    }
+    cmd.env("XNURUN_FLAGS", "--gdb 127.0.0.1:0");
+    let served = serve_command(cmd);
+    let out = gdb_ex(served.port, &["target remote 127.0.0.1:PORT", "info symbol $pc", "continue"]);
+    let (status, stdout, stderr) = served.finish();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("_start in section __TEXT\n") && shown.contains("exited normally]"), "{shown}\n{stderr}");
+    assert_eq!((status, stdout.as_str()), (Some(0), "Hello, world!\n"), "{stderr}");
 }
