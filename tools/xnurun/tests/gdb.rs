@@ -237,6 +237,32 @@ fn hello_session(h: &Hello, cpu: &str) -> String {
     without_pid(&shown)
 }
 
+/// Writes from gdb reach the guest: at the trap, the message's first byte
+/// (in the read-only __TEXT, as a debugger may write code) and the file
+/// descriptor (a register, or on i386 the stack) are changed, and the
+/// call writes `Jello, world!` to stderr.
+fn write_session(h: &Hello, cpu: &str, fd: &str) {
+    gdb_multiarch();
+    let image = hello(h.target);
+    let served = serve(&["--cpu", cpu], &image, &[]);
+    let script = format!("target remote 127.0.0.1:PORT\nwhile {}\n  stepi\nend\nset {{char}}({}) = 'J'\nset {fd} = 2\ncontinue\n", h.not_at_trap, h.message);
+    let out = gdb(served.port, &script);
+    let (status, stdout, stderr) = served.finish();
+    let ctx = format!("{} on {cpu}:\n{}{}\n--- xnurun:\n{stderr}", h.target, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(status, Some(0), "{ctx}");
+    assert_eq!(stdout, "", "{ctx}");
+    assert!(stderr.ends_with("Jello, world!\n"), "{ctx}");
+}
+
+#[test]
+fn gdb_writes_memory_and_registers() {
+    write_session(&X86_64, "emulated", "$rdi");
+    write_session(&X86_64, "real", "$rdi");
+    write_session(&I386, "emulated", "{int}($esp + 4)");
+    write_session(&I386, "real", "{int}($esp + 4)");
+    write_session(&ARM64, "emulated", "$x0");
+}
+
 /// `t` with the pid in the symbol file's name (xnurun-PID-symbols.elf)
 /// written as `PID`.
 fn without_pid(t: &str) -> String {
