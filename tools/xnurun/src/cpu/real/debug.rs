@@ -209,14 +209,15 @@ impl Debuggee for Session {
             let r = &mut self.r;
             let result = match r.guest.resume(false) {
                 Event::Syscall { abi32 } => r.on_syscall(abi32),
-                Event::Signal { signo: libc::SIGTRAP, code: SI_KERNEL, .. } => {
-                    let regs = r.guest.regs().unwrap_or_else(|_| unreachable_regs());
-                    if saved.iter().any(|&(a, _)| a + 1 == regs.rip) {
-                        let _ = r.guest.set_regs(&libc::user_regs_struct { rip: regs.rip - 1, ..regs });
-                        break Stop::Breakpoint;
-                    }
-                    r.on_signal(libc::SIGTRAP, SI_KERNEL, 0)
-                }
+                // A breakpoint's `int3` traps after itself: back onto it.
+                Event::Signal { signo: libc::SIGTRAP, code: SI_KERNEL, .. } => match r.guest.regs() {
+                    Ok(regs) if saved.iter().any(|&(a, _)| a + 1 == regs.rip) => match r.guest.set_regs(&libc::user_regs_struct { rip: regs.rip - 1, ..regs }) {
+                        Ok(()) => break Stop::Breakpoint,
+                        Err(e) => Err(r.runner_error(&e)),
+                    },
+                    Ok(_) => r.on_signal(libc::SIGTRAP, SI_KERNEL, 0),
+                    Err(e) => Err(r.runner_error(&e)),
+                },
                 Event::Signal { signo: libc::SIGSTOP, .. } if watcher.as_ref().is_some_and(Watcher::fired) => break Stop::Interrupted,
                 Event::Signal { signo: libc::SIGSTOP, .. } => Ok(()),
                 Event::Signal { signo, code, addr } => r.on_signal(signo, code, addr),
@@ -242,11 +243,4 @@ impl Debuggee for Session {
     fn kill(&mut self) {
         self.r.guest.kill();
     }
-}
-
-/// Registers that no stopped tracee has: GETREGS failing means the guest
-/// is gone, which the next resume reports.
-fn unreachable_regs() -> libc::user_regs_struct {
-    // SAFETY: plain integers.
-    unsafe { std::mem::zeroed() }
 }
