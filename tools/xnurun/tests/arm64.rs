@@ -4,37 +4,9 @@
 
 mod common;
 use common::*;
-use hello_tests::{hello, root};
-use std::path::PathBuf;
+use hello_tests::hello;
+use common::arm64_guest as guest;
 use std::process::Command;
-
-/// Builds a guest from assembly lines: `__start` is its LC_MAIN entry.
-fn guest(name: &str, asm: &[&str]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("xnurun-arm64-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = dir.join(format!("{name}.rs"));
-    let lines: Vec<String> = asm.iter().map(|l| format!("    {l:?},")).collect();
-    std::fs::write(
-        &src,
-        format!(
-            "#![no_std]\n#![no_main]\ncore::arch::global_asm!(\n    \".globl __start\",\n    \"__start:\",\n{}\n);\n#[panic_handler]\nfn p(_: &core::panic::PanicInfo) -> ! {{ loop {{}} }}\n",
-            lines.join("\n")
-        ),
-    )
-    .unwrap();
-    let out = dir.join(name);
-    let o = Command::new("rustc")
-        .env("SDKROOT", root().join(".cargo/MacOSX.sdk"))
-        .args(["--edition", "2024", "--target", "aarch64-apple-darwin", "-C", "opt-level=z", "-C", "panic=abort"])
-        .args(["-C", "linker=rust-lld", "-C", "linker-flavor=ld64.lld", "-C", "link-arg=-e", "-C", "link-arg=__start", "-C", "link-arg=-lSystem"])
-        .arg("-o")
-        .arg(&out)
-        .arg(&src)
-        .output()
-        .expect("rustc (rustup target add aarch64-apple-darwin)");
-    assert!(o.status.success(), "building {name}: {}", String::from_utf8_lossy(&o.stderr));
-    out
-}
 
 /// The write loop of a guest that keeps the buffer in x1, as an x86 habit
 /// would: fine on Linux, broken by XNU, which overwrites x1.

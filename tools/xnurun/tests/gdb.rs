@@ -403,31 +403,66 @@ fn read_until(s: &mut TcpStream, want: &str) -> String {
     String::from_utf8_lossy(&got).into_owned()
 }
 
+/// A guest that loops for ever over two no-ops, for each architecture,
+/// with the CPUs that run it and the length of one no-op.
+fn loops() -> Vec<(&'static str, PathBuf, &'static [&'static str], u64)> {
+    let x86 = vec![0x90, 0x90, 0xeb, 0xfc];
+    vec![
+        ("x86_64", write_image("gdb-loop64", &Image::new64(x86.clone()).bytes()), &["emulated", "real"], 1),
+        ("i386", write_image("gdb-loop32", &Image::new32(x86).bytes()), &["emulated", "real"], 1),
+        ("arm64", arm64_guest("gdb-loop", &["1:", "nop", "nop", "b 1b"]), &["emulated"], 4),
+    ]
+}
+
+/// A breakpoint stops the guest before its instruction, every time round
+/// the loop, and memory never shows it.
+#[test]
+fn breakpoints_stop_every_time_and_are_never_seen() {
+    gdb_multiarch();
+    for (arch, image, cpus, nop) in loops() {
+        for cpu in cpus {
+            let served = serve(&["--cpu", cpu], &image, &[]);
+            let at = format!("$entry + {nop}");
+            let out = gdb_ex(
+                served.port,
+                &["target remote 127.0.0.1:PORT", "set $entry = $pc", &format!("break *({at})"), "continue", "print $pc - $entry", "continue", "print $pc - $entry", &format!("x/1xb {at}"), "kill"],
+            );
+            let (status, _, stderr) = served.finish();
+            let shown = String::from_utf8_lossy(&out.stdout);
+            let ctx = format!("{arch} on {cpu}:\n{shown}{}\n--- xnurun:\n{stderr}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(shown.matches("Breakpoint 1, ").count(), 2, "{ctx}");
+            assert!(shown.contains(&format!("$1 = {nop}\n")) && shown.contains(&format!("$2 = {nop}\n")), "{ctx}");
+            // No symbol table in this image: nothing offered as its file.
+            assert!(!String::from_utf8_lossy(&out.stderr).contains("No such file"), "{ctx}");
+            // The no-op's own first byte (x86 0x90; arm64's nop, d503201f, little-endian).
+            assert!(shown.lines().any(|l| l.ends_with(":\t0x90") || l.ends_with(":\t0x1f")), "{ctx}");
+            assert_eq!(status, Some(125), "{ctx}");
+        }
+    }
+}
+
 #[test]
 fn ctrl_c_stops_a_running_guest() {
-    for cpu in ["emulated", "real"] {
-        let served = serve(&["--cpu", cpu], &spinner(), &[]);
-        let mut s = TcpStream::connect(("127.0.0.1", served.port)).unwrap();
-        s.write_all(&packet("c")).unwrap();
-        read_until(&mut s, "+");
-        s.write_all(&[3]).unwrap();
-        // The stop reply for SIGINT (2).
-        let reply = read_until(&mut s, "#");
-        assert!(reply.contains("$S02") || reply.contains("$T02"), "{cpu}: {reply}");
-        s.write_all(b"+").unwrap();
-        // Stopped in the loop, with the loop's bytes (no breakpoint's).
-        s.write_all(&packet("m100000400,2")).unwrap();
-        let bytes = read_until(&mut s, "#");
-        assert!(bytes.contains("$ebfe#"), "{cpu}: {bytes}");
-        s.write_all(b"+").unwrap();
-        s.write_all(&packet("k")).unwrap();
-        // Until xnurun hangs up.
-        let mut rest = Vec::new();
-        let _ = s.read_to_end(&mut rest);
-        drop(s);
-        let (status, _, stderr) = served.finish();
-        assert_eq!(status, Some(125), "{cpu}: {stderr}");
-        assert!(stderr.contains("gdb killed the guest"), "{cpu}: {stderr}");
+    for (arch, image, cpus, _) in loops() {
+        for cpu in cpus {
+            let served = serve(&["--cpu", cpu], &image, &[]);
+            let mut s = TcpStream::connect(("127.0.0.1", served.port)).unwrap();
+            s.write_all(&packet("c")).unwrap();
+            read_until(&mut s, "+");
+            s.write_all(&[3]).unwrap();
+            // The stop reply for SIGINT (2).
+            let reply = read_until(&mut s, "#");
+            assert!(reply.contains("$S02") || reply.contains("$T02"), "{arch} on {cpu}: {reply}");
+            s.write_all(b"+").unwrap();
+            s.write_all(&packet("k")).unwrap();
+            // Until xnurun hangs up.
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest);
+            drop(s);
+            let (status, _, stderr) = served.finish();
+            assert_eq!(status, Some(125), "{arch} on {cpu}: {stderr}");
+            assert!(stderr.contains("gdb killed the guest"), "{arch} on {cpu}: {stderr}");
+        }
     }
 }
 

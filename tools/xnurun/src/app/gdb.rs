@@ -268,7 +268,7 @@ impl<A: Layout> Target for Gdb<A> {
         Some(self)
     }
     fn support_exec_file(&mut self) -> Option<ExecFileOps<'_, Self>> {
-        Some(self)
+        if self.symbols.is_some() { Some(self) } else { None }
     }
 }
 

@@ -269,3 +269,34 @@ pub fn run_on(cpu: &str, name: &str, bytes: &[u8], opts: &[&str]) -> Output {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// An arm64 guest from assembly lines, assembled by rustc and linked and
+/// signed by rust-lld exactly as hello is.
+/// `__start` is its LC_MAIN entry.
+pub fn arm64_guest(name: &str, asm: &[&str]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("xnurun-arm64-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join(format!("{name}.rs"));
+    let lines: Vec<String> = asm.iter().map(|l| format!("    {l:?},")).collect();
+    std::fs::write(
+        &src,
+        format!(
+            "#![no_std]\n#![no_main]\ncore::arch::global_asm!(\n    \".globl __start\",\n    \"__start:\",\n{}\n);\n#[panic_handler]\nfn p(_: &core::panic::PanicInfo) -> ! {{ loop {{}} }}\n",
+            lines.join("\n")
+        ),
+    )
+    .unwrap();
+    let out = dir.join(name);
+    let o = std::process::Command::new("rustc")
+        .env("SDKROOT", hello_tests::root().join(".cargo/MacOSX.sdk"))
+        .args(["--edition", "2024", "--target", "aarch64-apple-darwin", "-C", "opt-level=z", "-C", "panic=abort"])
+        .args(["-C", "linker=rust-lld", "-C", "linker-flavor=ld64.lld", "-C", "link-arg=-e", "-C", "link-arg=__start", "-C", "link-arg=-lSystem"])
+        .arg("-o")
+        .arg(&out)
+        .arg(&src)
+        .output()
+        .expect("rustc (rustup target add aarch64-apple-darwin)");
+    assert!(o.status.success(), "building {name}: {}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
