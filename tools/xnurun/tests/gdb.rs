@@ -363,19 +363,28 @@ fn a_read_outside_the_guest_is_an_error_reply() {
     }
 }
 
-/// A guest that dies (`ud2`: #UD, SIGILL on XNU) is reported to gdb with
-/// XNU's signal, and xnurun ends with the run's usual status.
+/// A guest that dies (`ud2`, or arm64's permanently undefined `udf`:
+/// SIGILL on XNU) is reported to gdb with XNU's signal, and xnurun ends
+/// with the run's usual status.
 #[test]
 fn a_death_is_reported_to_gdb_with_its_signal() {
     gdb_multiarch();
-    let image = write_image("gdb-ud2", &Image::new64(vec![0x90, 0x0f, 0x0b]).bytes());
-    for cpu in ["emulated", "real"] {
-        let served = serve(&["--cpu", cpu], &image, &[]);
-        let out = gdb_ex(served.port, &["target remote 127.0.0.1:PORT", "continue"]);
-        let (status, _, stderr) = served.finish();
-        let shown = String::from_utf8_lossy(&out.stdout);
-        assert!(shown.contains("Program terminated with signal SIGILL, Illegal instruction."), "{cpu}: {shown}");
-        assert_eq!(status, Some(132), "{cpu}: {stderr}");
+    let ud2 = vec![0x90, 0x0f, 0x0b];
+    let guests: [(PathBuf, &[&str]); 3] = [
+        (write_image("gdb-ud2-64", &Image::new64(ud2.clone()).bytes()), &["emulated", "real"]),
+        (write_image("gdb-ud2-32", &Image::new32(ud2).bytes()), &["emulated", "real"]),
+        (arm64_guest("gdb-udf", &["nop", "udf #0"]), &["emulated"]),
+    ];
+    for (image, cpus) in guests {
+        for cpu in cpus {
+            let served = serve(&["--cpu", cpu], &image, &[]);
+            let out = gdb_ex(served.port, &["target remote 127.0.0.1:PORT", "continue"]);
+            let (status, _, stderr) = served.finish();
+            let shown = String::from_utf8_lossy(&out.stdout);
+            let ctx = format!("{} on {cpu}: {shown}\n{stderr}", image.display());
+            assert!(shown.contains("Program terminated with signal SIGILL, Illegal instruction."), "{ctx}");
+            assert_eq!(status, Some(132), "{ctx}");
+        }
     }
 }
 
