@@ -450,6 +450,27 @@ fn breakpoints_stop_every_time_and_are_never_seen() {
     }
 }
 
+/// Code gdb rewrites after it has run is what runs next (unicorn's
+/// memory write drops the stale translation): stopped at the loop's jump, its two no-ops
+/// become `ud2`, and the jump back lands on it: SIGILL.
+#[test]
+fn rewritten_code_runs_as_written() {
+    gdb_multiarch();
+    for (arch, image, cpus, _) in loops().into_iter().filter(|l| l.0 != "arm64") {
+        for cpu in cpus {
+            let served = serve(&["--cpu", cpu], &image, &[]);
+            let out = gdb_ex(
+                served.port,
+                &["target remote 127.0.0.1:PORT", "set $entry = $pc", "break *($entry + 2)", "continue", "continue", "set {short}$entry = 0x0b0f", "delete", "continue"],
+            );
+            let (status, _, stderr) = served.finish();
+            let shown = String::from_utf8_lossy(&out.stdout);
+            assert!(shown.contains("Program terminated with signal SIGILL"), "{arch} on {cpu}: {shown}\n{stderr}");
+            assert_eq!(status, Some(132), "{arch} on {cpu}: {stderr}");
+        }
+    }
+}
+
 #[test]
 fn ctrl_c_stops_a_running_guest() {
     for (arch, image, cpus, _) in loops() {

@@ -123,8 +123,9 @@ struct Gdb<A> {
 }
 
 /// The stop gdb is told of when the run ended. gdb's own signal numbers
-/// (include/gdb/signals.def, binutils-gdb) are the BSD ones for 1 to 31,
-/// which XNU keeps (bsd/sys/signal.h): an XNU signal is sent as it is.
+/// (include/gdb/signals.def, binutils-gdb) are the BSD ones XNU keeps
+/// (bsd/sys/signal.h) from 1 to 31 but 29 (gdb's SIGLOST, XNU's SIGINFO,
+/// which kills no one): an XNU signal is sent as it is.
 fn stop_reason<U>(end: &End) -> SingleThreadStopReason<U> {
     match end {
         End::Exit(s) => SingleThreadStopReason::Exited((s & 0xff) as u8),

@@ -44,8 +44,8 @@ pub struct Session {
 impl Session {
     pub fn new(uc: Unicorn<'static, Guest>, layout: Layout, host: HostMemory, arch: Arch) -> Session {
         // Every page the guest has mapped, whatever its protection but
-        // none (a debugger reads code it cannot write, writes code it
-        // cannot write); the page zero and the gaps are not the guest's.
+        // none (a debugger reads and writes code the guest itself may only
+        // run); the page zero and the gaps are not the guest's.
         let readable = layout.maps.iter().filter(|m| m.prot != 0).map(|m| (m.start, m.start + m.len)).collect();
         Session { uc, layout, _host: host, arch, readable }
     }
