@@ -358,8 +358,28 @@ fn a_read_outside_the_guest_is_an_error_reply() {
         assert!(shown.contains("Cannot access memory at address 0xffffffffffff0000"), "{cpu}: {shown}");
         assert!(shown.contains("$1 = (void (*)()) 0x100000220 <_start>"), "{cpu}: {shown}");
         assert!(shown.contains("<_start>:\t0x"), "{cpu}: {shown}");
+        assert!(shown.contains("[Inferior 1 (process 1) killed]"), "{cpu}: {shown}");
         assert_eq!(status, Some(125), "{cpu}: {stderr}");
         assert!(stderr.contains("xnurun: gdb killed the guest"), "{cpu}: {stderr}");
+    }
+}
+
+/// gdb's `detach`: the guest runs on to its end without gdb, and xnurun
+/// ends as the run does.
+#[test]
+fn after_detach_the_guest_runs_to_its_end() {
+    gdb_multiarch();
+    for (h, cpus) in [(&X86_64, &["emulated", "real"][..]), (&I386, &["emulated", "real"]), (&ARM64, &["emulated"])] {
+        for cpu in cpus {
+            let served = serve(&["--cpu", cpu, "--trace"], &hello(h.target), &[]);
+            let out = gdb_ex(served.port, &["target remote 127.0.0.1:PORT", "stepi", "detach"]);
+            let (status, stdout, stderr) = served.finish();
+            let shown = String::from_utf8_lossy(&out.stdout);
+            let ctx = format!("{} on {cpu}: {shown}\n{stderr}", h.target);
+            assert!(shown.contains("[Inferior 1 (process 1) detached]"), "{ctx}");
+            assert_eq!((status, stdout.as_str()), (Some(0), "Hello, world!\n"), "{ctx}");
+            assert!(stderr.ends_with("+++ exited with 0 +++\n"), "{ctx}");
+        }
     }
 }
 

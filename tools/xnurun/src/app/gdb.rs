@@ -16,6 +16,7 @@ use gdbstub::stub::{DisconnectReason, GdbStub, SingleThreadStopReason};
 use gdbstub::target::ext::base::singlethread::{SingleThreadBase, SingleThreadResume, SingleThreadResumeOps, SingleThreadSingleStep, SingleThreadSingleStepOps};
 use gdbstub::target::ext::base::BaseOps;
 use gdbstub::target::ext::exec_file::{ExecFile, ExecFileOps};
+use gdbstub::target::ext::extended_mode::{Args, AttachKind, ExtendedMode, ExtendedModeOps, ShouldTerminate};
 use gdbstub::common::Pid;
 use gdbstub::target::ext::breakpoints::{Breakpoints, BreakpointsOps, SwBreakpoint, SwBreakpointOps};
 use gdbstub::target::{Target, TargetError, TargetResult};
@@ -268,8 +269,32 @@ impl<A: Layout> Target for Gdb<A> {
     fn support_breakpoints(&mut self) -> Option<BreakpointsOps<'_, Self>> {
         Some(self)
     }
+    fn support_extended_mode(&mut self) -> Option<ExtendedModeOps<'_, Self>> {
+        Some(self)
+    }
     fn support_exec_file(&mut self) -> Option<ExecFileOps<'_, Self>> {
         if self.symbols.is_some() { Some(self) } else { None }
+    }
+}
+
+/// Only for gdb's `kill`: without extended mode gdbstub answers its
+/// `vKill` with nothing, and gdb reports the connection closed. There is
+/// one guest, loaded before gdb came: nothing else to run or attach to.
+impl<A: Layout> ExtendedMode for Gdb<A> {
+    fn run(&mut self, _filename: Option<&[u8]>, _args: Args<'_, '_>) -> TargetResult<Pid, Self> {
+        Err(TargetError::NonFatal)
+    }
+    fn attach(&mut self, _pid: Pid) -> TargetResult<(), Self> {
+        Err(TargetError::NonFatal)
+    }
+    fn query_if_attached(&mut self, _pid: Pid) -> TargetResult<AttachKind, Self> {
+        Ok(AttachKind::Run)
+    }
+    fn kill(&mut self, _pid: Option<Pid>) -> TargetResult<ShouldTerminate, Self> {
+        Ok(ShouldTerminate::Yes)
+    }
+    fn restart(&mut self) -> Result<(), String> {
+        Err("xnurun runs its one guest once".into())
     }
 }
 
