@@ -350,7 +350,11 @@ fn a_read_outside_the_guest_is_an_error_reply() {
     for cpu in ["emulated", "real"] {
         let served = serve(&["--cpu", cpu], &image, &[]);
         // One command each (-ex): a failing one does not end the others.
-        let out = gdb_ex(served.port, &["target remote 127.0.0.1:PORT", "x/x 0", "x/x 0x100", "x/x 0xffffffffffff0000", "print $pc", "x/2x $pc", "kill"]);
+        // Nor any file of xnurun's machine but the symbol file.
+        let fetched = std::env::temp_dir().join(format!("xnurun-gdb-passwd-{}", std::process::id()));
+        let get = format!("remote get /etc/passwd {}", fetched.display());
+        let out = gdb_ex(served.port, &["target remote 127.0.0.1:PORT", "x/x 0", "x/x 0x100", "x/x 0xffffffffffff0000", "print $pc", "x/2x $pc", &get, "kill"]);
+        assert!(!fetched.exists(), "{cpu}: gdb fetched /etc/passwd through xnurun");
         let (status, _, stderr) = served.finish();
         let shown = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(shown.contains("Cannot access memory at address 0x0\n"), "{cpu}: {shown}");
@@ -358,6 +362,7 @@ fn a_read_outside_the_guest_is_an_error_reply() {
         assert!(shown.contains("Cannot access memory at address 0xffffffffffff0000"), "{cpu}: {shown}");
         assert!(shown.contains("$1 = (void (*)()) 0x100000220 <_start>"), "{cpu}: {shown}");
         assert!(shown.contains("<_start>:\t0x"), "{cpu}: {shown}");
+        assert!(shown.contains("Remote I/O error: No such file or directory"), "{cpu}: {shown}");
         assert!(shown.contains("[Inferior 1 (process 1) killed]"), "{cpu}: {shown}");
         assert_eq!(status, Some(125), "{cpu}: {stderr}");
         assert!(stderr.contains("xnurun: gdb killed the guest"), "{cpu}: {stderr}");

@@ -16,6 +16,9 @@ use gdbstub::stub::{DisconnectReason, GdbStub, SingleThreadStopReason};
 use gdbstub::target::ext::base::singlethread::{SingleThreadBase, SingleThreadResume, SingleThreadResumeOps, SingleThreadSingleStep, SingleThreadSingleStepOps};
 use gdbstub::target::ext::base::BaseOps;
 use gdbstub::target::ext::exec_file::{ExecFile, ExecFileOps};
+use gdbstub::target::ext::host_io::{
+    HostIo, HostIoClose, HostIoCloseOps, HostIoErrno, HostIoError, HostIoFstat, HostIoFstatOps, HostIoOpen, HostIoOpenFlags, HostIoOpenMode, HostIoOpenOps, HostIoOps, HostIoPread, HostIoPreadOps, HostIoResult, HostIoStat,
+};
 use gdbstub::target::ext::extended_mode::{Args, AttachKind, ExtendedMode, ExtendedModeOps, ShouldTerminate};
 use gdbstub::common::Pid;
 use gdbstub::target::ext::breakpoints::{Breakpoints, BreakpointsOps, SwBreakpoint, SwBreakpointOps};
@@ -23,7 +26,7 @@ use gdbstub::target::{Target, TargetError, TargetResult};
 use gdbstub_arch::aarch64::AArch64;
 use gdbstub_arch::x86::{X86_64_SSE, X86_SSE};
 use std::marker::PhantomData;
-use std::path::PathBuf;
+use super::gdb_symbols::SymbolFile;
 use std::os::fd::AsRawFd;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 
@@ -64,7 +67,7 @@ pub fn listen(addr: SocketAddr) -> Result<TcpListener, String> {
 /// Waits for one gdb on `listener` and serves it the stopped guest `d` of
 /// `arch`, with its `symbols` file, until the guest's run ends or gdb goes
 /// away.
-pub fn serve(listener: TcpListener, arch: Arch, symbols: Option<PathBuf>, d: Box<dyn Debuggee>) -> End {
+pub fn serve(listener: TcpListener, arch: Arch, symbols: Option<&SymbolFile>, d: Box<dyn Debuggee>) -> End {
     let shown = listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string());
     trace::line(&format!("xnurun: waiting for gdb on {shown} (in gdb: target remote {shown})"));
     let stream = match listener.accept() {
@@ -80,10 +83,10 @@ pub fn serve(listener: TcpListener, arch: Arch, symbols: Option<PathBuf>, d: Box
     }
 }
 
-fn session<A: Layout>(stream: TcpStream, d: Box<dyn Debuggee>, symbols: Option<PathBuf>) -> End {
-    let mut t = Gdb::<A> { d, symbols, breakpoints: Vec::new(), action: Action::Step, end: None, _arch: PhantomData };
+fn session<A: Layout>(stream: TcpStream, d: Box<dyn Debuggee>, symbols: Option<&SymbolFile>) -> End {
+    let mut t = Gdb::<'_, A> { d, symbols, breakpoints: Vec::new(), action: Action::Step, end: None, _arch: PhantomData };
     let stub = GdbStub::new(stream);
-    let result = stub.run_blocking::<EventLoop<A>>(&mut t);
+    let result = stub.run_blocking::<EventLoop<'_, A>>(&mut t);
     if let Some(end) = t.end.take() {
         return end;
     }
@@ -112,10 +115,10 @@ enum Action {
     Continue,
 }
 
-struct Gdb<A> {
+struct Gdb<'s, A> {
     d: Box<dyn Debuggee>,
     /// The symbol file offered to gdb as the program's.
-    symbols: Option<PathBuf>,
+    symbols: Option<&'s SymbolFile>,
     breakpoints: Vec<u64>,
     action: Action,
     /// The run's end, once the guest exited or died.
@@ -138,14 +141,14 @@ fn stop_reason<U>(end: &End) -> SingleThreadStopReason<U> {
     }
 }
 
-struct EventLoop<A>(PhantomData<A>);
+struct EventLoop<'s, A>(PhantomData<&'s A>);
 
-impl<A: Layout> BlockingEventLoop for EventLoop<A> {
-    type Target = Gdb<A>;
+impl<'s, A: Layout> BlockingEventLoop for EventLoop<'s, A> {
+    type Target = Gdb<'s, A>;
     type Connection = TcpStream;
     type StopReason = SingleThreadStopReason<A::Usize>;
 
-    fn wait_for_stop_reason(t: &mut Gdb<A>, conn: &mut TcpStream) -> Result<Event<Self::StopReason>, WaitForStopReasonError<String, std::io::Error>> {
+    fn wait_for_stop_reason(t: &mut Gdb<'s, A>, conn: &mut TcpStream) -> Result<Event<Self::StopReason>, WaitForStopReasonError<String, std::io::Error>> {
         let stop = match t.action {
             Action::Step => t.d.step(),
             Action::Continue => {
@@ -170,7 +173,7 @@ impl<A: Layout> BlockingEventLoop for EventLoop<A> {
         })
     }
 
-    fn on_interrupt(_t: &mut Gdb<A>) -> Result<Option<Self::StopReason>, String> {
+    fn on_interrupt(_t: &mut Gdb<'s, A>) -> Result<Option<Self::StopReason>, String> {
         Ok(Some(SingleThreadStopReason::Signal(Signal::SIGINT)))
     }
 }
@@ -259,7 +262,7 @@ impl Layout for AArch64 {
     }
 }
 
-impl<A: Layout> Target for Gdb<A> {
+impl<A: Layout> Target for Gdb<'_, A> {
     type Arch = A;
     type Error = String;
 
@@ -268,6 +271,9 @@ impl<A: Layout> Target for Gdb<A> {
     }
     fn support_breakpoints(&mut self) -> Option<BreakpointsOps<'_, Self>> {
         Some(self)
+    }
+    fn support_host_io(&mut self) -> Option<HostIoOps<'_, Self>> {
+        if self.symbols.is_some() { Some(self) } else { None }
     }
     fn support_extended_mode(&mut self) -> Option<ExtendedModeOps<'_, Self>> {
         Some(self)
@@ -280,7 +286,7 @@ impl<A: Layout> Target for Gdb<A> {
 /// Only for gdb's `kill`: without extended mode gdbstub answers its
 /// `vKill` with nothing, and gdb reports the connection closed. There is
 /// one guest, loaded before gdb came: nothing else to run or attach to.
-impl<A: Layout> ExtendedMode for Gdb<A> {
+impl<A: Layout> ExtendedMode for Gdb<'_, A> {
     fn run(&mut self, _filename: Option<&[u8]>, _args: Args<'_, '_>) -> TargetResult<Pid, Self> {
         Err(TargetError::NonFatal)
     }
@@ -299,18 +305,91 @@ impl<A: Layout> ExtendedMode for Gdb<A> {
 }
 
 /// The program's file, as gdb asks for it after `target remote`: the
-/// symbol file (gdb_symbols.rs), which gdb then reads by itself.
-impl<A: Layout> ExecFile for Gdb<A> {
+/// symbol file's name, which gdb then opens through the connection.
+impl<A: Layout> ExecFile for Gdb<'_, A> {
     fn get_exec_file(&self, _pid: Option<Pid>, offset: u64, length: usize, buf: &mut [u8]) -> TargetResult<usize, Self> {
-        let path = self.symbols.as_ref().map(|p| p.as_os_str().as_encoded_bytes()).unwrap_or_default();
-        let from = (offset as usize).min(path.len());
-        let n = length.min(buf.len()).min(path.len() - from);
-        buf[..n].copy_from_slice(&path[from..from + n]);
-        Ok(n)
+        let path = self.symbols.map(|f| f.path.as_os_str().as_encoded_bytes()).unwrap_or_default();
+        Ok(slice_at(path, offset, length, buf))
     }
 }
 
-impl<A: Layout> SingleThreadBase for Gdb<A> {
+/// Up to `length` bytes of `data` from `offset` into `buf`.
+fn slice_at(data: &[u8], offset: u64, length: usize, buf: &mut [u8]) -> usize {
+    let from = usize::try_from(offset).unwrap_or(usize::MAX).min(data.len());
+    let n = length.min(buf.len()).min(data.len() - from);
+    buf[..n].copy_from_slice(&data[from..from + n]);
+    n
+}
+
+/// gdb's file access through the connection (vFile), for the symbol file
+/// alone: gdb on another machine reads it too, and no other file of this
+/// machine can be opened this way.
+impl<A: Layout> HostIo for Gdb<'_, A> {
+    fn support_open(&mut self) -> Option<HostIoOpenOps<'_, Self>> {
+        Some(self)
+    }
+    fn support_close(&mut self) -> Option<HostIoCloseOps<'_, Self>> {
+        Some(self)
+    }
+    fn support_pread(&mut self) -> Option<HostIoPreadOps<'_, Self>> {
+        Some(self)
+    }
+    fn support_fstat(&mut self) -> Option<HostIoFstatOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+/// The one file descriptor: the symbol file's.
+const SYMBOLS_FD: u32 = 1;
+
+impl<A: Layout> HostIoOpen for Gdb<'_, A> {
+    fn open(&mut self, filename: &[u8], _flags: HostIoOpenFlags, _mode: HostIoOpenMode) -> HostIoResult<u32, Self> {
+        match self.symbols {
+            Some(f) if f.path.as_os_str().as_encoded_bytes() == filename => Ok(SYMBOLS_FD),
+            _ => Err(HostIoError::Errno(HostIoErrno::ENOENT)),
+        }
+    }
+}
+
+impl<A: Layout> HostIoClose for Gdb<'_, A> {
+    fn close(&mut self, _fd: u32) -> HostIoResult<(), Self> {
+        Ok(())
+    }
+}
+
+impl<A: Layout> HostIoPread for Gdb<'_, A> {
+    fn pread(&mut self, fd: u32, count: usize, offset: u64, buf: &mut [u8]) -> HostIoResult<usize, Self> {
+        match self.symbols {
+            Some(f) if fd == SYMBOLS_FD => Ok(slice_at(&f.bytes, offset, count, buf)),
+            _ => Err(HostIoError::Errno(HostIoErrno::EBADF)),
+        }
+    }
+}
+
+impl<A: Layout> HostIoFstat for Gdb<'_, A> {
+    fn fstat(&mut self, fd: u32) -> HostIoResult<HostIoStat, Self> {
+        match self.symbols {
+            Some(f) if fd == SYMBOLS_FD => Ok(HostIoStat {
+                st_dev: 0,
+                st_ino: 0,
+                st_mode: HostIoOpenMode::S_IFREG | HostIoOpenMode::S_IRUSR,
+                st_nlink: 1,
+                st_uid: 0,
+                st_gid: 0,
+                st_rdev: 0,
+                st_size: f.bytes.len() as u64,
+                st_blksize: 4096,
+                st_blocks: f.bytes.len().div_ceil(512) as u64,
+                st_atime: 0,
+                st_mtime: 0,
+                st_ctime: 0,
+            }),
+            _ => Err(HostIoError::Errno(HostIoErrno::EBADF)),
+        }
+    }
+}
+
+impl<A: Layout> SingleThreadBase for Gdb<'_, A> {
     fn read_registers(&mut self, regs: &mut A::Registers) -> TargetResult<(), Self> {
         A::to_gdb(&self.d.registers(), regs);
         Ok(())
@@ -337,7 +416,7 @@ impl<A: Layout> SingleThreadBase for Gdb<A> {
     }
 }
 
-impl<A: Layout> SingleThreadResume for Gdb<A> {
+impl<A: Layout> SingleThreadResume for Gdb<'_, A> {
     // A signal gdb passes on is not delivered: xnurun's guests have no
     // handlers (XNU would deliver it; the run goes on without it).
     fn resume(&mut self, _signal: Option<Signal>) -> Result<(), String> {
@@ -349,20 +428,20 @@ impl<A: Layout> SingleThreadResume for Gdb<A> {
     }
 }
 
-impl<A: Layout> SingleThreadSingleStep for Gdb<A> {
+impl<A: Layout> SingleThreadSingleStep for Gdb<'_, A> {
     fn step(&mut self, _signal: Option<Signal>) -> Result<(), String> {
         self.action = Action::Step;
         Ok(())
     }
 }
 
-impl<A: Layout> Breakpoints for Gdb<A> {
+impl<A: Layout> Breakpoints for Gdb<'_, A> {
     fn support_sw_breakpoint(&mut self) -> Option<SwBreakpointOps<'_, Self>> {
         Some(self)
     }
 }
 
-impl<A: Layout> SwBreakpoint for Gdb<A> {
+impl<A: Layout> SwBreakpoint for Gdb<'_, A> {
     fn add_sw_breakpoint(&mut self, addr: A::Usize, _kind: usize) -> TargetResult<bool, Self> {
         let a = A::address(addr);
         if !self.breakpoints.contains(&a) {

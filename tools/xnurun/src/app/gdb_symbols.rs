@@ -2,24 +2,24 @@
 //! Mach-O reader, so xnurun writes the symbols into a small ELF file (no
 //! code or data: one SHT_NOBITS section per segment, where the segment
 //! lies, and a symbol table) and offers it to gdb as the program's file
-//! (qXfer:exec-file): `target remote` alone loads it.
+//! (qXfer:exec-file), which gdb then reads through the connection
+//! (vFile): `target remote` alone loads it, from any machine.
 
 use crate::image::Image;
 use crate::xnu::Arch;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// A file that is removed when dropped.
-pub struct SymbolFile(PathBuf);
-
-impl SymbolFile {
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
+/// The symbol file: its bytes, and where they were also written (for a
+/// gdb that reads files from its own machine rather than through the
+/// connection), removed when dropped.
+pub struct SymbolFile {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
 }
 
 impl Drop for SymbolFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -28,8 +28,8 @@ impl Drop for SymbolFile {
 pub fn write(image: &Image, slide: u64, symbols: &[(String, u64)]) -> Option<SymbolFile> {
     let bytes = elf(image, slide, symbols);
     let path = std::env::temp_dir().join(format!("xnurun-{}-symbols.elf", std::process::id()));
-    std::fs::write(&path, bytes).ok()?;
-    Some(SymbolFile(path))
+    std::fs::write(&path, &bytes).ok()?;
+    Some(SymbolFile { path, bytes })
 }
 
 /// The ELF file: header, string and symbol tables, section headers.

@@ -99,7 +99,7 @@ fn debug(cli: &cli::Cli, addr: std::net::SocketAddr, image: &image::Image, file:
             let slide = if image.arch == Arch::Arm64 { cpu::emulated::arm64::SLIDE } else { 0 };
             let symbols = image::symbols::read(&file.head, &|off, buf| file.read_at(off, buf));
             let symbol_file = if symbols.is_empty() { None } else { gdb_symbols::write(image, slide, &symbols) };
-            gdb::serve(listener, image.arch, symbol_file.as_ref().map(|f| f.path().to_path_buf()), s)
+            gdb::serve(listener, image.arch, symbol_file.as_ref(), s)
         }
         Err(end) => end,
     }
