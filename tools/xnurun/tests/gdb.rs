@@ -38,9 +38,37 @@ struct Served {
 fn serve(opts: &[&str], image: &Path, args: &[&str]) -> Served {
     // No environment: the guest's stack, which holds it, is then the same
     // on every machine, and so are the addresses the transcripts show.
+    // The stack also holds the image's path (the apple string
+    // `executable_path=`): an image under the target folder is named from
+    // there, so that the path, and the stack, are the same in every
+    // checkout.
     let mut cmd = xnurun();
-    cmd.env_clear().args(opts).args(["--gdb", "127.0.0.1:0"]).arg(image).args(args);
+    cmd.env_clear().args(opts).args(["--gdb", "127.0.0.1:0"]);
+    match image.strip_prefix(hello_tests::target_dir()) {
+        Ok(rel) => cmd.current_dir(target_link()).arg(Path::new("target").join(rel)),
+        Err(_) => cmd.arg(image),
+    };
+    cmd.args(args);
     serve_command(cmd)
+}
+
+/// A folder holding `target`, a link to this build's target folder,
+/// whatever its own path: images run from there are named
+/// `target/TRIPLE/release/...` on every machine.
+fn target_link() -> std::path::PathBuf {
+    use std::hash::{Hash, Hasher};
+    let real = hello_tests::target_dir();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    real.hash(&mut h);
+    let dir = std::env::temp_dir().join(format!("xnurun-gdb-{:016x}", h.finish()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("target");
+    if std::fs::read_link(&link).ok().as_deref() != Some(real.as_path()) {
+        // Made once per target folder; a test running beside this one may
+        // make it first.
+        let _ = std::os::unix::fs::symlink(&real, &link);
+    }
+    dir
 }
 
 /// Starts `cmd`, which runs an xnurun --gdb, and waits for the line that
