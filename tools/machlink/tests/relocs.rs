@@ -450,3 +450,111 @@ fn x86_64_signed_2_and_signed_4() {
     let (status, _, stderr) = common::run(&out);
     assert_eq!(status, Some(12), "xnurun: {stderr}");
 }
+
+/// The i386 exit: `exit(%eax)` through `int $0x80`, the argument above a
+/// return-address slot.
+const I386_EXIT: &str = "    pushl %eax\n    pushl %eax\n    movl $1, %eax\n    int $0x80\n";
+
+/// i386 fields of one and two bytes: `jecxz` (a 1-byte pc-relative
+/// `VANILLA`, its target the stored byte plus the end of the field) and
+/// `.short _two - _table` (a 2-byte `SECTDIFF`), both sign-extended as
+/// ld64 reads them (`Section<x86>::addRelocFixup`,
+/// src/ld/parsers/macho_relocatable_file.cpp: `(int8_t)`, `(int16_t)`).
+/// Each is checked against the image's symbols; the jump is taken: exit 7.
+#[test]
+fn i386_one_and_two_byte_fields() {
+    let asm = format!(
+        r#"
+.text
+.globl __start
+__start:
+    xorl %ecx, %ecx
+    jecxz _two
+    ud2
+.globl _two
+_two:
+    movzwl _table, %eax
+    movl $7, %eax
+{I386_EXIT}
+.section __TEXT,__const
+.globl _table
+_table:
+    .short _two - _table
+"#
+    );
+    let target = common::I686;
+    let (out, _, image) = common::link_sources(target, "i386-small-fields", &[&asm]);
+    let (start, two, table) = (image.symbol("__start"), image.symbol("_two"), image.symbol("_table"));
+    // xorl %ecx, %ecx (31 c9), then jecxz rel8 (e3 xx).
+    assert_eq!(image.at(start + 2, 1), [0xe3], "jecxz");
+    let rel8 = i64::from(image.at(start + 3, 1)[0] as i8);
+    assert_eq!((start as i64 + 4 + rel8) as u64, two, "jecxz lands on _two");
+    let diff = i64::from(i16::from_le_bytes(image.at(table, 2).try_into().unwrap()));
+    assert_eq!(diff, two as i64 - table as i64, "_table holds _two - _table in 16 bits");
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(7), "xnurun: {stderr}");
+}
+
+/// `calll _f+1`: a scattered pc-relative `VANILLA` (the entry names `_f`'s
+/// address, the field holds `_f + 1` minus the end of the field), here
+/// not at the start of its section, so that the end of the field counts.
+/// The call skips `_f`'s first byte (`incl %eax`): exit 5, not 6.
+#[test]
+fn i386_scattered_call_past_a_symbol() {
+    let asm = format!(
+        r#"
+.text
+.globl __start
+__start:
+    xorl %eax, %eax
+    calll _f+1
+{I386_EXIT}
+.globl _f
+_f:
+    incl %eax
+    addl $5, %eax
+    ret
+"#
+    );
+    let target = common::I686;
+    let (out, _, image) = common::link_sources(target, "i386-scattered-call", &[&asm]);
+    let (start, f) = (image.symbol("__start"), image.symbol("_f"));
+    // xorl %eax, %eax (31 c0), then calll rel32 (e8).
+    assert_eq!(image.at(start + 2, 1), [0xe8], "calll");
+    let disp = i64::from(i32::from_le_bytes(image.at(start + 3, 4).try_into().unwrap()));
+    assert_eq!((start as i64 + 7 + disp) as u64, f + 1, "the call lands one byte into _f");
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(5), "xnurun: {stderr}");
+}
+
+/// A non-lazy pointer to an assembler-absolute symbol: LLVM marks its
+/// indirect-table entry `INDIRECT_SYMBOL_LOCAL | INDIRECT_SYMBOL_ABS` and
+/// stores the value in the slot, which the linker must leave as it is
+/// (there is no address to relocate). ld64 reads such an entry as a
+/// symbol number and refuses it (`symbolFromIndex`, "symbol index out of
+/// range", src/ld/parsers/macho_relocatable_file.cpp); machlink keeps the
+/// value. Exit status: its low byte.
+#[test]
+fn i386_non_lazy_pointer_to_an_absolute_symbol() {
+    let asm = format!(
+        r#"
+.text
+.globl __start
+__start:
+    movl L_abs$non_lazy_ptr, %eax
+{I386_EXIT}
+_abs = 0x1234
+.section __IMPORT,__pointers,non_lazy_symbol_pointers
+L_abs$non_lazy_ptr:
+    .indirect_symbol _abs
+    .long _abs
+"#
+    );
+    let target = common::I686;
+    let (out, _, image) = common::link_sources(target, "i386-pointer-absolute", &[&asm]);
+    let slots = image.section("__DATA", "__nl_symbol_ptr").expect("__DATA,__nl_symbol_ptr").clone();
+    assert_eq!(slots.3, 4, "one slot");
+    assert_eq!(image.u32_at(slots.2), 0x1234, "the slot keeps the absolute value");
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(0x34), "xnurun: {stderr}");
+}
