@@ -558,3 +558,81 @@ L_abs$non_lazy_ptr:
     let (status, _, stderr) = common::run(&out);
     assert_eq!(status, Some(0x34), "xnurun: {stderr}");
 }
+
+/// Empty sections at section boundaries, in an object whose sections
+/// move whole, reached by `LOCAL_SECTDIFF`s that carry only an address.
+/// ld64's `Parser::sectionForAddress` (src/ld/parsers/macho_relocatable_file.cpp)
+/// takes the section holding the address strictly inside, else an empty
+/// section at it, else a section it ends; and the object's own layout
+/// is:
+///
+/// - the empty `__z` where `__a` ends: `Lz` is `__z`'s, not the end of
+///   `__a`;
+/// - the empty `__y` and `__b` both at the next 16-byte boundary, which
+///   no section ends: `Lb` is the start of `__b`, with nothing ambiguous
+///   about it;
+/// - `L_b_end` ends `__b`, no empty section there: the end of `__b`.
+///
+/// A second object's `__a` and `__b` go between in the image, so that
+/// each wrong reading lands elsewhere.
+#[test]
+fn i386_empty_sections_at_boundaries() {
+    let asm = format!(
+        r#"
+.text
+.globl __start
+__start:
+    calll 1f
+1:  popl %eax
+    leal Lz-1b(%eax), %ecx
+    leal L_b_end-1b(%eax), %edx
+    leal Lb-1b(%eax), %esi
+    movl (%esi), %eax
+{I386_EXIT}
+.section __TEXT,__a
+.globl _a0
+_a0:
+    .long 0x11111111
+.section __TEXT,__z
+Lz:
+.section __TEXT,__y
+.p2align 4
+.section __TEXT,__b
+.p2align 4
+Lb:
+    .long 0x22222222
+L_b_end:
+"#
+    );
+    let other = ".section __TEXT,__a\n.globl _other_a\n_other_a:\n    .long 0x33333333, 0x44444444\n.section __TEXT,__b\n.globl _other_b\n_other_b:\n    .long 0x55555555\n";
+    let target = common::I686;
+    let dir = common::scratch("empty-sections");
+    let obj = common::assemble(target, &asm, &dir, "empty");
+    whole_sections(&obj);
+    // The layout the cases above rely on, as the assembler made it.
+    let data = std::fs::read(&obj).unwrap();
+    let file = object::File::parse(&*data).unwrap();
+    use object::{Object as _, ObjectSection as _};
+    let section = |name: &str| file.section_by_name(name).map(|s| (s.address(), s.size())).unwrap();
+    let [(a, a_size), (z, z_size), (y, y_size), (b, b_size)] = ["__a", "__z", "__y", "__b"].map(section);
+    assert_eq!((a_size, z_size, y_size, b_size), (4, 0, 0, 4));
+    assert!(z == a + 4 && y == b && a + 4 < b, "__a {a:#x}, __z {z:#x}, __y {y:#x}, __b {b:#x}");
+    let other = common::assemble(target, other, &dir, "other");
+    let out = dir.join("image");
+    common::link_ok(target, &[obj, other], &out, false);
+    let image = common::Image::read(&out);
+    let start = image.symbol("__start");
+    let pic_base = start as i64 + 5;
+    let lea = |at: u64, modrm: u8| {
+        assert_eq!(image.at(start + at, 2), [0x8d, modrm], "leal disp32(%eax) at +{at}");
+        (pic_base + i64::from(i32::from_le_bytes(image.at(start + at + 2, 4).try_into().unwrap()))) as u64
+    };
+    let z = image.section("__TEXT", "__z").expect("__TEXT,__z").2;
+    let b = image.section("__TEXT", "__b").expect("__TEXT,__b").2;
+    assert_ne!(z, image.symbol("_a0") + 4, "the other object's __a lies between");
+    assert_eq!(lea(6, 0x88), z, "Lz: the empty __z");
+    assert_eq!(lea(12, 0x90), b + 4, "L_b_end: the end of this object's __b");
+    assert_eq!(lea(18, 0xb0), b, "Lb: the start of __b");
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(0x22), "xnurun: {stderr}");
+}
