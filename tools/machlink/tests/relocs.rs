@@ -636,3 +636,85 @@ L_b_end:
     let (status, _, stderr) = common::run(&out);
     assert_eq!(status, Some(0x22), "xnurun: {stderr}");
 }
+
+/// Address-based references (`.long Lmid`, a non-extern `VANILLA`) into
+/// the block of a weak `_shared` that another object's strong definition
+/// overrides. Linked without `-dead_strip`, so that this losing copy
+/// stays in the image, right after `_before`.
+const I386_WEAK_BLOCK: &str = r#"
+.text
+.globl __start
+__start:
+    movl _before, %eax
+    movl (%eax), %eax
+    pushl %eax
+    pushl %eax
+    movl $1, %eax
+    int $0x80
+.data
+.globl _before
+_before: .long Lmid
+.globl _shared
+.weak_definition _shared
+_shared: .long Lself
+Lmid: .long 2
+Lself: .long 3
+.globl _after
+_after: .long Lmid, Lmid
+"#;
+
+const I386_STRONG: &str = ".data\n.globl _shared\n_shared: .long 10, 20, 30\n";
+
+/// (image, this object's losing copy of `_shared`, the winner) for
+/// [`I386_WEAK_BLOCK`], the object's sections moving whole or not.
+fn weak_block(test: &str, whole: bool) -> (PathBuf, common::Image, u64, u64) {
+    let target = common::I686;
+    let dir = common::scratch(test);
+    let weak = common::assemble(target, I386_WEAK_BLOCK, &dir, "weak");
+    if whole {
+        whole_sections(&weak);
+    }
+    let strong = common::assemble(target, I386_STRONG, &dir, "strong");
+    let out = dir.join("image");
+    common::link_ok(target, &[weak, strong], &out, false);
+    let image = common::Image::read(&out);
+    let (loser, winner) = (image.symbol("_before") + 4, image.symbol("_shared"));
+    assert_ne!(loser, winner);
+    assert_eq!((image.u32_at(loser + 4), image.u32_at(winner)), (2, 10), "the two copies");
+    (out, image, loser, winner)
+}
+
+/// With `MH_SUBSECTIONS_VIA_SYMBOLS`, `Lmid` belongs to `_shared`'s
+/// block, so references to it from other blocks (`_before` just before
+/// the block, `_after` at the very address the block ends and 4 bytes
+/// on) reach the winner's copy, as ld64 binds them by name
+/// (`Parser<A>::addFixups`); the block's reference to itself (`Lself`)
+/// stays on its own copy. Exit status: the winner's second word, 20.
+#[test]
+fn i386_address_references_into_a_weak_block() {
+    let (out, image, loser, winner) = weak_block("weak-block", false);
+    let (before, after) = (image.symbol("_before"), image.symbol("_after"));
+    assert_eq!(after, loser + 12, "_after starts where the block ends");
+    assert_eq!(u64::from(image.u32_at(before)), winner + 4, "_before: the winner's Lmid");
+    assert_eq!(u64::from(image.u32_at(after)), winner + 4, "_after: the winner's Lmid");
+    assert_eq!(u64::from(image.u32_at(after + 4)), winner + 4, "_after + 4: the winner's Lmid");
+    assert_eq!(u64::from(image.u32_at(loser)), loser + 8, "the block's own Lself");
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(20), "xnurun: {stderr}");
+}
+
+/// The same object without `MH_SUBSECTIONS_VIA_SYMBOLS`: nothing promises
+/// that `Lmid` belongs to `_shared` (only a symbol at the very address
+/// would name it), so every reference stays on this object's copy. Exit
+/// status: 2.
+#[test]
+fn i386_address_references_into_a_weak_block_of_a_whole_section() {
+    let (out, image, loser, _) = weak_block("weak-block-whole", true);
+    let (before, after) = (image.symbol("_before"), image.symbol("_after"));
+    for (name, at) in [("_before", before), ("_after", after), ("_after + 4", after + 4)] {
+        assert_eq!(u64::from(image.u32_at(at)), loser + 4, "{name}: this copy's Lmid");
+    }
+    assert_eq!(u64::from(image.u32_at(loser)), loser + 8, "the block's own Lself");
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(2), "xnurun: {stderr}");
+}
