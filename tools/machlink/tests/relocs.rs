@@ -718,3 +718,95 @@ fn i386_address_references_into_a_weak_block_of_a_whole_section() {
     let (status, _, stderr) = common::run(&out);
     assert_eq!(status, Some(2), "xnurun: {stderr}");
 }
+
+/// `X86_64_RELOC_GOT_LOAD` on a `movq` that is not at the start of its
+/// section (the opcode is found two bytes before the field, wherever that
+/// is) becomes `leaq`; `X86_64_RELOC_GOT` on `movl` keeps its slot, though
+/// its opcode is 0x8b as well: only a GOT load is ever relaxed
+/// (`gotFixup`, src/ld/passes/got.cpp, marks `kindStoreX86PCRel32GOT` not
+/// optimizable). Exit status: `_value`, through the `leaq`.
+#[test]
+fn x86_64_got_load_after_other_code_and_got_on_movl() {
+    let asm = r#"
+.text
+.globl __start
+__start:
+    nop
+    nop
+    nop
+    nop
+    movq _value@GOTPCREL(%rip), %rax
+    movl (%rax), %edi
+    movl _value@GOTPCREL(%rip), %ecx
+    movl $0x2000001, %eax
+    syscall
+.data
+.globl _value
+_value: .long 3
+"#;
+    let target = common::X86_64;
+    let (out, _, image) = common::link_sources(target, "x86_64-got-movl", &[asm]);
+    let (start, value) = (image.symbol("__start"), image.symbol("_value"));
+    let disp = |at: u64| i64::from(i32::from_le_bytes(image.at(at, 4).try_into().unwrap()));
+    assert_eq!(image.at(start + 4, 3), [0x48, 0x8d, 0x05], "movq -> leaq");
+    assert_eq!((start as i64 + 11 + disp(start + 7)) as u64, value, "leaq reaches _value itself");
+    // movl (%rax), %edi is 8b 38; then movl disp32(%rip), %ecx: 8b 0d.
+    assert_eq!(image.at(start + 13, 2), [0x8b, 0x0d], "movl stays movl");
+    let slot = (start as i64 + 19 + disp(start + 15)) as u64;
+    let got = image.section("__DATA", "__got").expect("__DATA,__got").clone();
+    assert_eq!((slot, got.3), (got.2, 8), "one slot, the one movl reads");
+    assert_eq!(image.u64_at(slot), value, "the slot holds _value's address");
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(3), "xnurun: {stderr}");
+}
+
+/// The other x86_64 data shapes: an 8-byte `SUBTRACTOR` pair
+/// (`.quad _f1 - _table`), a pair whose minuend is a non-extern
+/// `UNSIGNED` naming a C-string section (`Lstr` has no symbol to be
+/// named by), and a 4-byte absolute `UNSIGNED` (`.long _abs`, an
+/// absolute symbol of another object), each as ld64 accepts them
+/// (`Section<x86_64>::addRelocFixup`,
+/// src/ld/parsers/macho_relocatable_file.cpp). The code calls `_f1`
+/// (1) and adds the string's first byte (5) and `_abs` (42): exit 48.
+#[test]
+fn x86_64_subtractor_quad_string_minuend_and_absolute_long() {
+    let asm = r#"
+.text
+.globl __start
+__start:
+    leaq _table(%rip), %rdx
+    movq (%rdx), %rax
+    addq %rdx, %rax
+    callq *%rax
+    movslq 8(%rdx), %rax
+    addq %rdx, %rax
+    movzbl (%rax), %eax
+    addl %eax, %edi
+    addl 12(%rdx), %edi
+    movl $0x2000001, %eax
+    syscall
+.globl _f1
+_f1:
+    movl $1, %edi
+    ret
+.section __TEXT,__const
+.globl _table
+_table:
+    .quad _f1 - _table
+    .long Lstr - _table
+    .long _abs
+.section __TEXT,__cstring,cstring_literals
+Lstr: .asciz "\5"
+"#;
+    let abs = ".globl _abs\n_abs = 42\n";
+    let target = common::X86_64;
+    let (out, _, image) = common::link_sources(target, "x86_64-subtractor-shapes", &[asm, abs]);
+    let (table, f1) = (image.symbol("_table"), image.symbol("_f1"));
+    let string = image.section("__TEXT", "__cstring").expect("__TEXT,__cstring").2;
+    assert_eq!(image.u64_at(table) as i64, f1 as i64 - table as i64, "_f1 - _table in 8 bytes");
+    assert_eq!(i64::from(image.u32_at(table + 8) as i32), string as i64 - table as i64, "Lstr - _table");
+    assert_eq!(image.at(string, 2), [5, 0], "the string");
+    assert_eq!(image.u32_at(table + 12), 42, "_abs");
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(48), "xnurun: {stderr}");
+}
