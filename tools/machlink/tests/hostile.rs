@@ -1,7 +1,8 @@
 //! Objects made wrong on purpose where the new code reads them: each is a
 //! working object with one field patched, and each must give one line
 //! naming the file, exit status 1 and no output file; never a panic, an
-//! overflow or a silently wrong image.
+//! overflow or a silently wrong image. The few that machlink can read
+//! safely must link to the image the patched object means.
 
 mod common;
 
@@ -47,6 +48,38 @@ fn symbol_entry<Mach: MachHeader<Endian = LE>>(data: &[u8], name: &str) -> usize
         }
     }
     panic!("no symbol {name}");
+}
+
+/// File offsets of the relocation entries of section `seg,sect`.
+fn relocations<Mach: MachHeader<Endian = LE>>(data: &[u8], seg: &str, sect: &str) -> Vec<usize> {
+    let at = section_header::<Mach>(data, seg, sect);
+    // reloff and nreloc: at 48 and 52 in a 32-bit section header, 56 and
+    // 60 in a 64-bit one.
+    let at = if Mach::parse(data, 0).unwrap().is_type_64() { at + 56 } else { at + 48 };
+    let (reloff, nreloc) = (get32(data, at) as usize, get32(data, at + 4) as usize);
+    (0..nreloc).map(|i| reloff + 8 * i).collect()
+}
+
+/// The second word of the one relocation entry of `seg,sect` that `pick`
+/// chooses, changed by `change`. Plain entries keep r_symbolnum in bits
+/// 0-23 of that word, then r_pcrel (24), r_length (25-26), r_extern (27)
+/// and r_type (28-31).
+fn patch_plain<Mach: MachHeader<Endian = LE>>(data: &mut [u8], seg: &str, sect: &str, pick: impl Fn(u32) -> bool, change: impl Fn(u32) -> u32) {
+    let entries: Vec<usize> = relocations::<Mach>(data, seg, sect).into_iter().filter(|&r| get32(data, r) >> 31 == 0 && pick(get32(data, r + 4))).collect();
+    assert_eq!(entries.len(), 1, "one entry to patch in {seg},{sect}");
+    let word = get32(data, entries[0] + 4);
+    put32(data, entries[0] + 4, change(word));
+}
+
+/// The same for a scattered i386 entry, whose first word holds
+/// r_address (bits 0-23), r_type (24-27), r_length (28-29), r_pcrel (30)
+/// and the scattered bit (31).
+fn patch_scattered(data: &mut [u8], seg: &str, sect: &str, r_type: u32, change: impl Fn(u32) -> u32) {
+    let entries: Vec<usize> =
+        relocations::<MachHeader32<LE>>(data, seg, sect).into_iter().filter(|&r| get32(data, r) >> 31 == 1 && (get32(data, r) >> 24) & 0xf == r_type).collect();
+    assert_eq!(entries.len(), 1, "one scattered entry of type {r_type} in {seg},{sect}");
+    let word = get32(data, entries[0]);
+    put32(data, entries[0], change(word));
 }
 
 fn put32(data: &mut [u8], at: usize, value: u32) {
@@ -251,4 +284,305 @@ fn zero_fill_and_data_under_one_name() {
     let b = common::assemble(target, ".section __DATA,__mine\n.globl _d\n_d: .long 5\n", &dir, "b");
     let out = dir.join("image");
     common::link_fails(target, &[a, b.clone()], &out, true, &b, "section __DATA,__mine is zero-fill in one input and not in another");
+}
+
+/// Plain, scattered and difference entries in one i386 object: `movl
+/// _table` (non-extern `VANILLA` at +1, naming `__const` by number),
+/// `movl $_table+4` (scattered `VANILLA`) and `Ltab-1b` (scattered
+/// `LOCAL_SECTDIFF` + `PAIR`).
+const I386_SHAPES: &str = r#"
+.text
+.globl __start
+__start:
+    movl _table, %eax
+    movl $_table+4, %ecx
+    calll 1f
+1:  popl %ebx
+    movl Ltab-1b(%ebx), %edx
+    ret
+.section __TEXT,__const
+.globl _table
+_table: .long 1, 2
+Ltab: .long 3
+"#;
+
+/// `GENERIC_RELOC_*` numbers (r_type).
+const VANILLA: u32 = 0;
+const LOCAL_SECTDIFF: u32 = 4;
+
+/// The plain `VANILLA` entry of [`I386_SHAPES`].
+fn plain_vanilla(word: u32) -> bool {
+    word >> 28 == VANILLA
+}
+
+/// A plain i386 `VANILLA` of 8 bytes (r_length 3): ld64 refuses it too
+/// ("r_length=3 not supported", `Section<x86>::addRelocFixup`,
+/// src/ld/parsers/macho_relocatable_file.cpp).
+#[test]
+fn i386_vanilla_of_eight_bytes() {
+    refused(
+        "hostile-vanilla-length",
+        common::I686,
+        I386_SHAPES,
+        |data| patch_plain::<MachHeader32<LE>>(data, "__TEXT", "__text", plain_vanilla, |w| w | 3 << 25),
+        "__TEXT,__text+0x1: unsupported relocation GENERIC_RELOC_VANILLA",
+    );
+}
+
+/// A plain i386 entry of another type than `VANILLA` (`SECTDIFF` is only
+/// ever scattered): ld64 refuses it ("unsupported i386 relocation type").
+#[test]
+fn i386_plain_sectdiff() {
+    refused(
+        "hostile-plain-sectdiff",
+        common::I686,
+        I386_SHAPES,
+        |data| patch_plain::<MachHeader32<LE>>(data, "__TEXT", "__text", plain_vanilla, |w| (w & 0x0fff_ffff) | 2 << 28),
+        "__TEXT,__text+0x1: unsupported relocation GENERIC_RELOC_SECTDIFF",
+    );
+}
+
+/// A non-extern `VANILLA` naming section 0 (`R_ABS`): the target is an
+/// absolute value, which ld64 takes only when an absolute symbol has it
+/// (`findTargetFromAddressAndSectionNum`); machlink refuses it, never
+/// reading the value as an address in some section.
+#[test]
+fn i386_vanilla_against_an_absolute_value() {
+    refused(
+        "hostile-vanilla-abs",
+        common::I686,
+        I386_SHAPES,
+        |data| patch_plain::<MachHeader32<LE>>(data, "__TEXT", "__text", plain_vanilla, |w| w & !0xff_ffff),
+        "__TEXT,__text+0x1: unsupported relocation GENERIC_RELOC_VANILLA against an absolute value",
+    );
+}
+
+/// A non-extern `VANILLA` naming section `nsects + 1`, one past the last.
+#[test]
+fn i386_vanilla_naming_a_section_past_the_last() {
+    refused(
+        "hostile-vanilla-section",
+        common::I686,
+        I386_SHAPES,
+        |data| {
+            use object::Object as _;
+            let nsects = object::File::parse(&**data).unwrap().sections().count() as u32;
+            patch_plain::<MachHeader32<LE>>(data, "__TEXT", "__text", plain_vanilla, |w| (w & !0xff_ffff) | (nsects + 1));
+        },
+        "is in no section",
+    );
+}
+
+/// A scattered `VANILLA` of 8 bytes: ld64 refuses it too ("unsupported
+/// r_length=3 for scattered vanilla reloc").
+#[test]
+fn i386_scattered_vanilla_of_eight_bytes() {
+    refused(
+        "hostile-scattered-length",
+        common::I686,
+        I386_SHAPES,
+        |data| patch_scattered(data, "__TEXT", "__text", VANILLA, |w| w | 3 << 28),
+        "__TEXT,__text+0x6: unsupported relocation GENERIC_RELOC_VANILLA (scattered)",
+    );
+}
+
+/// A pc-relative `LOCAL_SECTDIFF`: a difference of two addresses is not
+/// relative to the field, and no assembler writes one.
+#[test]
+fn i386_pc_relative_sectdiff() {
+    refused(
+        "hostile-sectdiff-pcrel",
+        common::I686,
+        I386_SHAPES,
+        |data| patch_scattered(data, "__TEXT", "__text", LOCAL_SECTDIFF, |w| w | 1 << 30),
+        "__TEXT,__text+0x12: unsupported relocation GENERIC_RELOC_LOCAL_SECTDIFF with pcrel=1 length=2",
+    );
+}
+
+/// `X86_64_RELOC_*` numbers (r_type).
+const UNSIGNED: u32 = 0;
+const SIGNED: u32 = 1;
+const GOT_LOAD: u32 = 3;
+const GOT: u32 = 4;
+const SUBTRACTOR: u32 = 5;
+
+/// A GOT load (`movq`, +3), a GOT reference (`addq`, +10) and a plain
+/// pc-relative one (`leaq`, +17).
+const X86_64_GOT: &str = r#"
+.text
+.globl __start
+__start:
+    movq _value@GOTPCREL(%rip), %rax
+    addq _value@GOTPCREL(%rip), %rax
+    leaq _value(%rip), %rcx
+    ret
+.data
+.globl _value
+_value: .long 3
+"#;
+
+fn x86_64_type(r_type: u32) -> impl Fn(u32) -> bool {
+    move |word| word >> 28 == r_type
+}
+
+/// `X86_64_RELOC_GOT_LOAD` that is not pc-relative: ld64 refuses it ("not
+/// pcrel and X86_64_RELOC_GOT_LOAD not supported").
+#[test]
+fn x86_64_got_load_not_pc_relative() {
+    refused(
+        "hostile-got-load-pcrel",
+        common::X86_64,
+        X86_64_GOT,
+        |data| patch_plain::<MachHeader64<LE>>(data, "__TEXT", "__text", x86_64_type(GOT_LOAD), |w| w & !(1 << 24)),
+        "__TEXT,__text+0x3: unsupported relocation X86_64_RELOC_GOT_LOAD with pcrel=0 length=2 extern=1",
+    );
+}
+
+/// `X86_64_RELOC_SIGNED` that is not pc-relative: ld64 refuses it ("not
+/// pcrel and X86_64_RELOC_SIGNED* not supported").
+#[test]
+fn x86_64_signed_not_pc_relative() {
+    refused(
+        "hostile-signed-pcrel",
+        common::X86_64,
+        X86_64_GOT,
+        |data| patch_plain::<MachHeader64<LE>>(data, "__TEXT", "__text", x86_64_type(SIGNED), |w| w & !(1 << 24)),
+        "__TEXT,__text+0x11: unsupported relocation X86_64_RELOC_SIGNED with pcrel=0 length=2 extern=1",
+    );
+}
+
+/// A pc-relative `X86_64_RELOC_SUBTRACTOR`: ld64 refuses it
+/// ("X86_64_RELOC_SUBTRACTOR cannot be pc-relative").
+#[test]
+fn x86_64_pc_relative_subtractor() {
+    refused(
+        "hostile-subtractor-pcrel",
+        common::X86_64,
+        X86_64_DATA,
+        |data| patch_plain::<MachHeader64<LE>>(data, "__TEXT", "__const", x86_64_type(SUBTRACTOR), |w| w | 1 << 24),
+        "__TEXT,__const+0x0: unsupported relocation X86_64_RELOC_SUBTRACTOR with pcrel=1 length=2 extern=1",
+    );
+}
+
+/// A `SUBTRACTOR` pair whose `UNSIGNED` half is pc-relative: ld64 refuses
+/// it ("X86_64_RELOC_UNSIGNED following a X86_64_RELOC_SUBTRACTOR cannot
+/// be pc-relative").
+#[test]
+fn x86_64_subtractor_with_a_pc_relative_minuend() {
+    refused(
+        "hostile-minuend-pcrel",
+        common::X86_64,
+        X86_64_DATA,
+        |data| patch_plain::<MachHeader64<LE>>(data, "__TEXT", "__const", x86_64_type(UNSIGNED), |w| w | 1 << 24),
+        "__TEXT,__const+0x0: unsupported relocation X86_64_RELOC_SUBTRACTOR with pcrel=0 length=2 extern=1",
+    );
+}
+
+/// A `SUBTRACTOR` naming a section instead of a symbol: ld64 refuses it
+/// ("X86_64_RELOC_SUBTRACTOR must have r_extern=1").
+#[test]
+fn x86_64_non_extern_subtractor() {
+    refused(
+        "hostile-subtractor-extern",
+        common::X86_64,
+        X86_64_DATA,
+        |data| patch_plain::<MachHeader64<LE>>(data, "__TEXT", "__const", x86_64_type(SUBTRACTOR), |w| w & !(1 << 27)),
+        "__TEXT,__const+0x0: unsupported relocation X86_64_RELOC_SUBTRACTOR with pcrel=0 length=2 extern=0",
+    );
+}
+
+/// A `SUBTRACTOR` pair of 2-byte fields, both halves alike: ld64 refuses
+/// it ("X86_64_RELOC_SUBTRACTOR must have r_length of 2 or 3").
+#[test]
+fn x86_64_subtractor_of_two_bytes() {
+    refused(
+        "hostile-subtractor-length",
+        common::X86_64,
+        X86_64_DATA,
+        |data| {
+            for r_type in [SUBTRACTOR, UNSIGNED] {
+                patch_plain::<MachHeader64<LE>>(data, "__TEXT", "__const", x86_64_type(r_type), |w| (w & !(3 << 25)) | 1 << 25);
+            }
+        },
+        "__TEXT,__const+0x0: unsupported relocation X86_64_RELOC_SUBTRACTOR with pcrel=0 length=1 extern=1",
+    );
+}
+
+/// The `addq`'s `X86_64_RELOC_GOT` made a `GOT_LOAD`, which only a `movq`
+/// carries: the instruction is not a load that `leaq` could replace, so
+/// it keeps reading its GOT slot. (ld64 would rewrite it and then refuse:
+/// "GOT load reloc does not point to a movq instruction",
+/// `OutputFile::applyFixUps`, src/ld/OutputFile.cpp.)
+#[test]
+fn x86_64_got_load_on_addq_keeps_its_slot() {
+    let target = common::X86_64;
+    let dir = common::scratch("hostile-got-load-addq");
+    let obj = common::assemble(target, X86_64_GOT, &dir, "good");
+    let mut data = std::fs::read(&obj).unwrap();
+    patch_plain::<MachHeader64<LE>>(&mut data, "__TEXT", "__text", x86_64_type(GOT), |w| (w & 0x0fff_ffff) | GOT_LOAD << 28);
+    let patched = dir.join("patched.o");
+    std::fs::write(&patched, &data).unwrap();
+    let out = dir.join("image");
+    common::link_ok(target, &[patched], &out, true);
+    let image = common::Image::read(&out);
+    let (start, value) = (image.symbol("__start"), image.symbol("_value"));
+    assert_eq!(image.at(start, 3), [0x48, 0x8d, 0x05], "the movq became leaq");
+    assert_eq!(image.at(start + 7, 3), [0x48, 0x03, 0x05], "the addq stays addq");
+    let disp = i64::from(i32::from_le_bytes(image.at(start + 10, 4).try_into().unwrap()));
+    let got = image.section("__DATA", "__got").expect("__DATA,__got").clone();
+    assert_eq!((start as i64 + 14 + disp) as u64, got.2, "it reads the slot");
+    assert_eq!(image.u64_at(got.2), value, "which holds _value's address");
+}
+
+/// Sections that overlap, in an object whose sections move whole: `__a`'s
+/// size patched so that it ends at `Lmid`, two bytes into `__b`. An
+/// address strictly inside a section is that section's, as ld64's
+/// `Parser::sectionForAddress` tries that first: not "the end of `__a`
+/// and the start of `__b`", which it is not. Exit status: the low byte
+/// of the half-word at `Lmid`.
+#[test]
+fn address_inside_one_section_where_another_ends() {
+    let asm = r#"
+.text
+.globl __start
+__start:
+    calll 1f
+1:  popl %eax
+    leal Lmid-1b(%eax), %ecx
+    movzwl (%ecx), %eax
+    pushl %eax
+    pushl %eax
+    movl $1, %eax
+    int $0x80
+.section __TEXT,__a
+    .long 0x11111111
+.section __TEXT,__b
+.p2align 4
+    .short 0x2222
+Lmid:
+    .short 0x3333
+"#;
+    let target = common::I686;
+    let dir = common::scratch("hostile-overlap");
+    let obj = common::assemble(target, asm, &dir, "good");
+    let mut data = std::fs::read(&obj).unwrap();
+    let flags = get32(&data, 24);
+    put32(&mut data, 24, flags & !object::macho::MH_SUBSECTIONS_VIA_SYMBOLS.0);
+    let a = section_header::<MachHeader32<LE>>(&data, "__TEXT", "__a");
+    let b = section_header::<MachHeader32<LE>>(&data, "__TEXT", "__b");
+    let (a_addr, b_addr) = (get32(&data, a + 32), get32(&data, b + 32));
+    assert!(a_addr + 4 < b_addr, "a gap between __a and __b");
+    put32(&mut data, a + 36, b_addr + 2 - a_addr);
+    let patched = dir.join("patched.o");
+    std::fs::write(&patched, &data).unwrap();
+    let out = dir.join("image");
+    common::link_ok(target, &[patched], &out, false);
+    let image = common::Image::read(&out);
+    let start = image.symbol("__start");
+    assert_eq!(image.at(start + 6, 2), [0x8d, 0x88], "leal disp32(%eax), %ecx");
+    let disp = i64::from(i32::from_le_bytes(image.at(start + 8, 4).try_into().unwrap()));
+    let b = image.section("__TEXT", "__b").expect("__TEXT,__b").2;
+    assert_eq!((start as i64 + 5 + disp) as u64, b + 2, "Lmid, inside __b");
+    let (status, _, stderr) = common::run(&out);
+    assert_eq!(status, Some(0x33), "xnurun: {stderr}");
 }
