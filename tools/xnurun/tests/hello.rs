@@ -280,11 +280,16 @@ fn the_help_example_is_a_real_trace() {
         .map(str::trim_start)
         .collect();
     assert_eq!(example.len(), 6, "{help}");
-    hello("x86_64-apple-darwin");
+    // The hello this test built, by its path from the checkout's root:
+    // not target/x86_64-apple-darwin, which only an earlier build of the
+    // user's own fills.
+    let bin = hello("x86_64-apple-darwin");
+    let relative = bin.strip_prefix(hello_tests::root()).unwrap();
     let o = xnurun()
         .env_clear()
         .current_dir(hello_tests::root())
-        .args(["--trace", "target/x86_64-apple-darwin/release/hello"])
+        .arg("--trace")
+        .arg(relative)
         .output()
         .unwrap();
     let trace = stderr(&o);
