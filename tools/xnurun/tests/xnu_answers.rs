@@ -626,3 +626,150 @@ fn thread_set_state_moves_the_thread() {
         assert_eq!(o.status.code(), Some(status), "{name}: {}", stderr(&o));
     }
 }
+
+/// BSD call `call` (3 read, 4 write) with (FD, BUF, COUNT): exit(errno) on
+/// an error, exit(0) otherwise. BUF is an absolute address; COUNT is
+/// zero-extended into RDX.
+fn io_call(call: u8, fd: u32, buf: u64, count: u32) -> Image {
+    let mut a = Asm::new(BASE64 + CODE_OFF);
+    a.raw(&[0x48, 0xbe]).raw(&buf.to_le_bytes()) // mov rsi, buf
+        .raw(&[0xbf]).raw(&fd.to_le_bytes()) // mov edi, fd
+        .raw(&[0xba]).raw(&count.to_le_bytes()) // mov edx, count
+        .raw(&[0xb8, call, 0x00, 0x00, 0x02, 0x0f, 0x05])
+        .rel(&[0x0f, 0x82], "err")
+        .raw(&EXIT0_64)
+        .label("err")
+        .raw(&[0x89, 0xc7]) // mov edi, eax
+        .raw(&[0xb8, 0x01, 0x00, 0x00, 0x02, 0x0f, 0x05]); // exit(errno)
+    Image::new64(a.finish())
+}
+
+/// `dofileread` and `dofilewrite` (bsd/kern/sys_generic.c) refuse a count
+/// past INT_MAX with EINVAL before they look at the buffer; INT_MAX itself
+/// is a count like any other, and here, with the buffer at an unmapped
+/// address, the copy faults: EFAULT.
+#[test]
+fn counts_past_int_max_are_einval() {
+    for (call, fd, name) in [(3u8, 0, "read"), (4, 1, "write")] {
+        for (count, want) in [(0x8000_0000u32, 22), (0x7fff_ffff, 14)] {
+            let img = io_call(call, fd, 0x10, count);
+            let (status, _, err) = run_reading(&format!("{name}-{count:x}"), &img, b"abc");
+            assert_eq!(status, Some(want), "{name} of {count:#x} bytes: {err}");
+        }
+    }
+}
+
+/// A read into a buffer that cannot take a byte, from a pipe that is still
+/// empty: XNU's `pipe_read` (bsd/kern/sys_pipe.c) sleeps until data comes
+/// and only then copies out, which faults: EFAULT, not the 0 of end of
+/// file. The writer here waits before it writes; the read must wait too.
+#[test]
+fn a_read_into_a_bad_buffer_waits_for_the_pipe_then_faults() {
+    use std::io::Write;
+    let path = write_image("read-wait-fault", &reader(0, 0x10, 64).bytes());
+    for cpu in ["emulated", "real"] {
+        let mut child = xnurun()
+            .args(["--cpu", cpu])
+            .arg(&path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        pipe.write_all(b"abc").unwrap();
+        drop(pipe);
+        let o = child.wait_with_output().unwrap();
+        assert_eq!((o.status.code(), o.stdout.len()), (Some(14), 0), "--cpu {cpu}: {}", stderr(&o));
+    }
+}
+
+/// More reads as `dofileread` answers them: a count that ends inside
+/// xnurun's second 1 MiB chunk takes that many bytes and no more; end of
+/// file is 0, not an error; an error from the source before any byte
+/// (`read` on a directory: EISDIR, 21 on both kernels) is that error.
+#[test]
+fn reads_stop_at_the_count_at_end_of_file_and_at_an_error() {
+    let three_mb = vec![b'x'; 3 << 20];
+    let img = with_data(reader(0, DATA, 0x18_0000), 4 << 20);
+    let (status, out, err) = run_reading("read-1.5mib", &img, &three_mb);
+    assert_eq!((status, out), (Some(0), 0x18_0000), "{err}");
+    let img = with_data(reader(0, DATA, 64), 0x1000);
+    let (status, out, err) = run_reading("read-eof", &img, b"");
+    assert_eq!((status, out), (Some(0), 0), "{err}");
+    let path = write_image("read-dir", &img.bytes());
+    for cpu in ["emulated", "real"] {
+        let dir = std::fs::File::open(std::env::temp_dir()).unwrap();
+        let o = xnurun().args(["--cpu", cpu]).arg(&path).stdin(dir).stderr(Stdio::piped()).output().unwrap();
+        assert_eq!((o.status.code(), o.stdout.len()), (Some(21), 0), "--cpu {cpu}: {}", stderr(&o));
+    }
+}
+
+/// A read from a datagram socket takes one datagram, even with the next
+/// one already waiting: `soreceive` (bsd/kern/uipc_socket.c) returns one
+/// record a call for an atomic protocol.
+#[test]
+fn a_read_takes_one_datagram() {
+    use std::os::unix::net::UnixDatagram;
+    let path = write_image("read-dgram", &with_data(reader(0, DATA, 64), 0x1000).bytes());
+    for cpu in ["emulated", "real"] {
+        let (ours, theirs) = UnixDatagram::pair().unwrap();
+        ours.send(b"abc").unwrap();
+        ours.send(b"defg").unwrap();
+        let o = xnurun().args(["--cpu", cpu]).arg(&path).stdin(std::os::fd::OwnedFd::from(theirs)).stderr(Stdio::piped()).output().unwrap();
+        assert_eq!((o.status.code(), o.stdout.as_slice()), (Some(0), &b"abc"[..]), "--cpu {cpu}: {}", stderr(&o));
+    }
+}
+
+/// The trace shows what a read brought in, as strace would.
+#[test]
+fn the_trace_shows_the_bytes_read() {
+    let img = with_data(reader(0, DATA, 64), 0x1000);
+    let path = write_image("read-trace", &img.bytes());
+    let input = write_image("read-trace-in", b"abc");
+    for cpu in ["emulated", "real"] {
+        let o = xnurun().args(["--cpu", cpu, "--trace"]).arg(&path).stdin(std::fs::File::open(&input).unwrap()).output().unwrap();
+        assert!(stderr(&o).lines().any(|l| l.trim() == "read(0, \"abc\", 64) = 3"), "--cpu {cpu}: {}", stderr(&o));
+    }
+}
+
+/// A descriptor Linux opened with O_PATH names a file but cannot read or
+/// write it, and XNU has no such kind: EBADF, before the buffer is looked
+/// at (here an unmapped one).
+#[test]
+fn an_o_path_descriptor_is_ebadf() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = write_image("read-opath", &reader(0, 0x10, 64).bytes());
+    for cpu in ["emulated", "real"] {
+        let f = std::fs::OpenOptions::new().read(true).custom_flags(nix::libc::O_PATH).open(&path).unwrap();
+        let o = xnurun().args(["--cpu", cpu]).arg(&path).stdin(f).stderr(Stdio::piped()).output().unwrap();
+        assert_eq!((o.status.code(), o.stdout.len()), (Some(9), 0), "--cpu {cpu}: {}", stderr(&o));
+    }
+}
+
+/// A write of no bytes still goes to the file: on a stream socket that is
+/// not connected, `sosend` (bsd/kern/uipc_socket.c) refuses it with
+/// ENOTCONN, XNU's 57 (Linux's 107).
+#[test]
+fn a_zero_byte_write_to_an_unconnected_socket_is_enotconn() {
+    use std::os::fd::FromRawFd;
+    let path = write_image("write0-socket", &io_call(4, 1, 0x10, 0).bytes());
+    for cpu in ["emulated", "real"] {
+        // SAFETY: socket(2) returns a new descriptor that nothing else owns.
+        let fd = unsafe { nix::libc::socket(nix::libc::AF_UNIX, nix::libc::SOCK_STREAM, 0) };
+        assert!(fd >= 0);
+        let sock = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        let o = xnurun().args(["--cpu", cpu]).arg(&path).stdout(sock).stderr(Stdio::piped()).output().unwrap();
+        assert_eq!(o.status.code(), Some(57), "--cpu {cpu}: {}", stderr(&o));
+    }
+}
+
+/// A write longer than xnurun's 64 KiB copy chunk writes exactly the count
+/// asked for, from a buffer that goes on past it.
+#[test]
+fn a_long_write_writes_its_count_and_no_more() {
+    let img = with_data(io_call(4, 1, DATA, 0x1_0064), 1 << 20);
+    let (status, out, err) = run_reading("write-long", &img, b"");
+    assert_eq!((status, out), (Some(0), 0x1_0064), "{err}");
+}
