@@ -773,3 +773,40 @@ fn a_long_write_writes_its_count_and_no_more() {
     let (status, out, err) = run_reading("write-long", &img, b"");
     assert_eq!((status, out), (Some(0), 0x1_0064), "{err}");
 }
+
+/// read(0, DATA, 64); if that fails, the same read once more; then
+/// exit(the count read, or the second read's errno).
+fn read_twice() -> Image {
+    let mut a = Asm::new(BASE64 + CODE_OFF);
+    for _ in 0..2 {
+        a.raw(&[0x48, 0xbe]).raw(&DATA.to_le_bytes()) // mov rsi, DATA
+            .raw(&[0x31, 0xff]) // xor edi, edi
+            .raw(&[0xba, 64, 0, 0, 0]) // mov edx, 64
+            .raw(&[0xb8, 0x03, 0x00, 0x00, 0x02, 0x0f, 0x05]) // read
+            .rel(&[0x0f, 0x83], "done"); // jnc done
+    }
+    a.label("done")
+        .raw(&[0x89, 0xc7]) // mov edi, eax
+        .raw(&[0xb8, 0x01, 0x00, 0x00, 0x02, 0x0f, 0x05]); // exit
+    with_data(Image::new64(a.finish()), 0x1000)
+}
+
+/// `--fault` on reads: `short:N` takes at most N bytes, `eintr-once` and
+/// `restart` touch only the first read (the guest's second read, or the
+/// restarted one, reads), on both CPUs.
+#[test]
+fn injected_read_faults_fire_as_documented() {
+    let path = write_image("read-twice", &read_twice().bytes());
+    let input = write_image("read-twice-in", b"hello\n");
+    for (fault, want) in [("short:3", 3), ("eintr-once", 6), ("restart", 6)] {
+        for cpu in ["emulated", "real"] {
+            let o = xnurun()
+                .args(["--cpu", cpu, "--fault", fault])
+                .arg(&path)
+                .stdin(std::fs::File::open(&input).unwrap())
+                .output()
+                .unwrap();
+            assert_eq!(o.status.code(), Some(want), "--fault {fault} --cpu {cpu}: {}", stderr(&o));
+        }
+    }
+}

@@ -85,3 +85,47 @@ pub fn async_from_linux(sig: i32) -> Async {
         _ => Async::Kill(sig),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::signal::Signal;
+
+    /// A host signal whose default action kills kills the guest with XNU's
+    /// number for the same signal: the name this table gives that number
+    /// is the one Linux's headers (through nix) give the Linux number.
+    /// SIGSTKFLT and SIGPWR have no XNU counterpart and are left out.
+    #[test]
+    fn a_killing_linux_signal_keeps_its_name_under_xnus_number() {
+        for sig in Signal::iterator().filter(|s| ![Signal::SIGSTKFLT, Signal::SIGPWR].contains(s)) {
+            match async_from_linux(sig as i32) {
+                Async::Kill(x) => assert_eq!(name(x), sig.as_str(), "Linux {} ({})", sig.as_str(), sig as i32),
+                Async::Ignore => {}
+            }
+        }
+    }
+
+    /// What XNU's default action ignores (SIGCHLD, SIGURG, SIGWINCH, SIGIO:
+    /// `sigprop` in bsd/sys/signalvar.h), continues or stops, xnurun lets
+    /// pass.
+    #[test]
+    fn signals_xnu_does_not_die_of_are_ignored() {
+        use Signal::*;
+        for sig in [SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, SIGWINCH, SIGIO] {
+            assert_eq!(async_from_linux(sig as i32), Async::Ignore, "{}", sig.as_str());
+        }
+    }
+
+    /// The table names every signal Linux has but those two, plus XNU's
+    /// own SIGEMT and SIGINFO: 1 to 31, each once.
+    #[test]
+    fn the_names_are_linuxs_signals_and_xnus_own() {
+        let mut got: Vec<&str> = (1..=31).map(name).collect();
+        let mut want: Vec<&str> =
+            Signal::iterator().map(|s| s.as_str()).filter(|n| !["SIGSTKFLT", "SIGPWR"].contains(n)).collect();
+        want.extend(["SIGEMT", "SIGINFO"]);
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+    }
+}
