@@ -793,20 +793,27 @@ fn read_twice() -> Image {
 
 /// `--fault` on reads: `short:N` takes at most N bytes, `eintr-once` and
 /// `restart` touch only the first read (the guest's second read, or the
-/// restarted one, reads), on both CPUs.
+/// restarted one, reads), on both CPUs; the trace shows each read.
 #[test]
 fn injected_read_faults_fire_as_documented() {
     let path = write_image("read-twice", &read_twice().bytes());
     let input = write_image("read-twice-in", b"hello\n");
-    for (fault, want) in [("short:3", 3), ("eintr-once", 6), ("restart", 6)] {
+    let cases = [("short:3", 3, vec!["= 3"]), ("eintr-once", 6, vec!["EINTR", "= 6"]), ("restart", 6, vec!["= ? ERESTART (restarted)", "= 6"])];
+    for (fault, want, reads) in cases {
         for cpu in ["emulated", "real"] {
             let o = xnurun()
-                .args(["--cpu", cpu, "--fault", fault])
+                .args(["--cpu", cpu, "--trace", "--fault", fault])
                 .arg(&path)
                 .stdin(std::fs::File::open(&input).unwrap())
                 .output()
                 .unwrap();
-            assert_eq!(o.status.code(), Some(want), "--fault {fault} --cpu {cpu}: {}", stderr(&o));
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(want), "--fault {fault} --cpu {cpu}: {err}");
+            let seen: Vec<&str> = err.lines().filter(|l| l.starts_with("read(")).collect();
+            assert_eq!(seen.len(), reads.len(), "--fault {fault} --cpu {cpu}: {err}");
+            for (line, end) in seen.iter().zip(&reads) {
+                assert!(line.contains(end), "--fault {fault} --cpu {cpu}: {line:?} lacks {end:?}");
+            }
         }
     }
 }
