@@ -88,3 +88,19 @@ pub fn round(x: u64, page: u64) -> u64 {
 pub fn trunc(x: u64, page: u64) -> u64 {
     x & !(page - 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rounding up past the top of the address space stays on the last
+    /// page instead of wrapping to 0, so a segment that claims to end there
+    /// is judged against the map's end, never taken for an empty one.
+    #[test]
+    fn round_saturates_at_the_last_page() {
+        assert_eq!(round(u64::MAX - 5, 4096), 0xFFFF_FFFF_FFFF_F000);
+        assert_eq!(round(u64::MAX - 5, PAGE_ARM64), 0xFFFF_FFFF_FFFF_C000);
+        assert_eq!(round(0x1001, 4096), 0x2000);
+        assert_eq!(round(0x2000, 4096), 0x2000);
+    }
+}
