@@ -86,6 +86,8 @@ fn each_rule_refuses() {
     let mut i = base.clone();
     i.segs.remove(0);
     cases.push(("nopagezero", i.bytes(), "no hard page zero"));
+    // The rule is the image's architecture's: the message names it.
+    cases.push(("nopagezero-arch", i.bytes(), "an x86_64 image needs a one-page page zero"));
 
     let mut i = base.clone();
     i.entry = BASE64 + 0x2000;

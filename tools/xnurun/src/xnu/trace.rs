@@ -75,10 +75,9 @@ pub fn killed(sig: i32) -> String {
 }
 
 /// Reports the guest's death by XNU signal `sig` (the `+++ killed +++`
-/// line when tracing, then xnurun's own line) and returns the exit status,
-/// 128 + `sig`. `pc` is `rip`, `eip` or `pc`; `code`, the instruction
-/// bytes, may be empty.
-pub fn death(tracing: bool, sig: i32, pc: (&str, u64), detail: Option<&str>, why: &str, code: &[u8]) -> i32 {
+/// line when tracing, then xnurun's own line). `pc` is `rip`, `eip` or
+/// `pc`; `code`, the instruction bytes, may be empty.
+pub fn death(tracing: bool, sig: i32, pc: (&str, u64), detail: Option<&str>, why: &str, code: &[u8]) {
     if tracing {
         line(&killed(sig));
     }
@@ -94,7 +93,6 @@ pub fn death(tracing: bool, sig: i32, pc: (&str, u64), detail: Option<&str>, why
         msg.push_str(&format!(", instruction bytes: {}", bytes.join(" ")));
     }
     line(&msg);
-    128 + sig
 }
 
 /// Writes one line to stderr; a failing stderr must not stop the guest.
@@ -113,6 +111,7 @@ mod tests {
         assert_eq!(escape(b"a\0b", 3), "\"a\\0b\"");
         assert_eq!(escape(b"\x001", 2), "\"\\0001\"");
         assert_eq!(escape(b"\"\\\t", 3), "\"\\\"\\\\\\t\"");
+        assert_eq!(escape(b"\r\x0b\x0c", 3), "\"\\r\\v\\f\"");
         assert_eq!(escape(&[b'x'; 40], 40), format!("\"{}\"...", "x".repeat(32)));
         assert_eq!(result_err(28), "= -1 ENOSPC (No space left on device)");
     }
