@@ -820,3 +820,69 @@ fn injected_read_faults_fire_as_documented() {
         }
     }
 }
+
+/// Arithmetic faults: #DE, x87's #MF and SSE's #XM are T_DIVIDE_ERROR,
+/// T_FLOATING_POINT_ERROR and T_SSE_FLOAT_ERROR in `user_trap`
+/// (osfmk/i386/trap.c), each EXC_ARITHMETIC, which `ux_exception`
+/// (bsd/uxkern/ux_exception.c) makes SIGFPE.
+#[test]
+fn arithmetic_faults_are_sigfpe() {
+    let cases: [(&str, &[u8], &str); 3] = [
+        // xor ecx, ecx; div ecx
+        ("div0", &[0x31, 0xc9, 0xf7, 0xf1], "divide error"),
+        // fninit; push 0x37b (ZM clear); fldcw [rsp]; fld1; fldz; fdivp; fwait
+        ("x87", &[0xdb, 0xe3, 0x68, 0x7b, 0x03, 0, 0, 0xd9, 0x2c, 0x24, 0xd9, 0xe8, 0xd9, 0xee, 0xde, 0xf9, 0x9b], "floating-point exception"),
+        // push 0x1d80 (ZM clear); ldmxcsr [rsp]; xorps xmm1, xmm1;
+        // mov eax, 1.0f; movd xmm0, eax; divss xmm0, xmm1
+        ("sse", &[0x68, 0x80, 0x1d, 0, 0, 0x0f, 0xae, 0x14, 0x24, 0x0f, 0x57, 0xc9, 0xb8, 0, 0, 0x80, 0x3f, 0x66, 0x0f, 0x6e, 0xc0, 0xf3, 0x0f, 0x5e, 0xc1], "floating-point exception"),
+    ];
+    for (name, code, why) in cases {
+        let mut c = code.to_vec();
+        c.extend_from_slice(&EXIT0_64);
+        let img = Image::new64(c).bytes();
+        // QEMU 5 never raises #XM (docs/limits.md): the real CPU only.
+        let o = if name == "sse" { run_on("real", name, &img, &[]) } else { run(name, &img, &[]) };
+        assert_eq!(o.status.code(), Some(136), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(why), "{name}: {}", stderr(&o));
+    }
+}
+
+/// The canonical boundary, from the kernel half's side: RSP at
+/// 0xffff_8000_0000_0000 is canonical, but a push stores below it, at a
+/// non-canonical address: #SS, SIGILL. Eight bytes higher, the push
+/// stores at a canonical kernel address: a page fault, SIGSEGV.
+#[test]
+fn a_push_across_the_canonical_boundary_is_a_stack_fault() {
+    for (name, rsp, status) in [("push-below-half", 0xffff_8000_0000_0000u64, 132), ("push-kernel-half", 0xffff_8000_0000_0010, 139)] {
+        let mut code = vec![0x48, 0xbc]; // mov rsp, imm64
+        code.extend_from_slice(&rsp.to_le_bytes());
+        code.push(0x50); // push rax
+        let o = guest64(name, &code);
+        assert_eq!(o.status.code(), Some(status), "{name}: {}", stderr(&o));
+    }
+}
+
+/// The 15-byte limit on an instruction, at the limit: `syscall` after 13
+/// prefixes is 15 bytes and a call (exit(0)); after 14 it is 16 bytes and
+/// #GP, SIGSEGV.
+#[test]
+fn a_fifteen_byte_syscall_is_a_call_and_a_sixteen_byte_one_is_not() {
+    for (prefixes, status) in [(13, 0), (14, 139)] {
+        let mut code = vec![0x31, 0xff, 0xb8, 0x01, 0x00, 0x00, 0x02]; // xor edi, edi; mov eax, 0x2000001
+        code.extend(std::iter::repeat_n(0x3e, prefixes));
+        code.extend_from_slice(&[0x0f, 0x05]);
+        let o = guest64(&format!("syscall-{prefixes}-prefixes"), &code);
+        assert_eq!(o.status.code(), Some(status), "{prefixes} prefixes: {}", stderr(&o));
+    }
+}
+
+/// Port I/O at CPL 3 with IOPL 0 is #GP on the instruction itself, also
+/// when other instructions come before it in the same run of code (the
+/// emulated CPU learns of it at the start of that run and finds it).
+#[test]
+fn port_io_after_other_instructions_is_reported_on_itself() {
+    // nop; nop; in al, dx
+    let o = guest32("in-after-nops-32", &[0x90, 0x90, 0xec]);
+    assert_eq!(o.status.code(), Some(139), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("at eip 0x{:x}", BASE32 + CODE_OFF + 2)), "{}", stderr(&o));
+}

@@ -45,7 +45,13 @@ pub fn new_cpu(arch: UcArch, mode: Mode, task: Arch, calls: Calls, layout: &Layo
     let guest = Guest { task, calls: Some(calls), readable: layout.ranges(1).into(), writable: layout.ranges(2).into(), end: None, fault: None, block: 0, hit: None, skip: None };
     let mut uc = Unicorn::new_with_data(arch, mode, guest).map_err(|e| uc_err("creating the CPU", e))?;
     let host = map(&mut uc, layout, file)?;
-    uc.add_mem_hook(HookType::MEM_INVALID, 1, 0, |uc, _ty, addr, _size, _value| {
+    let x86 = arch == UcArch::X86;
+    uc.add_mem_hook(HookType::MEM_INVALID, 1, 0, move |uc, _ty, addr, _size, _value| {
+        // unicorn's x86 hands over the address cut to 52 bits; a fault's
+        // address is canonical (a non-canonical one is #GP or #SS before
+        // any page is looked up), so bit 47 gives the rest back: XNU
+        // reports the whole address (`user_trap` takes it from CR2).
+        let addr = if x86 { ((addr << 16) as i64 >> 16) as u64 } else { addr };
         uc.get_data_mut().fault = Some(addr);
         false
     })

@@ -120,6 +120,11 @@ fn enter_user_mode(uc: &mut Unicorn<Guest>, cs: u64, entry: u64, sp: u64, eflags
     // XNU never sets CR4.FSGSBASE: `rdfsbase` and its kin are #UD there.
     let cr4 = uc.reg_read(RegisterX86::CR4).map_err(|e| uc_err("registers", e))?;
     uc.reg_write(RegisterX86::CR4, cr4 & !(1 << 16)).map_err(|e| uc_err("registers", e))?;
+    // XNU sets CR0.NE (`init_fpu`, osfmk/i386/fpu.c): an unmasked x87
+    // exception is #MF at the next x87 instruction, T_FLOATING_POINT_ERROR.
+    // Without it unicorn's QEMU raises nothing (`fpu_raise_exception`).
+    let cr0 = uc.reg_read(RegisterX86::CR0).map_err(|e| uc_err("registers", e))?;
+    uc.reg_write(RegisterX86::CR0, cr0 | 1 << 5).map_err(|e| uc_err("registers", e))?;
     uc.reg_write(RegisterX86::RSP, frame).map_err(|e| uc_err("registers", e))?;
     uc.emu_start(code, entry, 0, 0).map_err(|e| uc_err("entering user mode", e))?;
     // The guest may read the table (a far jump does), never change it or

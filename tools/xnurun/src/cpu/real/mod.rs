@@ -42,6 +42,12 @@ const EFLAGS_OF: u64 = 0x800;
 const EFLAGS_AC: u64 = 0x4_0000;
 /// BUS_ADRALN (include/uapi/asm-generic/siginfo.h): an alignment fault.
 const BUS_ADRALN: i32 = 1;
+/// SIGFPE's codes: #DE is FPE_INTDIV (`DEFINE_IDTENTRY(exc_divide_error)`,
+/// arch/x86/kernel/traps.c); x87's #MF and SSE's #XM come through
+/// `math_error`, whose codes (`fpu__exception_code`) are FPE_FLTDIV to
+/// FPE_FLTSUB.
+const FPE_INTDIV: i32 = 1;
+const FPE_FLTSUB: i32 = 8;
 
 impl Memory for Guest {
     fn read(&self, addr: u64, buf: &mut [u8]) -> usize {
@@ -314,6 +320,8 @@ impl Runner {
             // XNU's T_STACK_FAULT.
             libc::SIGBUS if si_code == SI_KERNEL => self.died(&regs, exception::death(exception::STACK_FAULT), None, &code),
             libc::SIGBUS => self.guest_killed(&regs, signal::SIGBUS, Some(&fault), &code, ""),
+            libc::SIGFPE if si_code == FPE_INTDIV => self.died(&regs, exception::death(exception::DIVIDE_ERROR), None, &code),
+            libc::SIGFPE if (FPE_INTDIV..=FPE_FLTSUB).contains(&si_code) => self.died(&regs, exception::death(exception::FPU_ERROR), None, &code),
             libc::SIGFPE => self.guest_killed(&regs, signal::SIGFPE, Some(&fault), &code, ""),
             // int3, icebp, or a trace flag the guest set itself: T_INT3 /
             // T_DEBUG, EXC_BREAKPOINT, SIGTRAP.
