@@ -886,3 +886,19 @@ fn port_io_after_other_instructions_is_reported_on_itself() {
     assert_eq!(o.status.code(), Some(139), "{}", stderr(&o));
     assert!(stderr(&o).contains(&format!("at eip 0x{:x}", BASE32 + CODE_OFF + 2)), "{}", stderr(&o));
 }
+
+/// i386: `sysenter` with EAX = 0 is BSD's indirect call, not Mach trap 0:
+/// only a negative EAX goes to `hndl_mach_scall` (`hndl_sysenter`,
+/// osfmk/x86_64/idt64.s, xnu-4903); syscall(2) takes the call number
+/// from the first argument word: here exit(42).
+#[test]
+fn sysenter_with_eax_zero_is_the_indirect_call() {
+    let code = [
+        0x6a, 42, 0x6a, 0x01, 0x50, // push 42; push 1 (SYS_exit); push eax
+        0x31, 0xc0, // xor eax, eax
+        0xe8, 0, 0, 0, 0, // call next
+        0x5a, 0x89, 0xe1, 0x0f, 0x34, // pop edx; mov ecx, esp; sysenter
+    ];
+    let o = run("sysenter-indirect", &Image::new32(code.to_vec()).bytes(), &["--trace"]);
+    assert_eq!(o.status.code(), Some(42), "{}", stderr(&o));
+}
