@@ -599,7 +599,9 @@ fn thread_set_state_moves_the_thread() {
             .raw(&[0xc7, 0x43, 0x20, 4, 0, 0, 0])
             .raw(&[0xc7, 0x43, 0x24])
             .raw(&count.to_le_bytes())
-            // The state (from offset 40): rbx = 0x1234, rsp = the buffer, rflags 0x202, rip.
+            // The state (from offset 40): rax = 0x77 (the trap's return
+            // replaces it), rbx = 0x1234, rsp = the buffer, rflags 0x202, rip.
+            .raw(&[0x48, 0xc7, 0x43, 0x28, 0x77, 0, 0, 0])
             .raw(&[0x48, 0xc7, 0x43, 0x30, 0x34, 0x12, 0, 0])
             .raw(&[0x48, 0x89, 0x5b, 0x60])
             .raw(&[0x48, 0xc7, 0x83, 0xb0, 0, 0, 0, 0x02, 0x02, 0, 0]);
@@ -615,7 +617,11 @@ fn thread_set_state_moves_the_thread() {
             .raw(&[0x4d, 0x89, 0xea, 0x49, 0xc1, 0xe2, 0x20, 0x4d, 0x09, 0xe2])
             .raw(&[0x49, 0xb8]).raw(&(3604u64 << 32).to_le_bytes())
             .raw(&[0x4d, 0x89, 0xe9, 0x49, 0xc1, 0xe1, 0x20])
-            .raw(&[0x6a, 0x00, 0x68, 0, 2, 0, 0, 0x50, 0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05])
+            // The eighth and seventh arguments above a return-address word
+            // (mach_call_munger64 copies them from rsp + 8): a small word
+            // there, read as the receive size, would make the reply
+            // MACH_RCV_TOO_LARGE.
+            .raw(&[0x6a, 0x00, 0x68, 0, 2, 0, 0, 0x6a, 0x08, 0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05])
             // Back here only if the state was not set: exit with the reply's RetCode.
             .raw(&[0x8b, 0x7b, 0x20, 0xb8, 0x01, 0, 0, 0x02, 0x0f, 0x05])
             .label("landed")
@@ -901,4 +907,57 @@ fn sysenter_with_eax_zero_is_the_indirect_call() {
     ];
     let o = run("sysenter-indirect", &Image::new32(code.to_vec()).bytes(), &["--trace"]);
     assert_eq!(o.status.code(), Some(42), "{}", stderr(&o));
+}
+
+/// A Mach trap's arguments past the sixth come from the user stack above
+/// the return address (`mach_call_munger64`, osfmk/i386/bsd_i386.c):
+/// `mach_msg2_trap`'s timeout is the eighth. A receive with
+/// MACH_RCV_TIMEOUT and a timeout of 0 on an empty port is
+/// MACH_RCV_TIMED_OUT at once (the word at rsp, 100 s, is not it).
+#[test]
+fn mach_msg2s_timeout_is_the_eighth_argument() {
+    let code = [
+        0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc5, // mach_reply_port; mov r13, rax
+        0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7, // sub rsp, 512; mov rdi, rsp
+        0xbe, 0x02, 0x01, 0, 0, // mov esi, MACH_RCV_MSG | MACH_RCV_TIMEOUT
+        0x31, 0xd2, 0x45, 0x31, 0xd2, 0x45, 0x31, 0xc0, // edx, r10d, r8d = 0
+        0x4d, 0x89, 0xe9, 0x49, 0xc1, 0xe1, 0x20, // r9 = r13 << 32 (rcv_name)
+        0x6a, 0x00, 0x68, 0, 2, 0, 0, 0x68, 0xa0, 0x86, 0x01, 0x00, // push 0 (timeout); push 512 (rcv_size); push 100000
+        0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05, // mach_msg2_trap
+        0x3d, 0x03, 0x40, 0x00, 0x10, // cmp eax, MACH_RCV_TIMED_OUT
+        0x40, 0x0f, 0x95, 0xc7, 0x40, 0x0f, 0xb6, 0xff, // setne dil; movzx edi, dil
+        0xb8, 0x01, 0, 0, 2, 0x0f, 0x05, // exit(edi)
+    ];
+    let o = run("msg2-timeout", &Image::new64(code.to_vec()).bytes(), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// i386 Mach traps take every argument from the user stack pointer + 4
+/// (`mach_call_munger`, osfmk/i386/bsd_i386.c, xnu-4903), which is ECX
+/// after `sysenter` and ESP after `int 0x81`: here
+/// `_kernelrpc_mach_port_deallocate_trap(task_self, thread_self)`, with
+/// the other register pointing elsewhere. KERN_SUCCESS exits 42.
+#[test]
+fn i386_mach_trap_arguments_come_from_the_gates_stack_pointer() {
+    for sysenter in [false, true] {
+        let mut a = Asm::new(BASE32 + CODE_OFF);
+        a.raw(&[0xb8, 0xe4, 0xff, 0xff, 0xff, 0xcd, 0x81, 0x89, 0xc6]) // task_self_trap (-28) by int 0x81; mov esi, eax
+            .raw(&[0xb8, 0xe5, 0xff, 0xff, 0xff, 0xcd, 0x81]) // thread_self_trap (-27)
+            .raw(&[0x50, 0x56, 0x6a, 0x00]) // push eax (thread); push esi (task); push 0 (return address)
+            .raw(&[0xb8, 0xee, 0xff, 0xff, 0xff]); // mov eax, -18: _kernelrpc_mach_port_deallocate_trap
+        if sysenter {
+            a.raw(&[0x89, 0xe1, 0x83, 0xec, 0x40]) // mov ecx, esp; sub esp, 64
+                .abs(&[0xba], "back") // mov edx, back
+                .raw(&[0x0f, 0x34]);
+        } else {
+            a.raw(&[0x31, 0xc9, 0xcd, 0x81]); // xor ecx, ecx; int 0x81
+        }
+        a.label("back")
+            .raw(&[0x85, 0xc0, 0x75, 0x0b]) // test eax, eax; jnz fail
+            .raw(&[0x6a, 42, 0x6a, 0, 0xb8, 1, 0, 0, 0, 0xcd, 0x80]) // exit(42)
+            .raw(&[0x6a, 1, 0x6a, 0, 0xb8, 1, 0, 0, 0, 0xcd, 0x80]); // fail: exit(1)
+        let name = if sysenter { "dealloc-sysenter" } else { "dealloc-int81" };
+        let o = run(name, &Image::new32(a.finish()).bytes(), &["--trace"]);
+        assert_eq!(o.status.code(), Some(42), "{name}: {}", stderr(&o));
+    }
 }
