@@ -961,3 +961,32 @@ fn i386_mach_trap_arguments_come_from_the_gates_stack_pointer() {
         assert_eq!(o.status.code(), Some(42), "{name}: {}", stderr(&o));
     }
 }
+
+/// The thread state's rflags as XNU takes them (`set_thread_state64`,
+/// osfmk/i386/pcb.c): IOPL, NT and RF cleared (EFL_USER_CLEAR,
+/// osfmk/i386/eflags.h), IF set, the arithmetic flags, DF, AC and ID kept.
+/// The guest exits 0 when `pushfq` shows exactly that.
+#[test]
+fn the_thread_states_rflags_are_cleaned_as_xnu_cleans_them() {
+    let code = [
+        0x9c, 0x58, // pushfq; pop rax
+        0x25, 0x01, 0x76, 0x05, 0x00, // and eax, 0x57601
+        0x3d, 0x01, 0x06, 0x04, 0x00, // cmp eax, 0x40601
+        0x40, 0x0f, 0x95, 0xc7, 0x40, 0x0f, 0xb6, 0xff, // setne dil; movzx edi, dil
+        0xb8, 0x01, 0, 0, 2, 0x0f, 0x05, // exit(edi)
+    ];
+    let bytes = Image::new64(code.to_vec()).bytes();
+    let at = thread_state_offset(&bytes) + 8 + 17 * 8;
+    let mut b = bytes.clone();
+    // IOPL 3, NT, RF, AC, IF, DF, CF.
+    b[at..at + 8].copy_from_slice(&(0x3000u64 | 0x4000 | 0x10000 | 0x40000 | 0x200 | 0x400 | 0x1).to_le_bytes());
+    let o = run("rflags-thread-state", &b, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // ID, which no tracer can set on Linux (the real CPU's set-up program
+    // sets it with popf): pushfq; pop rax; shr eax, 21; and eax, 1; exit(eax).
+    let code = [0x9c, 0x58, 0xc1, 0xe8, 0x15, 0x83, 0xe0, 0x01, 0x89, 0xc7, 0xb8, 0x01, 0, 0, 2, 0x0f, 0x05];
+    let mut b = Image::new64(code.to_vec()).bytes();
+    b[at..at + 8].copy_from_slice(&0x20_0000u64.to_le_bytes());
+    let o = run("rflags-id", &b, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+}

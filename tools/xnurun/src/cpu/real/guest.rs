@@ -51,6 +51,8 @@ const USER_DS: u64 = 0x2b;
 /// process can remove.
 pub const VSYSCALL: u64 = 0xffff_ffff_ff60_0000;
 
+const EFLAGS_ID: u64 = 0x20_0000;
+
 pub struct Guest {
     pub pid: Pid,
     pub arch: Arch,
@@ -157,7 +159,7 @@ fn pieces(maps: &[Mapping], file: &ImageFile, from: u64) -> Result<(Vec<Vec<Piec
 /// The set-up program for these mappings, whose bytes come as `pieces`
 /// says (`memfd` and `image_fd` are the descriptors it maps them from),
 /// and what each of its calls does, for error messages.
-fn set_up_program(maps: &[Mapping], pieces: &[Vec<Piece>], memfd: i32, image_fd: i32) -> (stub::Program, Vec<String>) {
+fn set_up_program(maps: &[Mapping], pieces: &[Vec<Piece>], memfd: i32, image_fd: i32, set_id: bool) -> (stub::Program, Vec<String>) {
     let call = |nr: i64, args: [u64; 6]| stub::Call { nr: nr as u64, args };
     let mut steps = Vec::new();
     // The vDSO goes first, out of XNU's range: Linux's 32-bit landing pad
@@ -202,7 +204,7 @@ fn set_up_program(maps: &[Mapping], pieces: &[Vec<Piece>], memfd: i32, image_fd:
     calls.push(call(SYS_SECCOMP, [SECCOMP_SET_MODE_FILTER, 0, stub::fprog_addr(), 0, 0, 0]));
     steps.push("prctl(PR_SET_NO_NEW_PRIVS)".into());
     steps.push("installing the seccomp filter (this kernel needs CONFIG_SECCOMP_FILTER)".into());
-    (stub::program(vdso, &calls), steps)
+    (stub::program(set_id, vdso, &calls), steps)
 }
 
 /// The size of the vDSO's mapping, from xnurun's own: vdso2c makes it the
@@ -267,7 +269,9 @@ pub fn spawn(image: &Image, file: &ImageFile, stack: &InitialStack) -> Result<Gu
     // overwrite.
     let room = stub::VDSO_PARK - stub::BASE;
     let (pieces, blobs) = pieces(maps, file, room)?;
-    let (program, steps) = set_up_program(maps, &pieces, memfd.as_raw_fd(), file.fd());
+    // EFLAGS.ID as the thread state asks (set_thread_state64 keeps it).
+    let set_id = matches!(&image.start, Start::UnixThread(t) if user_eflags(t.eflags) & EFLAGS_ID != 0);
+    let (program, steps) = set_up_program(maps, &pieces, memfd.as_raw_fd(), file.fd(), set_id);
     if program.elf.len() as u64 > room {
         return Err(format!("the image needs {} set-up calls, more than the set-up program has room for", steps.len()).into());
     }

@@ -146,14 +146,22 @@ fn emit_vdso_move(code: &mut Vec<u8>, vdso_len: u64) -> usize {
     jae
 }
 
-/// Builds the file: the vDSO's move when `vdso_len` is given, then
-/// `calls`, then the unmapping of the set-up program itself.
-pub fn program(vdso_len: Option<u64>, calls: &[Call]) -> Program {
+/// Builds the file: EFLAGS.ID set when `set_id`, the vDSO's move when
+/// `vdso_len` is given, then `calls`, then the unmapping of the set-up
+/// program itself.
+pub fn program(set_id: bool, vdso_len: Option<u64>, calls: &[Call]) -> Program {
     let mut f = elf();
     f.resize(PROGRAM_OFF, 0);
     let base = BASE + PROGRAM_OFF as u64;
     let mut code = Vec::new();
     let mut jumps = Vec::new();
+    if set_id {
+        // A tracer cannot set ID (FLAG_MASK, arch/x86/kernel/ptrace.c
+        // keeps it out of PTRACE_SETREGS), but the thread may, with popf,
+        // on Linux's stack while it is still there; every call after
+        // keeps it (the flags return through r11 or the saved frame).
+        code.extend_from_slice(&[0x9c, 0x81, 0x0c, 0x24, 0x00, 0x00, 0x20, 0x00, 0x9d]); // pushfq; or dword [rsp], ID; popfq
+    }
     if let Some(len) = vdso_len {
         jumps.push(emit_vdso_move(&mut code, len));
     }
@@ -226,7 +234,7 @@ mod tests {
     #[test]
     fn the_program_starts_at_the_entry_checks_each_call_and_unmaps_itself() {
         let calls = [Call { nr: 11, args: [0, 4096, 0, 0, 0, 0] }, Call { nr: 157, args: [38, 1, 0, 0, 0, 0] }];
-        let p = program(None, &calls);
+        let p = program(false, None, &calls);
         assert!(p.elf.len() <= 4096);
         let entry = u64::from_le_bytes(p.elf[24..32].try_into().unwrap());
         assert_eq!(entry, BASE + PROGRAM_OFF as u64);
@@ -251,7 +259,7 @@ mod tests {
 
     #[test]
     fn the_vdso_move_finds_the_auxv_entry_and_leaves_rdi_to_it() {
-        let p = program(Some(8192), &[]);
+        let p = program(false, Some(8192), &[]);
         let code = &p.elf[PROGRAM_OFF..];
         // Past argc, argv and envp, the auxv loop ends at AT_NULL with a
         // jz over the whole mremap (74 bytes: rdi is already in place).

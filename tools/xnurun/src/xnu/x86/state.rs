@@ -33,8 +33,12 @@ pub struct X86State {
 }
 
 /// The flags a new thread starts with: `set_thread_state64/32`
-/// (osfmk/i386/pcb.c) keep only those a user may set (no IOPL, NT, RF, VM,
-/// VIF, VIP) and force IF and the always-one bit 1 (EFL_USER_SET).
+/// (osfmk/i386/pcb.c) clear IOPL, NT and RF (EFL_USER_CLEAR,
+/// osfmk/i386/eflags.h) and set IF (EFL_USER_SET); bit 1 always reads one.
+/// VM, VIF and VIP, which XNU's iretq would load as asked, are cleared
+/// too: nothing can set them in a Linux thread (PTRACE_SETREGS's FLAG_MASK,
+/// arch/x86/kernel/ptrace.c; popf at CPL 3), and both CPUs start the guest
+/// alike (docs/limits.md).
 pub fn user_eflags(requested: u64) -> u64 {
     const USER_CLEAR: u64 = 0x3000 | 0x4000 | 0x10000 | 0x20000 | 0x80000 | 0x100000;
     (requested & 0x3f_ffff & !USER_CLEAR) | 0x202
