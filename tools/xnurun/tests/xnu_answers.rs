@@ -990,3 +990,14 @@ fn the_thread_states_rflags_are_cleaned_as_xnu_cleans_them() {
     let o = run("rflags-id", &b, &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }
+
+/// Syscall class 4 is XNU's diagnostics class (`diagCall64`,
+/// osfmk/i386/Diagnostics.c, reached from `hndl_diag_scall64`): a real
+/// entry, which xnurun does not implement (123), not EXC_SYSCALL's SIGSYS.
+#[test]
+fn syscall_class_4_is_a_diagnostics_call() {
+    // mov eax, 0x4000000; syscall
+    let o = guest64("diag", &[0xb8, 0, 0, 0, 4, 0x0f, 0x05]);
+    assert_eq!(o.status.code(), Some(123), "{}", stderr(&o));
+    assert!(stderr(&o).contains("diagnostics call (syscall class 4, number 0"), "{}", stderr(&o));
+}

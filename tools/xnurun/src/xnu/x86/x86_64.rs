@@ -51,15 +51,6 @@ pub fn decode(r: &X86State) -> Entry {
     }
 }
 
-pub fn class_name(class: u32) -> &'static str {
-    match class {
-        1 => "Mach trap",
-        3 => "machine-dependent call",
-        4 => "diagnostics call",
-        _ => "unknown class",
-    }
-}
-
 /// Applies an outcome: `entry` are the registers at the `syscall`
 /// instruction, `next` the address after it.
 pub fn finish(entry: &X86State, next: u64, out: &Outcome) -> X86State {
