@@ -202,8 +202,7 @@ _real: .long 4
     let real = image.symbol("_real");
     assert!(real >= data.2 && real < data.2 + data.3, "the real definition wins");
     assert_eq!(image.u64_at(image.symbol("_pshared")), shared);
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(7), "xnurun: {stderr}");
+    common::assert_exits(&out, 7);
 }
 
 /// ld64 defines `__mh_execute_header` (and `___dso_handle`) for
@@ -244,9 +243,7 @@ __start:
     for (target, asm, magic, base) in [(common::X86_64, x86_64, 0xcf, 1u64 << 32), (common::I686, i386, 0xce, 0x1000)] {
         let dir = common::scratch(&format!("mh-header-{target}"));
         let obj = common::assemble(target, asm, &dir, "header");
-        let out = dir.join("image");
-        common::link_ok(target, &[obj], &out, true);
-        let image = common::Image::read(&out);
+        let (out, image) = common::link_image(target, &[obj], &dir, true);
         assert_eq!(image.segment("__TEXT").unwrap().1, base);
         if target == common::X86_64 {
             assert_eq!(image.u64_at(image.symbol("_header")), base, "__mh_execute_header = __TEXT's address");
@@ -313,6 +310,5 @@ __start:
     let (out, _, image) = common::link_sources(common::X86_64, "bss-only", &[asm]);
     let data = image.segment("__DATA").expect("__DATA").clone();
     assert_eq!((data.2, data.4), (4096, 0), "one page of memory, no file bytes");
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(9), "xnurun: {stderr}");
+    common::assert_exits(&out, 9);
 }

@@ -522,9 +522,7 @@ fn x86_64_got_load_on_addq_keeps_its_slot() {
     patch_plain::<MachHeader64<LE>>(&mut data, "__TEXT", "__text", x86_64_type(GOT), |w| (w & 0x0fff_ffff) | GOT_LOAD << 28);
     let patched = dir.join("patched.o");
     std::fs::write(&patched, &data).unwrap();
-    let out = dir.join("image");
-    common::link_ok(target, &[patched], &out, true);
-    let image = common::Image::read(&out);
+    let (_, image) = common::link_image(target, &[patched], &dir, true);
     let (start, value) = (image.symbol("__start"), image.symbol("_value"));
     assert_eq!(image.at(start, 3), [0x48, 0x8d, 0x05], "the movq became leaq");
     assert_eq!(image.at(start + 7, 3), [0x48, 0x03, 0x05], "the addq stays addq");
@@ -575,14 +573,11 @@ Lmid:
     put32(&mut data, a + 36, b_addr + 2 - a_addr);
     let patched = dir.join("patched.o");
     std::fs::write(&patched, &data).unwrap();
-    let out = dir.join("image");
-    common::link_ok(target, &[patched], &out, false);
-    let image = common::Image::read(&out);
+    let (out, image) = common::link_image(target, &[patched], &dir, false);
     let start = image.symbol("__start");
     assert_eq!(image.at(start + 6, 2), [0x8d, 0x88], "leal disp32(%eax), %ecx");
     let disp = i64::from(i32::from_le_bytes(image.at(start + 8, 4).try_into().unwrap()));
     let b = image.section("__TEXT", "__b").expect("__TEXT,__b").2;
     assert_eq!((start as i64 + 5 + disp) as u64, b + 2, "Lmid, inside __b");
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(0x33), "xnurun: {stderr}");
+    common::assert_exits(&out, 0x33);
 }

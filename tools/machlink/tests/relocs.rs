@@ -74,8 +74,7 @@ fn x86_64_got_and_subtractor() {
         let stored = i64::from(i32::from_le_bytes(image.at(table + 4 * i as u64, 4).try_into().unwrap()));
         assert_eq!(stored, image.symbol(f) as i64 - table as i64, "_table[{i}] = {f} - _table");
     }
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(16), "xnurun: {stderr}");
+    common::assert_exits(&out, 16);
 }
 
 /// Non-lazy pointers, as i386 PIC code reaches data: `_ext` is another
@@ -121,8 +120,7 @@ fn i386_non_lazy_pointers() {
     assert_eq!(slots.3, 8, "two 4-byte slots");
     assert_eq!(u64::from(image.u32_at(slots.2)), image.symbol("_ext"));
     assert_eq!(u64::from(image.u32_at(slots.2 + 4)), image.symbol("_loc"));
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(42), "xnurun: {stderr}");
+    common::assert_exits(&out, 42);
 }
 
 /// Section `__a` ends exactly where `__b` starts in the object, and the
@@ -200,8 +198,7 @@ fn i386_boundary_named_by_a_symbol_in_the_first_section() {
     assert_eq!(lea_target(&image), end_a, "the end of this object's __a");
     let b = image.section("__TEXT", "__b").unwrap();
     assert_ne!(end_a, b.2, "the other object's __a lies between");
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(0x33), "xnurun: {stderr}");
+    common::assert_exits(&out, 0x33);
 }
 
 /// A symbol at the start of `__b` names the start of `__b`.
@@ -209,13 +206,10 @@ fn i386_boundary_named_by_a_symbol_in_the_first_section() {
 fn i386_boundary_named_by_a_symbol_in_the_next_section() {
     let dir = common::scratch("boundary-b");
     let objs = boundary_objects("_b0", "", "_b0:", &dir);
-    let out = dir.join("image");
-    common::link_ok(common::I686, &objs, &out, true);
-    let image = common::Image::read(&out);
+    let (out, image) = common::link_image(common::I686, &objs, &dir, true);
     let b = image.section("__TEXT", "__b").unwrap();
     assert_eq!((lea_target(&image), image.symbol("_b0")), (b.2, b.2));
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(0x22), "xnurun: {stderr}");
+    common::assert_exits(&out, 0x22);
 }
 
 /// An assembler-local label (no symbol) at the boundary, in an object
@@ -250,13 +244,10 @@ fn i386_boundary_without_a_symbol_is_refused() {
 fn i386_boundary_label_in_an_atomized_object_is_the_next_section() {
     let dir = common::scratch("boundary-atomized");
     let objs = boundary_objects("Lboundary", "Lboundary:", "", &dir);
-    let out = dir.join("image");
-    common::link_ok(common::I686, &objs, &out, false);
-    let image = common::Image::read(&out);
+    let (out, image) = common::link_image(common::I686, &objs, &dir, false);
     let b = image.section("__TEXT", "__b").unwrap();
     assert_eq!(lea_target(&image), b.2);
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(0x22), "xnurun: {stderr}");
+    common::assert_exits(&out, 0x22);
 }
 
 /// A label after the last element of a literal section: a literal
@@ -288,8 +279,7 @@ Lconst: .long 0x40
     whole_sections(&obj);
     let out = dir.join("image");
     common::link_ok(common::I686, &[obj], &out, true);
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(0x43), "xnurun: {stderr}");
+    common::assert_exits(&out, 0x43);
 }
 
 /// Symbols on both sides of the boundary: refused too.
@@ -334,14 +324,11 @@ _a0:
     let other = common::assemble(target, other, &dir, "other");
 
     let named = common::assemble(target, &asm("_end_a", "_end_a:"), &dir, "named");
-    let out = dir.join("image");
-    common::link_ok(target, &[named, other.clone()], &out, false);
-    let image = common::Image::read(&out);
+    let (out, image) = common::link_image(target, &[named, other.clone()], &dir, false);
     let start = image.symbol("__start");
     assert_eq!(image.at(start, 1), [0xb8], "movl $imm32, %eax");
     assert_eq!(u64::from(image.u32_at(start + 1)), image.symbol("_end_a") + 4);
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(0x33), "xnurun: {stderr}");
+    common::assert_exits(&out, 0x33);
 
     let local = common::assemble(target, &asm("Lboundary", "Lboundary:"), &dir, "local");
     whole_sections(&local);
@@ -365,17 +352,14 @@ __start:
     let target = common::X86_64;
     let dir = common::scratch("x86_64-got-absolute");
     let obj = common::assemble(target, asm, &dir, "absolute");
-    let out = dir.join("image");
-    common::link_ok(target, &[obj], &out, true);
-    let image = common::Image::read(&out);
+    let (out, image) = common::link_image(target, &[obj], &dir, true);
     let start = image.symbol("__start");
     assert_eq!(image.at(start, 3), [0x48, 0x8b, 0x05], "movq stays movq");
     let disp = i64::from(i32::from_le_bytes(image.at(start + 3, 4).try_into().unwrap()));
     let got = image.section("__DATA", "__got").expect("__DATA,__got").clone();
     assert_eq!((start as i64 + 7 + disp) as u64, got.2, "it reads the slot");
     assert_eq!(image.u64_at(got.2), 1 << 32, "which holds the header's address");
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(0xcf), "xnurun: {stderr}");
+    common::assert_exits(&out, 0xcf);
 }
 
 /// i386 PIC with an addend: `leal _data+8-1b(%ecx)` is a SECTDIFF pair
@@ -408,8 +392,7 @@ fn i386_sectdiff_with_an_addend() {
     assert_eq!(image.at(start + 6, 2), [0x8d, 0x81]);
     let pic_base = start + 5;
     assert_eq!(u64::from(image.u32_at(start + 8)), image.symbol("_data") + 8 - pic_base, "the addend survives the link");
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(3), "xnurun: {stderr}");
+    common::assert_exits(&out, 3);
 }
 
 /// x86_64 RIP-relative stores with an immediate after the displacement:
@@ -447,8 +430,7 @@ fn x86_64_signed_2_and_signed_4() {
     // 66 c7 05 disp32 imm16: 9 bytes, from start + 10.
     assert_eq!(image.at(start + 10, 3), [0x66, 0xc7, 0x05]);
     assert_eq!((start as i64 + 19 + disp(start + 13)) as u64, image.symbol("_w"), "SIGNED_2");
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(12), "xnurun: {stderr}");
+    common::assert_exits(&out, 12);
 }
 
 /// The i386 exit: `exit(%eax)` through `int $0x80`, the argument above a
@@ -491,8 +473,7 @@ _table:
     assert_eq!((start as i64 + 4 + rel8) as u64, two, "jecxz lands on _two");
     let diff = i64::from(i16::from_le_bytes(image.at(table, 2).try_into().unwrap()));
     assert_eq!(diff, two as i64 - table as i64, "_table holds _two - _table in 16 bits");
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(7), "xnurun: {stderr}");
+    common::assert_exits(&out, 7);
 }
 
 /// `calll _f+1`: a scattered pc-relative `VANILLA` (the entry names `_f`'s
@@ -523,8 +504,7 @@ _f:
     assert_eq!(image.at(start + 2, 1), [0xe8], "calll");
     let disp = i64::from(i32::from_le_bytes(image.at(start + 3, 4).try_into().unwrap()));
     assert_eq!((start as i64 + 7 + disp) as u64, f + 1, "the call lands one byte into _f");
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(5), "xnurun: {stderr}");
+    common::assert_exits(&out, 5);
 }
 
 /// A non-lazy pointer to an assembler-absolute symbol: LLVM marks its
@@ -555,8 +535,7 @@ L_abs$non_lazy_ptr:
     let slots = image.section("__DATA", "__nl_symbol_ptr").expect("__DATA,__nl_symbol_ptr").clone();
     assert_eq!(slots.3, 4, "one slot");
     assert_eq!(image.u32_at(slots.2), 0x1234, "the slot keeps the absolute value");
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(0x34), "xnurun: {stderr}");
+    common::assert_exits(&out, 0x34);
 }
 
 /// Empty sections at section boundaries, in an object whose sections
@@ -618,9 +597,7 @@ L_b_end:
     assert_eq!((a_size, z_size, y_size, b_size), (4, 0, 0, 4));
     assert!(z == a + 4 && y == b && a + 4 < b, "__a {a:#x}, __z {z:#x}, __y {y:#x}, __b {b:#x}");
     let other = common::assemble(target, other, &dir, "other");
-    let out = dir.join("image");
-    common::link_ok(target, &[obj, other], &out, false);
-    let image = common::Image::read(&out);
+    let (out, image) = common::link_image(target, &[obj, other], &dir, false);
     let start = image.symbol("__start");
     let pic_base = start as i64 + 5;
     let lea = |at: u64, modrm: u8| {
@@ -633,8 +610,7 @@ L_b_end:
     assert_eq!(lea(6, 0x88), z, "Lz: the empty __z");
     assert_eq!(lea(12, 0x90), b + 4, "L_b_end: the end of this object's __b");
     assert_eq!(lea(18, 0xb0), b, "Lb: the start of __b");
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(0x22), "xnurun: {stderr}");
+    common::assert_exits(&out, 0x22);
 }
 
 /// Address-based references (`.long Lmid`, a non-extern `VANILLA`) into
@@ -675,9 +651,7 @@ fn weak_block(test: &str, whole: bool) -> (PathBuf, common::Image, u64, u64) {
         whole_sections(&weak);
     }
     let strong = common::assemble(target, I386_STRONG, &dir, "strong");
-    let out = dir.join("image");
-    common::link_ok(target, &[weak, strong], &out, false);
-    let image = common::Image::read(&out);
+    let (out, image) = common::link_image(target, &[weak, strong], &dir, false);
     let (loser, winner) = (image.symbol("_before") + 4, image.symbol("_shared"));
     assert_ne!(loser, winner);
     assert_eq!((image.u32_at(loser + 4), image.u32_at(winner)), (2, 10), "the two copies");
@@ -699,8 +673,7 @@ fn i386_address_references_into_a_weak_block() {
     assert_eq!(u64::from(image.u32_at(after)), winner + 4, "_after: the winner's Lmid");
     assert_eq!(u64::from(image.u32_at(after + 4)), winner + 4, "_after + 4: the winner's Lmid");
     assert_eq!(u64::from(image.u32_at(loser)), loser + 8, "the block's own Lself");
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(20), "xnurun: {stderr}");
+    common::assert_exits(&out, 20);
 }
 
 /// The same object without `MH_SUBSECTIONS_VIA_SYMBOLS`: nothing promises
@@ -715,8 +688,7 @@ fn i386_address_references_into_a_weak_block_of_a_whole_section() {
         assert_eq!(u64::from(image.u32_at(at)), loser + 4, "{name}: this copy's Lmid");
     }
     assert_eq!(u64::from(image.u32_at(loser)), loser + 8, "the block's own Lself");
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(2), "xnurun: {stderr}");
+    common::assert_exits(&out, 2);
 }
 
 /// `X86_64_RELOC_GOT_LOAD` on a `movq` that is not at the start of its
@@ -756,8 +728,7 @@ _value: .long 3
     let got = image.section("__DATA", "__got").expect("__DATA,__got").clone();
     assert_eq!((slot, got.3), (got.2, 8), "one slot, the one movl reads");
     assert_eq!(image.u64_at(slot), value, "the slot holds _value's address");
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(3), "xnurun: {stderr}");
+    common::assert_exits(&out, 3);
 }
 
 /// The other x86_64 data shapes: an 8-byte `SUBTRACTOR` pair
@@ -807,6 +778,5 @@ Lstr: .asciz "\5"
     assert_eq!(i64::from(image.u32_at(table + 8) as i32), string as i64 - table as i64, "Lstr - _table");
     assert_eq!(image.at(string, 2), [5, 0], "the string");
     assert_eq!(image.u32_at(table + 12), 42, "_abs");
-    let (status, _, stderr) = common::run(&out);
-    assert_eq!(status, Some(48), "xnurun: {stderr}");
+    common::assert_exits(&out, 48);
 }

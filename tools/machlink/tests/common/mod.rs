@@ -198,6 +198,21 @@ pub fn link_ok(target: &str, inputs: &[PathBuf], out: &Path, dead_strip: bool) -
     std::fs::read(out).expect("image")
 }
 
+/// Links `inputs` into `dir/image`, insisting that it worked, and reads
+/// the image back.
+pub fn link_image(target: &str, inputs: &[PathBuf], dir: &Path, dead_strip: bool) -> (PathBuf, Image) {
+    let out = dir.join("image");
+    link_ok(target, inputs, &out, dead_strip);
+    let image = Image::read(&out);
+    (out, image)
+}
+
+/// Runs the image under xnurun and insists on its exit status.
+pub fn assert_exits(image: &Path, status: i32) {
+    let (got, _, stderr) = run(image);
+    assert_eq!(got, Some(status), "xnurun: {stderr}");
+}
+
 /// llvm-readobj: Debian's or the rustup component's; never skipped.
 pub fn readobj() -> PathBuf {
     let p = objdump().with_file_name("llvm-readobj");
