@@ -532,6 +532,15 @@ fn lock_int_n_is_an_invalid_opcode_on_both_cpus() {
         let o = if is64 { guest64(name, code) } else { guest32(name, code) };
         assert_eq!(o.status.code(), Some(status), "{name}: {}", stderr(&o));
     }
+    // At the 15-byte limit: LOCK and 12 more prefixes before `int 0x80` is
+    // 15 bytes and #UD; one prefix more is 16 bytes and #GP, SIGSEGV.
+    for (more, status) in [(12, 132), (13, 139)] {
+        let mut code = vec![0xf0];
+        code.extend(std::iter::repeat_n(0x3e, more));
+        code.extend_from_slice(&[0xcd, 0x80]);
+        let o = guest64(&format!("lock-{more}-int80-64"), &code);
+        assert_eq!(o.status.code(), Some(status), "LOCK and {more} prefixes: {}", stderr(&o));
+    }
 }
 
 /// Port names as XNU hands them out (osfmk/ipc: `ipc_right_copyout`,
@@ -884,13 +893,25 @@ fn a_fifteen_byte_syscall_is_a_call_and_a_sixteen_byte_one_is_not() {
 
 /// Port I/O at CPL 3 with IOPL 0 is #GP on the instruction itself, also
 /// when other instructions come before it in the same run of code (the
-/// emulated CPU learns of it at the start of that run and finds it).
+/// emulated CPU learns of it at the start of that run and finds it), and
+/// before `ins` touches memory.
 #[test]
 fn port_io_after_other_instructions_is_reported_on_itself() {
-    // nop; nop; in al, dx
-    let o = guest32("in-after-nops-32", &[0x90, 0x90, 0xec]);
+    let cases: [(&str, &[u8], u64); 4] = [
+        ("in-after-nops-32", &[0x90, 0x90, 0xec], 2), // nop; nop; in al, dx
+        ("out-after-add-32", &[0xb8, 1, 0, 0, 0, 0x83, 0xc0, 0x02, 0xee], 8), // mov eax, 1; add eax, 2; out dx, al
+        ("insb-after-jmp-32", &[0xeb, 0x00, 0x90, 0x6c], 3), // jmp $+2; nop; insb
+        ("in16-after-nop-32", &[0x90, 0x66, 0xed], 1), // nop; in ax, dx
+    ];
+    for (name, code, at) in cases {
+        let o = guest32(name, code);
+        assert_eq!(o.status.code(), Some(139), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("at eip 0x{:x}", BASE32 + CODE_OFF + at)), "{name}: {}", stderr(&o));
+    }
+    // xor edi, edi; insb: #GP before the store to page zero.
+    let o = guest64("insb-64", &[0x31, 0xff, 0x6c]);
     assert_eq!(o.status.code(), Some(139), "{}", stderr(&o));
-    assert!(stderr(&o).contains(&format!("at eip 0x{:x}", BASE32 + CODE_OFF + 2)), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("at rip 0x{:x} (general protection)", BASE64 + CODE_OFF + 2)), "{}", stderr(&o));
 }
 
 /// i386: `sysenter` with EAX = 0 is BSD's indirect call, not Mach trap 0:
@@ -943,7 +964,7 @@ fn i386_mach_trap_arguments_come_from_the_gates_stack_pointer() {
         let mut a = Asm::new(BASE32 + CODE_OFF);
         a.raw(&[0xb8, 0xe4, 0xff, 0xff, 0xff, 0xcd, 0x81, 0x89, 0xc6]) // task_self_trap (-28) by int 0x81; mov esi, eax
             .raw(&[0xb8, 0xe5, 0xff, 0xff, 0xff, 0xcd, 0x81]) // thread_self_trap (-27)
-            .raw(&[0x50, 0x56, 0x6a, 0x00]) // push eax (thread); push esi (task); push 0 (return address)
+            .raw(&[0x50, 0x56, 0x68, 0x5a, 0x5a, 0, 0]) // push eax (thread); push esi (task); push 0x5a5a (return address)
             .raw(&[0xb8, 0xee, 0xff, 0xff, 0xff]); // mov eax, -18: _kernelrpc_mach_port_deallocate_trap
         if sysenter {
             a.raw(&[0x89, 0xe1, 0x83, 0xec, 0x40]) // mov ecx, esp; sub esp, 64

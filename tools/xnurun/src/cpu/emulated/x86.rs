@@ -313,13 +313,16 @@ fn setup(image: &Image, file: &ImageFile, stack: &InitialStack, calls: Calls) ->
 /// SIGTRAP, after the instruction); a non-canonical address, which
 /// unicorn cuts to 48 bits and reports as unmapped, is #SS through the
 /// stack (RSP, RBP: T_STACK_FAULT, SIGILL) and #GP through anything else
-/// (SIGSEGV), neither with a fault address.
+/// (SIGSEGV), neither with a fault address; `ins` and `outs`, which QEMU
+/// lets touch memory before their port (a page fault on ES:EDI), are #GP
+/// at CPL 3 before any access, as `in` and `out` are (`port_io`).
 fn unicorn_quirk(uc: &Unicorn<Guest>, result: Result<(), uc_error>, pc: u64) -> Option<End> {
     let name = uc.get_data().task.pc_name();
     let killed = |death, at: u64| Some(End::Killed { death, pc: (name, at), detail: None, code: code_at(uc, at, 15) });
     let code = code_at(uc, pc, 15);
     match result {
         Err(uc_error::INSN_INVALID) if code.first() == Some(&0xf1) => killed(exception::death(exception::DEBUG), pc + 1),
+        Err(_) if gate::find_port_io(mode(uc), pc, &code).is_some_and(|(at, _)| at == pc) => killed(exception::death(exception::GENERAL_PROTECTION), pc),
         Err(_) if mode(uc) == CpuMode::Long => {
             let regs = |r: Register| {
                 let g = match r.full_register() {
