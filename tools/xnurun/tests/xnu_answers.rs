@@ -548,7 +548,10 @@ fn lock_int_n_is_an_invalid_opcode_on_both_cpus() {
 /// two user references, each `mach_reply_port` a new receive right;
 /// `mach_port_deallocate` takes one reference at a time, then the name is
 /// gone (KERN_INVALID_NAME), refuses a receive right (KERN_INVALID_RIGHT),
-/// and needs the task's own port as its target (MACH_SEND_INVALID_DEST).
+/// needs the task's own port as its target (MACH_SEND_INVALID_DEST), and
+/// takes MACH_PORT_NULL and MACH_PORT_DEAD as nothing to do (KERN_SUCCESS:
+/// `mach_port_deallocate_kernel`, osfmk/ipc/mach_port.c, returns at once
+/// for a name that is not MACH_PORT_VALID).
 #[test]
 fn port_names_are_xnus() {
     let dealloc = |a: &mut Asm, target: &[u8], name: &[u8]| {
@@ -565,6 +568,12 @@ fn port_names_are_xnus() {
         .raw(&[0x4c, 0x39, 0xe0]) // cmp rax, r12
         .rel(&[0x0f, 0x84], "fail")
         .raw(&[0xb8, 0x1c, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc6]); // task_self_trap; mov r14, rax
+    dealloc(&mut a, &[0x4c, 0x89, 0xe7], &thread_rsi); // the thread as the target: a send right, but no task
+    a.raw(&[0x3d, 0x03, 0, 0, 0x10]).rel(&[0x0f, 0x85], "fail"); // MACH_SEND_INVALID_DEST
+    dealloc(&mut a, &task_rdi, &[0x31, 0xf6]); // MACH_PORT_NULL
+    a.raw(&[0x85, 0xc0]).rel(&[0x0f, 0x85], "fail"); // KERN_SUCCESS: nothing to give up
+    dealloc(&mut a, &task_rdi, &[0xbe, 0xff, 0xff, 0xff, 0xff]); // MACH_PORT_DEAD
+    a.raw(&[0x85, 0xc0]).rel(&[0x0f, 0x85], "fail"); // KERN_SUCCESS
     dealloc(&mut a, &task_rdi, &thread_rsi);
     a.raw(&[0x85, 0xc0]).rel(&[0x0f, 0x85], "fail"); // KERN_SUCCESS: one reference left
     dealloc(&mut a, &task_rdi, &thread_rsi);
@@ -1021,4 +1030,27 @@ fn syscall_class_4_is_a_diagnostics_call() {
     let o = guest64("diag", &[0xb8, 0, 0, 0, 4, 0x0f, 0x05]);
     assert_eq!(o.status.code(), Some(123), "{}", stderr(&o));
     assert!(stderr(&o).contains("diagnostics call (syscall class 4, number 0"), "{}", stderr(&o));
+}
+
+/// `mach_msg_trap` (trap 31, still in xnu-11417's table beside
+/// `mach_msg2_trap`): msg, option, send_size, rcv_size, rcv_name, timeout
+/// in registers. A receive with MACH_RCV_TIMEOUT and a timeout of 0 on an
+/// empty port is MACH_RCV_TIMED_OUT.
+#[test]
+fn mach_msg_trap_reads_its_six_register_arguments() {
+    let code = [
+        0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc0, // mach_reply_port; mov r8, rax (rcv_name)
+        0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7, // sub rsp, 512; mov rdi, rsp
+        0xbe, 0x02, 0x01, 0, 0, // mov esi, MACH_RCV_MSG | MACH_RCV_TIMEOUT
+        0x31, 0xd2, // xor edx, edx (send_size)
+        0x41, 0xba, 0, 2, 0, 0, // mov r10d, 512 (rcv_size)
+        0x45, 0x31, 0xc9, // xor r9d, r9d (timeout)
+        0x6a, 0x00, 0x6a, 0x00, // push 0 (notify); push 0 (return address)
+        0xb8, 0x1f, 0, 0, 1, 0x0f, 0x05, // mach_msg_trap
+        0x3d, 0x03, 0x40, 0x00, 0x10, // cmp eax, MACH_RCV_TIMED_OUT
+        0x40, 0x0f, 0x95, 0xc7, 0x40, 0x0f, 0xb6, 0xff, // setne dil; movzx edi, dil
+        0xb8, 0x01, 0, 0, 2, 0x0f, 0x05, // exit(edi)
+    ];
+    let o = run("msg-trap-timeout", &Image::new64(code.to_vec()).bytes(), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
