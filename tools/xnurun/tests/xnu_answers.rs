@@ -1054,3 +1054,28 @@ fn mach_msg_trap_reads_its_six_register_arguments() {
     let o = run("msg-trap-timeout", &Image::new64(code.to_vec()).bytes(), &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// A send's size as `mach_msg_copyin_user_header` (osfmk/ipc/mach_msg.c)
+/// checks it: less than a header or not a multiple of 4 is
+/// MACH_SEND_MSG_TOO_SMALL, more than `IPC_KMSG_MAX_BODY_SPACE` (48 MiB less
+/// the 72-byte trailer: 50,331,576) MACH_SEND_TOO_LARGE; at that limit the
+/// body is copied in, and a buffer that ends first is MACH_SEND_INVALID_DATA.
+#[test]
+fn mach_msg2_send_sizes_are_checked_as_xnu_checks_them() {
+    for (size, expected) in [(20u32, 0x1000_0008u32), (26, 0x1000_0008), (50_331_580, 0x1000_000e), (50_331_576, 0x1000_0002)] {
+        let mut a = Asm::new(BASE64 + CODE_OFF);
+        a.raw(&[0xb8, 0x1b, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc2]) // thread_self_trap; mov r10, rax (remote)
+            .raw(&[0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7]) // sub rsp, 512; mov rdi, rsp
+            .raw(&[0x48, 0xbe]).raw(&0x2_0000_0001u64.to_le_bytes()) // SEND | KOBJECT_CALL
+            .raw(&[0x48, 0xba]).raw(&(u64::from(size) << 32 | 19).to_le_bytes()) // COPY_SEND | size << 32
+            .raw(&[0x49, 0xb8]).raw(&(3613u64 << 32).to_le_bytes()) // msgh_id
+            .raw(&[0x45, 0x31, 0xc9]) // xor r9d, r9d
+            .raw(&[0x6a, 0x00, 0x6a, 0x00, 0x6a, 0x00]) // timeout, rcv_size, return address
+            .raw(&[0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05]) // mach_msg2_trap
+            .raw(&[0x3d]).raw(&expected.to_le_bytes()) // cmp eax, expected
+            .raw(&[0x40, 0x0f, 0x95, 0xc7, 0x40, 0x0f, 0xb6, 0xff]) // setne dil; movzx edi, dil
+            .raw(&[0xb8, 0x01, 0, 0, 2, 0x0f, 0x05]); // exit(edi)
+        let o = run(&format!("send-size-{size}"), &Image::new64(a.finish()).bytes(), &["--trace"]);
+        assert_eq!(o.status.code(), Some(0), "send size {size}: {}", stderr(&o));
+    }
+}

@@ -50,9 +50,11 @@ pub const HEADER: u64 = 24;
 /// The trailer every receive appends (`mach_msg_trailer_t`: format 0,
 /// 8 bytes; `ipc_kmsg_add_trailer`).
 const TRAILER: u64 = 8;
-/// `IPC_KMSG_MAX_BODY_SPACE` is larger; a message this size is already far
-/// past anything xnurun's single thread can have a use for.
-const MAX_SEND: u64 = 64 * 1024 * 1024;
+/// The largest message a task may send, `IPC_KMSG_MAX_BODY_SPACE`
+/// (osfmk/ipc/ipc_policy.h; `ipc_kmsg_max_body_space` in xnu-4903): three
+/// quarters of 64 MiB less `MAX_TRAILER_SIZE`, the 72-byte
+/// `mach_msg_mac_trailer_t` of a 64-bit kernel (osfmk/mach/message.h).
+const MAX_SEND: u64 = 64 * 1024 * 1024 * 3 / 4 - 72;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Header {
