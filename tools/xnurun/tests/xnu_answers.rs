@@ -1079,3 +1079,53 @@ fn mach_msg2_send_sizes_are_checked_as_xnu_checks_them() {
         assert_eq!(o.status.code(), Some(0), "send size {size}: {}", stderr(&o));
     }
 }
+
+/// The legacy-send policy of current XNU (`ipc_policy_allow_legacy_send_trap`,
+/// osfmk/ipc/ipc_policy.c): a 64-bit task that sends through the old
+/// `mach_msg_trap` gets a fatal guard exception, SIGKILL; the i386 images'
+/// xnu-4903 has no such policy (the i386 regs example sends that way).
+#[test]
+fn a_64_bit_legacy_send_is_a_fatal_guard_exception() {
+    let code = [
+        0xb8, 0x1b, 0, 0, 1, 0x0f, 0x05, // thread_self_trap
+        0x48, 0x83, 0xec, 0x40, 0x48, 0x89, 0xe7, // sub rsp, 64; mov rdi, rsp
+        0xc7, 0x07, 19, 0, 0, 0, // mov dword [rdi], COPY_SEND (bits)
+        0xc7, 0x47, 0x04, 24, 0, 0, 0, // size 24
+        0x89, 0x47, 0x08, // remote: the thread
+        0xc7, 0x47, 0x0c, 0, 0, 0, 0, 0xc7, 0x47, 0x10, 0, 0, 0, 0, // local, voucher
+        0xc7, 0x47, 0x14, 0x1d, 0x0e, 0, 0, // id 3613
+        0xbe, 0x01, 0, 0, 0, 0xba, 24, 0, 0, 0, // mov esi, MACH_SEND_MSG; mov edx, 24
+        0x45, 0x31, 0xd2, 0x45, 0x31, 0xc0, 0x45, 0x31, 0xc9, // r10d, r8d, r9d = 0
+        0x6a, 0x00, 0x6a, 0x00, // notify, return address
+        0xb8, 0x1f, 0, 0, 1, 0x0f, 0x05, // mach_msg_trap
+    ];
+    let o = guest64("legacy-send-64", &code);
+    assert_eq!(o.status.code(), Some(137), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ipc_policy_allow_legacy_send_trap"), "{}", stderr(&o));
+}
+
+/// `ipc_kmsg_copyin_header` (osfmk/ipc/ipc_kmsg.c) checks the dispositions
+/// before the names: a destination that is no send disposition is
+/// MACH_SEND_INVALID_HEADER whatever the names, as is a reply disposition
+/// that is none; a name that holds no right is MACH_SEND_INVALID_DEST.
+#[test]
+fn mach_msg2_header_dispositions_come_before_names() {
+    // (bits, remote: the thread port or a name that is nothing, expected)
+    for (bits, thread, expected) in [(0u32, true, 0x1000_0010u32), (16, true, 0x1000_0010), (19 | 16 << 8, true, 0x1000_0010), (19, false, 0x1000_0003)] {
+        let mut a = Asm::new(BASE64 + CODE_OFF);
+        a.raw(&[0xb8, 0x1b, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc2]); // thread_self_trap; mov r10, rax (remote)
+        if !thread {
+            a.raw(&[0x41, 0xba, 0x77, 0x77, 0, 0]); // mov r10d, 0x7777: no name
+        }
+        a.raw(&[0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7]) // sub rsp, 512; mov rdi, rsp
+            .raw(&[0x48, 0xbe]).raw(&0x2_0000_0001u64.to_le_bytes()) // SEND | KOBJECT_CALL
+            .raw(&[0x48, 0xba]).raw(&(24u64 << 32 | u64::from(bits)).to_le_bytes())
+            .raw(&[0x49, 0xb8]).raw(&(3613u64 << 32).to_le_bytes())
+            .raw(&[0x45, 0x31, 0xc9, 0x6a, 0x00, 0x6a, 0x00, 0x6a, 0x00]) // r9d = 0; timeout, rcv_size, return address
+            .raw(&[0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05]) // mach_msg2_trap
+            .raw(&[0x3d]).raw(&expected.to_le_bytes())
+            .raw(&[0x40, 0x0f, 0x95, 0xc7, 0x40, 0x0f, 0xb6, 0xff, 0xb8, 0x01, 0, 0, 2, 0x0f, 0x05]); // exit(eax != expected)
+        let o = run(&format!("header-{bits:x}-{thread}"), &Image::new64(a.finish()).bytes(), &["--trace"]);
+        assert_eq!(o.status.code(), Some(0), "bits 0x{bits:x}: {}", stderr(&o));
+    }
+}
