@@ -1107,25 +1107,41 @@ fn a_64_bit_legacy_send_is_a_fatal_guard_exception() {
 /// `ipc_kmsg_copyin_header` (osfmk/ipc/ipc_kmsg.c) checks the dispositions
 /// before the names: a destination that is no send disposition is
 /// MACH_SEND_INVALID_HEADER whatever the names, as is a reply disposition
-/// that is none; a name that holds no right is MACH_SEND_INVALID_DEST.
+/// that is none. Then the destination's right: MAKE_SEND needs the
+/// receive right (the task's own reply port), COPY_SEND a send right (the
+/// thread port has one, the reply port none, 0x7777 is no name), else
+/// MACH_SEND_INVALID_DEST. A send to the task's own port is queued:
+/// MACH_MSG_SUCCESS.
 #[test]
 fn mach_msg2_header_dispositions_come_before_names() {
-    // (bits, remote: the thread port or a name that is nothing, expected)
-    for (bits, thread, expected) in [(0u32, true, 0x1000_0010u32), (16, true, 0x1000_0010), (19 | 16 << 8, true, 0x1000_0010), (19, false, 0x1000_0003)] {
+    const SEND_KOBJECT: u64 = 0x2_0000_0001;
+    const SEND_MQ: u64 = 0x4_0000_0001;
+    let cases: [(u32, &str, u64, u32); 8] = [
+        (0, "thread", SEND_KOBJECT, 0x1000_0010),
+        (16, "thread", SEND_KOBJECT, 0x1000_0010), // MOVE_RECEIVE: no send
+        (19 | 16 << 8, "thread", SEND_KOBJECT, 0x1000_0010),
+        (19, "nothing", SEND_KOBJECT, 0x1000_0003),
+        (20, "thread", SEND_KOBJECT, 0x1000_0003), // MAKE_SEND without the receive right
+        (19, "reply", SEND_MQ, 0x1000_0003), // COPY_SEND without a send right
+        (20, "reply", SEND_MQ, 0),
+        (21, "reply", SEND_MQ, 0), // MAKE_SEND_ONCE
+    ];
+    for (bits, remote, options, expected) in cases {
         let mut a = Asm::new(BASE64 + CODE_OFF);
-        a.raw(&[0xb8, 0x1b, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc2]); // thread_self_trap; mov r10, rax (remote)
-        if !thread {
-            a.raw(&[0x41, 0xba, 0x77, 0x77, 0, 0]); // mov r10d, 0x7777: no name
-        }
+        match remote {
+            "thread" => a.raw(&[0xb8, 0x1b, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc2]), // thread_self_trap; mov r10, rax
+            "reply" => a.raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc2]), // mach_reply_port; mov r10, rax
+            _ => a.raw(&[0x41, 0xba, 0x77, 0x77, 0, 0]), // mov r10d, 0x7777: no name
+        };
         a.raw(&[0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7]) // sub rsp, 512; mov rdi, rsp
-            .raw(&[0x48, 0xbe]).raw(&0x2_0000_0001u64.to_le_bytes()) // SEND | KOBJECT_CALL
+            .raw(&[0x48, 0xbe]).raw(&options.to_le_bytes())
             .raw(&[0x48, 0xba]).raw(&(24u64 << 32 | u64::from(bits)).to_le_bytes())
             .raw(&[0x49, 0xb8]).raw(&(3613u64 << 32).to_le_bytes())
             .raw(&[0x45, 0x31, 0xc9, 0x6a, 0x00, 0x6a, 0x00, 0x6a, 0x00]) // r9d = 0; timeout, rcv_size, return address
             .raw(&[0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05]) // mach_msg2_trap
             .raw(&[0x3d]).raw(&expected.to_le_bytes())
             .raw(&[0x40, 0x0f, 0x95, 0xc7, 0x40, 0x0f, 0xb6, 0xff, 0xb8, 0x01, 0, 0, 2, 0x0f, 0x05]); // exit(eax != expected)
-        let o = run(&format!("header-{bits:x}-{thread}"), &Image::new64(a.finish()).bytes(), &["--trace"]);
-        assert_eq!(o.status.code(), Some(0), "bits 0x{bits:x}: {}", stderr(&o));
+        let o = run(&format!("header-{bits:x}-{remote}"), &Image::new64(a.finish()).bytes(), &["--trace"]);
+        assert_eq!(o.status.code(), Some(0), "bits 0x{bits:x} to the {remote}: {}", stderr(&o));
     }
 }
