@@ -16,8 +16,14 @@ const KERN_INVALID_ARGUMENT: u32 = 4;
 /// EL0, AArch64 (`thread_state64_to_saved_state`).
 const USER_PSTATE: u64 = 0xf000_0000;
 
-/// The flavors osfmk/mach/arm/thread_status.h defines, by number.
+/// The flavors osfmk/mach/arm/thread_status.h defines, by number, for the
+/// trace. (The header gives ARM_SME_ZA_STATE11 and ARM_SME_ZA_STATE12 the
+/// same number, 42, and none 43.)
 fn flavor(f: u32) -> Option<&'static str> {
+    const ZA: [&str; 12] = [
+        "ARM_SME_ZA_STATE1", "ARM_SME_ZA_STATE2", "ARM_SME_ZA_STATE3", "ARM_SME_ZA_STATE4", "ARM_SME_ZA_STATE5", "ARM_SME_ZA_STATE6",
+        "ARM_SME_ZA_STATE7", "ARM_SME_ZA_STATE8", "ARM_SME_ZA_STATE9", "ARM_SME_ZA_STATE10", "ARM_SME_ZA_STATE11", "ARM_SME_ZA_STATE13",
+    ];
     Some(match f {
         0 => "THREAD_STATE_FLAVOR_LIST",
         1 => "ARM_THREAD_STATE",
@@ -27,16 +33,48 @@ fn flavor(f: u32) -> Option<&'static str> {
         6 => "ARM_THREAD_STATE64",
         7 => "ARM_EXCEPTION_STATE64",
         9 => "ARM_THREAD_STATE32",
+        10 => "ARM_EXCEPTION_STATE64_V2",
         14 => "ARM_DEBUG_STATE32",
         15 => "ARM_DEBUG_STATE64",
         16 => "ARM_NEON_STATE",
         17 => "ARM_NEON_STATE64",
         18 => "ARM_CPMU_STATE64",
-        21 => "ARM_PAGEIN_STATE",
+        20 => "ARM_SAVED_STATE32",
+        21 => "ARM_SAVED_STATE64",
+        22 => "ARM_NEON_SAVED_STATE32",
+        23 => "ARM_NEON_SAVED_STATE64",
+        27 => "ARM_PAGEIN_STATE",
+        28 => "ARM_SME_STATE",
+        29 => "ARM_SVE_Z_STATE1",
+        30 => "ARM_SVE_Z_STATE2",
+        31 => "ARM_SVE_P_STATE",
+        32..=42 => ZA[f as usize - 32],
+        44..=47 => ["ARM_SME_ZA_STATE13", "ARM_SME_ZA_STATE14", "ARM_SME_ZA_STATE15", "ARM_SME_ZA_STATE16"][f as usize - 44],
+        48 => "ARM_SME2_STATE",
+        49 => "ARM_SME_SAVED_STATE",
         128 => "THREAD_STATE_FLAVOR_LIST_NEW",
         129 => "THREAD_STATE_FLAVOR_LIST_10_15",
         _ => return None,
     })
+}
+
+/// Whether XNU answers `thread_get_state` (`set`: `thread_set_state`) for
+/// flavor `f`: the cases of `machine_thread_get_state` and
+/// `machine_thread_set_state` (osfmk/arm64/status.c, xnu-11417). The SME
+/// flavors are KERN_INVALID_ARGUMENT on a CPU without SME
+/// (`handle_get_arm_sme_state`: `arm_sme_version()` is 0), as the emulated
+/// CPU is. Any other flavor is KERN_INVALID_ARGUMENT; one of these that
+/// xnurun does not serve ends the run as unimplemented.
+fn served(f: u32, set: bool) -> bool {
+    matches!(f, 1..=4 | 6 | 7 | 9 | 10 | 14..=17) || (!set && matches!(f, 0 | 27 | 128 | 129))
+}
+
+/// XNU's answer for flavor `f`, which xnurun does not serve.
+fn not_served(f: u32, set: bool) -> StateError {
+    match flavor(f) {
+        Some(name) if served(f, set) => StateError::Unimplemented(name),
+        _ => StateError::Kern(KERN_INVALID_ARGUMENT),
+    }
 }
 
 pub struct Saved {
@@ -56,7 +94,7 @@ impl ThreadState for Saved {
                 Ok(w)
             }
             ARM_THREAD_STATE64 | 9 => Err(StateError::Kern(KERN_INVALID_ARGUMENT)),
-            f => Err(flavor(f).map_or(StateError::Kern(KERN_INVALID_ARGUMENT), StateError::Unimplemented)),
+            f => Err(not_served(f, false)),
         }
     }
 
@@ -74,7 +112,7 @@ impl ThreadState for Saved {
                 Ok(())
             }
             ARM_THREAD_STATE64 | 9 => Err(StateError::Kern(KERN_INVALID_ARGUMENT)),
-            f => Err(flavor(f).map_or(StateError::Kern(KERN_INVALID_ARGUMENT), StateError::Unimplemented)),
+            f => Err(not_served(f, true)),
         }
     }
 
@@ -100,5 +138,27 @@ mod tests {
         assert_eq!(s.get(ARM_THREAD_STATE64, 67), Err(StateError::Kern(4)));
         assert_eq!(s.get(9, 17), Err(StateError::Kern(4)), "a 64-bit thread");
         assert_eq!(s.get(2, 100), Err(StateError::Unimplemented("ARM_VFP_STATE")));
+    }
+
+    /// Each flavor XNU serves (the case labels of osfmk/arm64/status.c)
+    /// and xnurun does not ends the run naming it; the others, ARM_PAGEIN
+    /// for a set and SME's on a CPU without it among them, are
+    /// KERN_INVALID_ARGUMENT.
+    #[test]
+    fn flavors_xnu_serves_are_named_and_the_rest_refused() {
+        let s = Saved { r: Regs { x: [0; 31], sp: 0, pc: 0, cpsr: 0 }, replaced: false };
+        let get = [0, 1, 2, 3, 4, 7, 10, 14, 15, 16, 17, 27, 128, 129];
+        let set = [1, 2, 3, 4, 7, 10, 14, 15, 16, 17];
+        for f in (0..200).filter(|f| ![6, 9].contains(f)) {
+            let unimplemented = |e: Option<StateError>| matches!(e, Some(StateError::Unimplemented(n)) if Some(n) == flavor(f));
+            let refused = |e: Option<StateError>| e == Some(StateError::Kern(4));
+            let g = s.get(f, 1000).err();
+            assert!(if get.contains(&f) { unimplemented(g) } else { refused(g) }, "get {f}");
+            let mut t = Saved { r: s.r, replaced: false };
+            let e = t.set(f, &[0]).err();
+            assert!(if set.contains(&f) { unimplemented(e) } else { refused(e) }, "set {f}");
+        }
+        assert_eq!(flavor(42), Some("ARM_SME_ZA_STATE11"));
+        assert_eq!((flavor(43), flavor(44)), (None, Some("ARM_SME_ZA_STATE13")));
     }
 }

@@ -35,7 +35,8 @@ pub const USER_CS: u64 = 0x1b;
 pub const USER_DS: u64 = 0x23;
 pub const USER64_CS: u64 = 0x2b;
 
-/// The flavors osfmk/mach/i386/thread_status.h defines, by number.
+/// The flavors osfmk/mach/i386/thread_status.h defines, by number, for
+/// the trace.
 fn flavor(f: u32) -> Option<&'static str> {
     Some(match f {
         0 => "THREAD_STATE_FLAVOR_LIST",
@@ -51,6 +52,8 @@ fn flavor(f: u32) -> Option<&'static str> {
         10 => "x86_DEBUG_STATE32",
         11 => "x86_DEBUG_STATE64",
         12 => "x86_DEBUG_STATE",
+        14 => "x86_SAVED_STATE32",
+        15 => "x86_SAVED_STATE64",
         16 => "x86_AVX_STATE32",
         17 => "x86_AVX_STATE64",
         18 => "x86_AVX_STATE",
@@ -67,6 +70,27 @@ fn flavor(f: u32) -> Option<&'static str> {
         131 => "THREAD_STATE_FLAVOR_LIST_10_15",
         _ => return None,
     })
+}
+
+/// Whether XNU answers `thread_get_state` (`set`: `thread_set_state`) for
+/// flavor `f`: the cases of `machine_thread_get_state` and
+/// `machine_thread_set_state` (osfmk/i386/pcb.c), in xnu-11417 for 64-bit
+/// tasks and in xnu-4903 for i386 ones, which has neither the 10.15 list
+/// nor the pagein, instruction and last-branch states. Any other flavor is
+/// KERN_INVALID_ARGUMENT; one of these that xnurun does not serve ends the
+/// run as unimplemented.
+fn served(f: u32, set: bool, xnu_11417: bool) -> bool {
+    let both = matches!(f, 1 | 2 | 4 | 5 | 7 | 8 | 10..=12 | 14..=21 | 23);
+    let get_only = matches!(f, 0 | 3 | 6 | 9 | 128..=130) || (xnu_11417 && matches!(f, 22 | 24 | 25 | 131));
+    both || (!set && get_only)
+}
+
+/// XNU's answer for flavor `f`, which xnurun does not serve.
+fn not_served(f: u32, set: bool, xnu_11417: bool) -> StateError {
+    match flavor(f) {
+        Some(name) if served(f, set, xnu_11417) => StateError::Unimplemented(name),
+        _ => StateError::Kern(KERN_INVALID_ARGUMENT),
+    }
 }
 
 /// The saved state of the trapping thread.
@@ -141,7 +165,7 @@ impl ThreadState for Saved {
                 (COUNT_ANY, all)
             }
             X86_THREAD_STATE64 | X86_THREAD_STATE32 => return Err(StateError::Kern(KERN_INVALID_ARGUMENT)),
-            f => return Err(flavor(f).map_or(StateError::Kern(KERN_INVALID_ARGUMENT), StateError::Unimplemented)),
+            f => return Err(not_served(f, false, self.is64)),
         };
         if count < need {
             return Err(StateError::Kern(KERN_INVALID_ARGUMENT));
@@ -172,7 +196,7 @@ impl ThreadState for Saved {
             }
             X86_THREAD_STATE64 => Err(StateError::Kern(KERN_INVALID_ARGUMENT)),
             X86_THREAD_STATE32 if self.is64 => Err(StateError::Kern(KERN_INVALID_ARGUMENT)),
-            f => Err(flavor(f).map_or(StateError::Kern(KERN_INVALID_ARGUMENT), StateError::Unimplemented)),
+            f => Err(not_served(f, true, self.is64)),
         }
     }
 
@@ -211,6 +235,32 @@ mod tests {
         new[33] = 0x1_0000;
         let mut u = t;
         assert_eq!(u.set(X86_THREAD_STATE64, &new), Err(StateError::Kern(4)), "rip not canonical");
+    }
+
+    /// Each flavor XNU serves (the case labels of osfmk/i386/pcb.c in both
+    /// releases) and xnurun does not ends the run naming it; the others
+    /// are KERN_INVALID_ARGUMENT, as XNU's `default:` returns.
+    #[test]
+    fn flavors_xnu_serves_are_named_and_the_rest_refused() {
+        let s64 = Saved::at_syscall(&X86State::default(), 0);
+        let s32 = Saved::at_i386(&X86State::default(), false, 0);
+        let get_11417 = [0, 2, 3, 5, 6, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 128, 129, 130, 131];
+        let set_11417 = [2, 5, 8, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 23];
+        let get_4903 = [0, 2, 3, 5, 6, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 23, 128, 129, 130];
+        for f in 0..200 {
+            let unimplemented = |e: Option<StateError>| matches!(e, Some(StateError::Unimplemented(n)) if Some(n) == flavor(f));
+            let refused = |e: Option<StateError>| e == Some(StateError::Kern(4));
+            let g = s64.get(f, 1000);
+            assert!(if get_11417.contains(&f) { unimplemented(g.err()) } else { g.is_ok() || refused(g.err()) }, "get {f}, xnu-11417");
+            let g = s32.get(f, 1000);
+            assert!(if get_4903.contains(&f) { unimplemented(g.err()) } else { g.is_ok() || refused(g.err()) }, "get {f}, xnu-4903");
+            if [1, 4, 7].contains(&f) {
+                continue; // served, tested above
+            }
+            let mut t = s64;
+            let e = t.set(f, &[0]);
+            assert!(if set_11417.contains(&f) { unimplemented(e.err()) } else { refused(e.err()) }, "set {f}, xnu-11417");
+        }
     }
 
     #[test]
