@@ -1145,3 +1145,36 @@ fn mach_msg2_header_dispositions_come_before_names() {
         assert_eq!(o.status.code(), Some(0), "bits 0x{bits:x} to the {remote}: {}", stderr(&o));
     }
 }
+
+/// MACH_MSG_TYPE_MOVE_SEND moves the sender's right into the message
+/// (`ipc_right_copyin`, osfmk/ipc/ipc_right.c): a thread port named once
+/// and sent that way in a `thread_get_state` request is gone from the
+/// task's names after it, so giving it up again is KERN_INVALID_NAME.
+#[test]
+fn move_send_takes_the_senders_reference() {
+    let mut a = Asm::new(BASE64 + CODE_OFF);
+    a.raw(&[0xb8, 0x1b, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc4]) // thread_self_trap; mov r12, rax
+        .raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc5]) // mach_reply_port; mov r13, rax
+        .raw(&[0xb8, 0x1c, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc6]) // task_self_trap; mov r14, rax
+        .raw(&[0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7]) // sub rsp, 512; mov rdi, rsp
+        // The body after the header's room: NDR record, flavor 4, count 42.
+        .raw(&[0xc7, 0x47, 0x18, 0, 0, 0, 0, 0xc7, 0x47, 0x1c, 1, 0, 0, 0])
+        .raw(&[0xc7, 0x47, 0x20, 4, 0, 0, 0, 0xc7, 0x47, 0x24, 42, 0, 0, 0])
+        .raw(&[0x48, 0xbe]).raw(&0x2_0000_0003u64.to_le_bytes()) // SEND | RCV | KOBJECT_CALL
+        .raw(&[0x48, 0xba]).raw(&(40u64 << 32 | 0x1511).to_le_bytes()) // MOVE_SEND | MAKE_SEND_ONCE << 8, size 40
+        .raw(&[0x4d, 0x89, 0xea, 0x49, 0xc1, 0xe2, 0x20, 0x4d, 0x09, 0xe2]) // r10 = reply << 32 | thread
+        .raw(&[0x49, 0xb8]).raw(&(3603u64 << 32).to_le_bytes()) // thread_get_state
+        .raw(&[0x4d, 0x89, 0xe9, 0x49, 0xc1, 0xe1, 0x20]) // r9 = reply << 32
+        .raw(&[0x6a, 0x00, 0x68, 0, 2, 0, 0, 0x6a, 0x00]) // timeout 0, rcv_size 512, return address
+        // cmp eax, eax: flags the trap saves that every CPU agrees on
+        // (`shl` leaves AF undefined, and AMD and unicorn differ).
+        .raw(&[0x39, 0xc0, 0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05]) // mach_msg2_trap
+        .raw(&[0x85, 0xc0]).rel(&[0x0f, 0x85], "fail") // MACH_MSG_SUCCESS
+        .raw(&[0x4c, 0x89, 0xf7, 0x4c, 0x89, 0xe6, 0xb8, 0x12, 0, 0, 1, 0x0f, 0x05]) // mach_port_deallocate(task, thread)
+        .raw(&[0x83, 0xf8, 15]).rel(&[0x0f, 0x85], "fail") // KERN_INVALID_NAME
+        .raw(&EXIT0_64)
+        .label("fail")
+        .raw(&[0x89, 0xc7, 0xb8, 0x01, 0, 0, 2, 0x0f, 0x05]); // exit(eax)
+    let o = run("move-send", &Image::new64(a.finish()).bytes(), &["--trace"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
