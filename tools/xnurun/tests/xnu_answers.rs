@@ -1116,7 +1116,8 @@ fn a_64_bit_legacy_send_is_a_fatal_guard_exception() {
 fn mach_msg2_header_dispositions_come_before_names() {
     const SEND_KOBJECT: u64 = 0x2_0000_0001;
     const SEND_MQ: u64 = 0x4_0000_0001;
-    let cases: [(u32, &str, u64, u32); 8] = [
+    const SEND_ANY: u64 = 0x8_0000_0001;
+    let cases: [(u32, &str, u64, u32); 12] = [
         (0, "thread", SEND_KOBJECT, 0x1000_0010),
         (16, "thread", SEND_KOBJECT, 0x1000_0010), // MOVE_RECEIVE: no send
         (19 | 16 << 8, "thread", SEND_KOBJECT, 0x1000_0010),
@@ -1125,6 +1126,12 @@ fn mach_msg2_header_dispositions_come_before_names() {
         (19, "reply", SEND_MQ, 0x1000_0003), // COPY_SEND without a send right
         (20, "reply", SEND_MQ, 0),
         (21, "reply", SEND_MQ, 0), // MAKE_SEND_ONCE
+        // ipc_validate_kmsg_dest_from_user: a kernel object needs
+        // KOBJECT_CALL with a receive, a port MQ_CALL; ANY passes on macOS.
+        (19, "thread", SEND_KOBJECT, 0x1000_0013), // no receive
+        (19, "thread", SEND_MQ, 0x1000_0013),
+        (20, "reply", SEND_KOBJECT, 0x1000_0013),
+        (20, "reply", SEND_ANY, 0),
     ];
     for (bits, remote, options, expected) in cases {
         let mut a = Asm::new(BASE64 + CODE_OFF);
