@@ -1034,16 +1034,17 @@ fn syscall_class_4_is_a_diagnostics_call() {
 
 /// `mach_msg_trap` (trap 31, still in xnu-11417's table beside
 /// `mach_msg2_trap`): msg, option, send_size, rcv_size, rcv_name, timeout
-/// in registers. A receive with MACH_RCV_TIMEOUT and a timeout of 0 on an
-/// empty port is MACH_RCV_TIMED_OUT.
+/// in registers, each a 32-bit type in `mach_msg_overwrite_trap_args`
+/// (the upper halves are padding). A receive with MACH_RCV_TIMEOUT and a
+/// timeout of 0 on an empty port is MACH_RCV_TIMED_OUT.
 #[test]
 fn mach_msg_trap_reads_its_six_register_arguments() {
     let code = [
         0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc0, // mach_reply_port; mov r8, rax (rcv_name)
         0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7, // sub rsp, 512; mov rdi, rsp
-        0xbe, 0x02, 0x01, 0, 0, // mov esi, MACH_RCV_MSG | MACH_RCV_TIMEOUT
+        0x48, 0xbe, 0x02, 0x01, 0, 0, 0xad, 0xde, 0, 0, // mov rsi, 0xdead_0000_0102: MACH_RCV_MSG | MACH_RCV_TIMEOUT
         0x31, 0xd2, // xor edx, edx (send_size)
-        0x41, 0xba, 0, 2, 0, 0, // mov r10d, 512 (rcv_size)
+        0x49, 0xba, 0, 2, 0, 0, 0xff, 0xff, 0xff, 0xff, // mov r10, 0xffff_ffff_0000_0200: rcv_size 512
         0x45, 0x31, 0xc9, // xor r9d, r9d (timeout)
         0x6a, 0x00, 0x6a, 0x00, // push 0 (notify); push 0 (return address)
         0xb8, 0x1f, 0, 0, 1, 0x0f, 0x05, // mach_msg_trap
@@ -1094,7 +1095,8 @@ fn a_64_bit_legacy_send_is_a_fatal_guard_exception() {
         0x89, 0x47, 0x08, // remote: the thread
         0xc7, 0x47, 0x0c, 0, 0, 0, 0, 0xc7, 0x47, 0x10, 0, 0, 0, 0, // local, voucher
         0xc7, 0x47, 0x14, 0x1d, 0x0e, 0, 0, // id 3613
-        0xbe, 0x01, 0, 0, 0, 0xba, 24, 0, 0, 0, // mov esi, MACH_SEND_MSG; mov edx, 24
+        0xbe, 0x01, 0, 0, 0, // mov esi, MACH_SEND_MSG
+        0x48, 0xba, 24, 0, 0, 0, 0xad, 0xde, 0, 0, // mov rdx, 0xdead_0000_0018: the size is the low half
         0x45, 0x31, 0xd2, 0x45, 0x31, 0xc0, 0x45, 0x31, 0xc9, // r10d, r8d, r9d = 0
         0x6a, 0x00, 0x6a, 0x00, // notify, return address
         0xb8, 0x1f, 0, 0, 1, 0x0f, 0x05, // mach_msg_trap
@@ -1183,5 +1185,31 @@ fn move_send_takes_the_senders_reference() {
         .label("fail")
         .raw(&[0x89, 0xc7, 0xb8, 0x01, 0, 0, 2, 0x0f, 0x05]); // exit(eax)
     let o = run("move-send", &Image::new64(a.finish()).bytes(), &["--trace"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+/// A receive into less room than the reply and its trailer, without
+/// MACH_RCV_LARGE, is MACH_RCV_TOO_LARGE (`ipc_kmsg_too_large`,
+/// osfmk/ipc/ipc_mqueue.c). mach_msg2_trap's seventh argument is the
+/// receive size in its low half and the priority in its high half.
+#[test]
+fn a_receive_without_room_for_the_reply_is_too_large() {
+    let mut a = Asm::new(BASE64 + CODE_OFF);
+    a.raw(&[0xb8, 0x1b, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc4]) // thread_self_trap; mov r12, rax
+        .raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc5]) // mach_reply_port; mov r13, rax
+        .raw(&[0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7]) // sub rsp, 512; mov rdi, rsp
+        .raw(&[0xc7, 0x47, 0x18, 0, 0, 0, 0, 0xc7, 0x47, 0x1c, 1, 0, 0, 0]) // NDR record
+        .raw(&[0xc7, 0x47, 0x20, 4, 0, 0, 0, 0xc7, 0x47, 0x24, 42, 0, 0, 0]) // flavor 4, count 42
+        .raw(&[0x48, 0xbe]).raw(&0x2_0000_0003u64.to_le_bytes()) // SEND | RCV | KOBJECT_CALL
+        .raw(&[0x48, 0xba]).raw(&(40u64 << 32 | 0x1513).to_le_bytes()) // COPY_SEND | MAKE_SEND_ONCE << 8, size 40
+        .raw(&[0x4d, 0x89, 0xea, 0x49, 0xc1, 0xe2, 0x20, 0x4d, 0x09, 0xe2]) // r10 = reply << 32 | thread
+        .raw(&[0x49, 0xb8]).raw(&(3603u64 << 32).to_le_bytes()) // thread_get_state
+        .raw(&[0x4d, 0x89, 0xe9, 0x49, 0xc1, 0xe1, 0x20]) // r9 = reply << 32
+        // timeout 0; priority 1 | rcv_size 100 (the reply is 208 bytes); return address
+        .raw(&[0x6a, 0x00, 0x48, 0xb8]).raw(&(1u64 << 32 | 100).to_le_bytes()).raw(&[0x50, 0x6a, 0x00])
+        .raw(&[0x39, 0xc0, 0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05]) // cmp eax, eax; mach_msg2_trap
+        .raw(&[0x3d, 0x04, 0x40, 0x00, 0x10]) // cmp eax, MACH_RCV_TOO_LARGE
+        .raw(&[0x40, 0x0f, 0x95, 0xc7, 0x40, 0x0f, 0xb6, 0xff, 0xb8, 0x01, 0, 0, 2, 0x0f, 0x05]); // exit(eax != it)
+    let o = run("rcv-too-large", &Image::new64(a.finish()).bytes(), &["--trace"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
