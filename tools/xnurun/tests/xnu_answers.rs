@@ -1189,8 +1189,8 @@ fn move_send_takes_the_senders_reference() {
 }
 
 /// A receive into less room than the reply and its trailer, without
-/// MACH_RCV_LARGE, is MACH_RCV_TOO_LARGE (`ipc_kmsg_too_large`,
-/// osfmk/ipc/ipc_mqueue.c). mach_msg2_trap's seventh argument is the
+/// MACH_RCV_LARGE, is MACH_RCV_TOO_LARGE
+/// (`ipc_mqueue_select_on_thread_locked`, osfmk/ipc/ipc_mqueue.c). mach_msg2_trap's seventh argument is the
 /// receive size in its low half and the priority in its high half.
 #[test]
 fn a_receive_without_room_for_the_reply_is_too_large() {
