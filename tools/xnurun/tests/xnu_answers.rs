@@ -1213,3 +1213,69 @@ fn a_receive_without_room_for_the_reply_is_too_large() {
     let o = run("rcv-too-large", &Image::new64(a.finish()).bytes(), &["--trace"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// Messages a task sends to its own port (MACH64_SEND_MQ_CALL): the
+/// receiver's header carries the right the sender made as the local
+/// disposition (MAKE_SEND arrives as MOVE_SEND, 17; MAKE_SEND_ONCE as
+/// MOVE_SEND_ONCE, 18: `ipc_kmsg_copyout_header`), the size without the
+/// trailer, no remote port, the port itself as the local one, the id, the
+/// body, then the 8-byte trailer (format 0, size 8).
+/// The header, body and trailer must fit the receive size exactly or the
+/// receive is MACH_RCV_TOO_LARGE and the message gone; a receive on an
+/// empty port with no MACH_RCV_TIMEOUT waits forever on XNU, which
+/// xnurun reports as unimplemented (123) rather than hang.
+#[test]
+fn messages_to_the_tasks_own_port_arrive_as_xnu_copies_them_out() {
+    let send = |a: &mut Asm, bits: u64, id: u64| {
+        a.raw(&[0x48, 0x89, 0xdf]) // mov rdi, rbx
+            .raw(&[0x48, 0xbe]).raw(&0x4_0000_0001u64.to_le_bytes()) // SEND | MQ_CALL
+            .raw(&[0x48, 0xba]).raw(&(28u64 << 32 | bits).to_le_bytes())
+            .raw(&[0x4d, 0x89, 0xea]) // mov r10, r13: to the reply port
+            .raw(&[0x49, 0xb8]).raw(&(id << 32).to_le_bytes())
+            .raw(&[0x45, 0x31, 0xc9, 0x6a, 0x00, 0x6a, 0x00, 0x6a, 0x00]) // r9d = 0; timeout, rcv_size, return address
+            .raw(&[0x39, 0xc0, 0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05, 0x48, 0x83, 0xc4, 0x18]) // mach_msg2_trap; add rsp, 24
+            .raw(&[0x85, 0xc0]).rel(&[0x0f, 0x85], "fail");
+    };
+    let receive = |a: &mut Asm, size: u32, options: u32| {
+        a.raw(&[0x48, 0x89, 0xdf, 0xbe]).raw(&options.to_le_bytes()) // mov rdi, rbx; mov esi, options
+            .raw(&[0x31, 0xd2, 0x45, 0x31, 0xd2, 0x45, 0x31, 0xc0]) // edx, r10d, r8d = 0
+            .raw(&[0x4d, 0x89, 0xe9, 0x49, 0xc1, 0xe1, 0x20]) // r9 = reply << 32
+            .raw(&[0x6a, 0x00, 0x68]).raw(&size.to_le_bytes()).raw(&[0x6a, 0x00]) // timeout 0, rcv_size, return address
+            .raw(&[0x39, 0xc0, 0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05, 0x48, 0x83, 0xc4, 0x18]); // mach_msg2_trap; add rsp, 24
+    };
+    let expect_eax = |a: &mut Asm, v: u32| {
+        a.raw(&[0x3d]).raw(&v.to_le_bytes()).rel(&[0x0f, 0x85], "fail");
+    };
+    let expect_word = |a: &mut Asm, off: u8, v: u32| {
+        a.raw(&[0x81, 0x7b, off]).raw(&v.to_le_bytes()).rel(&[0x0f, 0x85], "fail"); // cmp dword [rbx+off], v
+    };
+    let mut a = Asm::new(BASE64 + CODE_OFF);
+    a.raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc5]) // mach_reply_port; mov r13, rax
+        .raw(&[0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe3]) // sub rsp, 512; mov rbx, rsp
+        .raw(&[0xc7, 0x43, 0x18, 0x78, 0x56, 0x34, 0x12]); // the body: 0x12345678
+    send(&mut a, 20, 1000); // MAKE_SEND
+    receive(&mut a, 36, 2);
+    expect_eax(&mut a, 0);
+    // bits, size, remote (none), local (the port, 0x103), id, body, trailer.
+    for (off, v) in [(0, 0x1100), (4, 28), (8, 0), (12, 0x103), (20, 1000), (24, 0x1234_5678), (28, 0), (32, 8)] {
+        expect_word(&mut a, off, v);
+    }
+    a.raw(&[0xc7, 0x43, 0x18, 0x78, 0x56, 0x34, 0x12]);
+    send(&mut a, 21, 1001); // MAKE_SEND_ONCE
+    receive(&mut a, 35, 2);
+    expect_eax(&mut a, 0x1000_4004); // MACH_RCV_TOO_LARGE, and the message is gone:
+    receive(&mut a, 36, 0x102);
+    expect_eax(&mut a, 0x1000_4003); // MACH_RCV_TIMED_OUT
+    a.raw(&[0xc7, 0x43, 0x18, 0x78, 0x56, 0x34, 0x12]);
+    send(&mut a, 21, 1002);
+    receive(&mut a, 36, 2);
+    expect_eax(&mut a, 0);
+    expect_word(&mut a, 0, 0x1200);
+    expect_word(&mut a, 20, 1002);
+    receive(&mut a, 36, 2); // empty, no timeout: XNU would wait forever
+    a.raw(&EXIT0_64).label("fail").raw(&[0xbf, 1, 0, 0, 0, 0xb8, 0x01, 0, 0, 0x02, 0x0f, 0x05]);
+    let o = run("own-port", &Image::new64(a.finish()).bytes(), &["--trace"]);
+    assert_eq!(o.status.code(), Some(123), "{}", stderr(&o));
+    let t = stderr(&o);
+    assert!(t.contains("msgh_id 1000 (28 bytes) to port 0x103") && t.contains("a receive on the empty port 0x103 with no timeout"), "{t}");
+}
