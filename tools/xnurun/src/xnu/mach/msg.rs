@@ -386,3 +386,43 @@ pub fn options_name(o: u64) -> String {
     }
     parts.join("|")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The trace names each mach_msg_return_t as osfmk/mach/message.h
+    /// defines it (the values are the header's, written out here).
+    #[test]
+    fn return_codes_are_named_as_message_h_names_them() {
+        for (v, name) in [
+            (0, "MACH_MSG_SUCCESS"),
+            (0x1000_0002, "MACH_SEND_INVALID_DATA"),
+            (0x1000_0003, "MACH_SEND_INVALID_DEST"),
+            (0x1000_0008, "MACH_SEND_MSG_TOO_SMALL"),
+            (0x1000_0009, "MACH_SEND_INVALID_REPLY"),
+            (0x1000_000e, "MACH_SEND_TOO_LARGE"),
+            (0x1000_0010, "MACH_SEND_INVALID_HEADER"),
+            (0x1000_0013, "MACH_SEND_INVALID_OPTIONS"),
+            (0x1000_4002, "MACH_RCV_INVALID_NAME"),
+            (0x1000_4003, "MACH_RCV_TIMED_OUT"),
+            (0x1000_4004, "MACH_RCV_TOO_LARGE"),
+            (0x1000_4008, "MACH_RCV_INVALID_DATA"),
+            (0x1000_4009, "MACH_RCV_PORT_DIED"),
+            (46, "KERN_NOT_SUPPORTED"),
+        ] {
+            assert_eq!(return_name(v), name, "0x{v:x}");
+        }
+        assert_eq!(return_name(0x1000_4005), "");
+    }
+
+    /// Option bits by their message.h names, the rest in hex.
+    #[test]
+    fn options_are_named_bit_by_bit() {
+        assert_eq!(options_name(0x3), "SEND|RCV");
+        assert_eq!(options_name(0x114), "RCV_LARGE|SEND_TIMEOUT|RCV_TIMEOUT");
+        assert_eq!(options_name(0xf_0000_0000), "VECTOR|KOBJECT_CALL|MQ_CALL|ANY");
+        assert_eq!(options_name(0x2_0000_0043), "SEND|RCV|KOBJECT_CALL|0x40");
+        assert_eq!(options_name(0), "0x0");
+    }
+}
