@@ -165,10 +165,10 @@ mod tests {
         let (r, _) = serve(h(3603), 40, &request(1, 3, &[]), &mut s);
         assert_eq!(r.unwrap().body, error_reply(3603, 4).body, "a count too small");
         let (r, _) = serve(h(3603), 44, &request(1, 4, &[0]), &mut s);
-        assert_eq!(&r.unwrap().body[8..], &MIG_BAD_ARGUMENTS.to_le_bytes(), "the wrong size");
+        assert_eq!(&r.unwrap().body[8..], &(-304i32).to_le_bytes(), "the wrong size: MIG_BAD_ARGUMENTS (osfmk/mach/mig_errors.h)");
         let (r, _) = serve(h(7), 40, &request(1, 4, &[]), &mut s);
         let r = r.unwrap();
-        assert_eq!((r.id, &r.body[8..]), (107, &MIG_BAD_ID.to_le_bytes()[..]));
+        assert_eq!((r.id, &r.body[8..]), (107, &(-303i32).to_le_bytes()[..]), "MIG_BAD_ID (osfmk/mach/mig_errors.h)");
         assert!(serve(h(3605), 32, &[], &mut s).0.is_err(), "thread_suspend: real, not served");
         let (r, _) = serve(h(3604), 56, &request(1, 4, &[9, 8, 7, 6]), &mut s);
         assert_eq!(&r.unwrap().body[8..], &0i32.to_le_bytes());
