@@ -169,6 +169,8 @@ mod tests {
         let (r, _) = serve(h(7), 40, &request(1, 4, &[]), &mut s);
         let r = r.unwrap();
         assert_eq!((r.id, &r.body[8..]), (107, &(-303i32).to_le_bytes()[..]), "MIG_BAD_ID (osfmk/mach/mig_errors.h)");
+        // The trace's names for the RetCodes.
+        assert_eq!([kern_name(0), kern_name(4), kern_name(-303), kern_name(-304), kern_name(5)], ["KERN_SUCCESS", "KERN_INVALID_ARGUMENT", "MIG_BAD_ID", "MIG_BAD_ARGUMENTS", ""]);
         assert!(serve(h(3605), 32, &[], &mut s).0.is_err(), "thread_suspend: real, not served");
         let (r, _) = serve(h(3604), 56, &request(1, 4, &[9, 8, 7, 6]), &mut s);
         assert_eq!(&r.unwrap().body[8..], &0i32.to_le_bytes());
