@@ -140,6 +140,28 @@ mod tests {
         assert_eq!(s.get(2, 100), Err(StateError::Unimplemented("ARM_VFP_STATE")));
     }
 
+    /// `thread_set_state(ARM_THREAD_STATE64)`: exactly 68 words, x0-x28,
+    /// fp, lr, sp and pc as 64-bit words, and of cpsr only NZCV
+    /// (`thread_state64_to_saved_state`, osfmk/arm64/status.c: the mode
+    /// stays EL0, AArch64).
+    #[test]
+    fn set_takes_68_words_and_only_the_flags_of_cpsr() {
+        let mut s = Saved { r: Regs { x: [0; 31], sp: 0, pc: 0, cpsr: 0 }, replaced: false };
+        let mut w = vec![0u32; 68];
+        for i in 0..33 {
+            w[2 * i] = i as u32 + 1;
+            w[2 * i + 1] = 0x100 + i as u32;
+        }
+        w[66] = 0xffff_ffff;
+        assert_eq!(s.set(ARM_THREAD_STATE64, &w[..67]), Err(StateError::Kern(4)));
+        assert!(!s.replaced);
+        assert_eq!(s.set(ARM_THREAD_STATE64, &w), Ok(()));
+        assert_eq!((s.r.x[0], s.r.x[30]), (0x100_0000_0001, 0x11e_0000_001f));
+        assert_eq!((s.r.sp, s.r.pc, s.r.cpsr, s.replaced), (0x11f_0000_0020, 0x120_0000_0021, 0xf000_0000, true));
+        assert_eq!(s.set(9, &w[..17]), Err(StateError::Kern(4)), "a 64-bit thread");
+        assert_eq!((s.flavor_name(6), s.flavor_name(5)), ("ARM_THREAD_STATE64".to_string(), "5".to_string()));
+    }
+
     /// Each flavor XNU serves (the case labels of osfmk/arm64/status.c)
     /// and xnurun does not ends the run naming it; the others, ARM_PAGEIN
     /// for a set and SME's on a CPU without it among them, are

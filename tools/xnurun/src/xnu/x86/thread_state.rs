@@ -263,12 +263,48 @@ mod tests {
         }
     }
 
+    /// `set_thread_state64` (osfmk/i386/pcb.c): 42 words and a 64-bit
+    /// thread, or KERN_INVALID_ARGUMENT; rsp and rip canonical (either
+    /// half); fs and gs their low halves; a 32-bit state for a 64-bit
+    /// thread refused, for a 32-bit one served by XNU but not by xnurun.
+    #[test]
+    fn set_state_checks_count_thread_and_canonical_addresses() {
+        let s64 = Saved::at_syscall(&X86State::default(), 0);
+        let s32 = Saved::at_i386(&X86State::default(), false, 0);
+        let mut w = vec![0u32; 42];
+        w[14] = 0x1000; // rsp
+        w[15] = 0xffff_8000; // the lowest canonical address of the upper half
+        w[32] = 0x2000; // rip
+        w[38] = 0x2b;
+        w[39] = 0xdead; // fs, upper half ignored
+        w[40] = 0x33; // gs
+        let mut t = s64;
+        assert_eq!(t.set(X86_THREAD_STATE64, &w), Ok(()));
+        assert_eq!((t.r.rsp, t.r.rip, t.fs, t.gs), (0xffff_8000_0000_1000, 0x2000, 0x2b, 0x33));
+        let mut t = s64;
+        assert_eq!(t.set(X86_THREAD_STATE64, &w[..41]), Err(StateError::Kern(4)), "41 words");
+        let mut t = s32;
+        assert_eq!(t.set(X86_THREAD_STATE64, &w), Err(StateError::Kern(4)), "a 32-bit thread");
+        let mut bad = w.clone();
+        bad[15] = 0x0000_8000; // rsp 1 << 47: not canonical
+        let mut t = s64;
+        assert_eq!(t.set(X86_THREAD_STATE64, &bad), Err(StateError::Kern(4)), "rsp");
+        let mut t = s64;
+        assert_eq!(t.set(X86_THREAD_STATE32, &[0; 16]), Err(StateError::Kern(4)), "32-bit state, 64-bit thread");
+        let mut t = s32;
+        assert_eq!(t.set(X86_THREAD_STATE32, &[0; 16]), Err(StateError::Unimplemented("x86_THREAD_STATE32")));
+        assert!(!t.replaced);
+    }
+
     #[test]
     fn sysenter_saves_edx_and_ecx() {
         let entry = X86State { rax: (-27i32) as u32 as u64, rcx: 0xbfff_f000, rdx: 0x1f20, rsp: 0xbfff_f000, rip: 0x1f00, eflags: 0x1_0002, ..X86State::default() };
         let s = Saved::at_i386(&entry, true, 0x1f02);
         let w = s.get(X86_THREAD_STATE32, 16).unwrap();
         assert_eq!((w[7], w[9], w[10], w[11], w[8]), (0xbfff_f000, 0x202, 0x1f20, 0x0b, 0x23));
+        // IF stays set when the thread had it.
+        let s = Saved::at_i386(&X86State { eflags: 0x202, ..entry }, true, 0x1f02);
+        assert_eq!(s.get(X86_THREAD_STATE32, 16).unwrap()[9], 0x202);
         assert_eq!(s.get(X86_THREAD_STATE64, 42), Err(StateError::Kern(4)));
     }
 }
