@@ -589,6 +589,9 @@ fn port_names_are_xnus() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let t = stderr(&o);
     assert!(t.contains("thread_self_trap() = 0x103 (thread port)") && t.contains("mach_reply_port() = 0x203") && t.contains("mach_reply_port() = 0x303"), "{t}");
+    for answer in ["= 0 KERN_SUCCESS", "= 15 KERN_INVALID_NAME", "= 17 KERN_INVALID_RIGHT", "= 0x10000003 MACH_SEND_INVALID_DEST"] {
+        assert!(t.contains(&format!("_kernelrpc_mach_port_deallocate_trap(0x403, 0x103) {answer}")) || t.contains(&format!(") {answer}")), "{answer}: {t}");
+    }
 }
 
 /// `thread_set_state` on the thread itself, from inside its `mach_msg2_trap`
@@ -1119,7 +1122,7 @@ fn mach_msg2_header_dispositions_come_before_names() {
     const SEND_KOBJECT: u64 = 0x2_0000_0001;
     const SEND_MQ: u64 = 0x4_0000_0001;
     const SEND_ANY: u64 = 0x8_0000_0001;
-    let cases: [(u32, &str, u64, u32); 12] = [
+    let cases: [(u32, &str, u64, u32); 13] = [
         (0, "thread", SEND_KOBJECT, 0x1000_0010),
         (16, "thread", SEND_KOBJECT, 0x1000_0010), // MOVE_RECEIVE: no send
         (19 | 16 << 8, "thread", SEND_KOBJECT, 0x1000_0010),
@@ -1134,12 +1137,16 @@ fn mach_msg2_header_dispositions_come_before_names() {
         (19, "thread", SEND_MQ, 0x1000_0013),
         (20, "reply", SEND_KOBJECT, 0x1000_0013),
         (20, "reply", SEND_ANY, 0),
+        // A reply right made from a name that holds no receive right.
+        (20 | 21 << 8, "reply, local 0x7777", SEND_MQ, 0x1000_0009),
     ];
     for (bits, remote, options, expected) in cases {
         let mut a = Asm::new(BASE64 + CODE_OFF);
         match remote {
             "thread" => a.raw(&[0xb8, 0x1b, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc2]), // thread_self_trap; mov r10, rax
             "reply" => a.raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc2]), // mach_reply_port; mov r10, rax
+            // mach_reply_port; mov r10, rax; mov eax, 0x7777; shl rax, 32; or r10, rax
+            "reply, local 0x7777" => a.raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc2, 0xb8, 0x77, 0x77, 0, 0, 0x48, 0xc1, 0xe0, 0x20, 0x49, 0x09, 0xc2]),
             _ => a.raw(&[0x41, 0xba, 0x77, 0x77, 0, 0]), // mov r10d, 0x7777: no name
         };
         a.raw(&[0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7]) // sub rsp, 512; mov rdi, rsp
@@ -1281,4 +1288,32 @@ fn messages_to_the_tasks_own_port_arrive_as_xnu_copies_them_out() {
     assert_eq!(o.status.code(), Some(123), "{}", stderr(&o));
     let t = stderr(&o);
     assert!(t.contains("msgh_id 1000 (28 bytes) to port 0x103") && t.contains("a receive on the empty port 0x103 with no timeout"), "{t}");
+    for answer in ["= 0x0 MACH_MSG_SUCCESS", "= 0x10004004 MACH_RCV_TOO_LARGE", "= 0x10004003 MACH_RCV_TIMED_OUT"] {
+        assert!(t.contains(answer), "{answer}: {t}");
+    }
+}
+
+/// Descriptors (a complex message) are something xnurun does not carry:
+/// a send that declares any in mach_msg2's sixth argument ends the run as
+/// unimplemented (123); a receive-only call with the same word goes on.
+#[test]
+fn mach_msg2_sends_with_descriptors_are_unimplemented() {
+    for (options, status) in [(0x4_0000_0001u64, 123), (0x102, 0)] {
+        let mut a = Asm::new(BASE64 + CODE_OFF);
+        a.raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc2]) // mach_reply_port; mov r10, rax
+            .raw(&[0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7]) // sub rsp, 512; mov rdi, rsp
+            .raw(&[0x48, 0xbe]).raw(&options.to_le_bytes())
+            .raw(&[0x48, 0xba]).raw(&(24u64 << 32 | 20).to_le_bytes()) // MAKE_SEND, 24 bytes
+            .raw(&[0x45, 0x31, 0xc0]) // xor r8d, r8d
+            .raw(&[0x4d, 0x89, 0xd1, 0x49, 0xc1, 0xe1, 0x20, 0x49, 0x83, 0xc9, 0x01]) // r9 = port << 32 | 1 descriptor
+            .raw(&[0x6a, 0x00, 0x68, 0, 2, 0, 0, 0x6a, 0x00]) // timeout 0, rcv_size 512, return address
+            .raw(&[0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05]) // mach_msg2_trap
+            .raw(&[0x3d, 0x03, 0x40, 0x00, 0x10]) // cmp eax, MACH_RCV_TIMED_OUT
+            .raw(&[0x40, 0x0f, 0x95, 0xc7, 0x40, 0x0f, 0xb6, 0xff, 0xb8, 0x01, 0, 0, 2, 0x0f, 0x05]); // exit(eax != it)
+        let o = run(&format!("descriptors-{options:x}"), &Image::new64(a.finish()).bytes(), &[]);
+        assert_eq!(o.status.code(), Some(status), "options 0x{options:x}: {}", stderr(&o));
+        if status == 123 {
+            assert!(stderr(&o).contains("mach_msg2_trap with 1 descriptors"), "{}", stderr(&o));
+        }
+    }
 }

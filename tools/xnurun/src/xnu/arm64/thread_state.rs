@@ -180,6 +180,15 @@ mod tests {
             let e = t.set(f, &[0]).err();
             assert!(if set.contains(&f) { unimplemented(e) } else { refused(e) }, "set {f}");
         }
+        // The names the trace gives, as osfmk/mach/arm/thread_status.h has them.
+        for (f, name) in [
+            (6, "ARM_THREAD_STATE64"), (9, "ARM_THREAD_STATE32"), (18, "ARM_CPMU_STATE64"), (20, "ARM_SAVED_STATE32"),
+            (21, "ARM_SAVED_STATE64"), (22, "ARM_NEON_SAVED_STATE32"), (23, "ARM_NEON_SAVED_STATE64"), (28, "ARM_SME_STATE"),
+            (29, "ARM_SVE_Z_STATE1"), (30, "ARM_SVE_Z_STATE2"), (31, "ARM_SVE_P_STATE"), (32, "ARM_SME_ZA_STATE1"),
+            (48, "ARM_SME2_STATE"), (49, "ARM_SME_SAVED_STATE"),
+        ] {
+            assert_eq!(s.flavor_name(f), name);
+        }
         assert_eq!(flavor(42), Some("ARM_SME_ZA_STATE11"));
         assert_eq!((flavor(43), flavor(44)), (None, Some("ARM_SME_ZA_STATE13")));
     }

@@ -211,11 +211,12 @@ mod tests {
 
     #[test]
     fn inside_a_syscall_rcx_holds_the_stack_pointer_and_cs_is_the_pseudo_segment() {
-        let entry = X86State { rax: 0xffff_0000_0100_002f, rsp: 0x7ff0, rcx: 0x1234, rip: 0x1000, eflags: 0x246, ..X86State::default() };
+        let entry = X86State { rax: 0xffff_0000_0100_002f, rbx: 0x1234_5678_9abc_def0, rsp: 0x7ff0, rcx: 0x1234, rip: 0x1000, eflags: 0x246, ..X86State::default() };
         let s = Saved::at_syscall(&entry, 0x1002);
         let w = s.get(X86_THREAD_STATE64, 42).unwrap();
         assert_eq!(w.len(), 42);
         assert_eq!((w[0], w[1]), (0x0100_002f, 0), "rax: the low half");
+        assert_eq!((w[2], w[3]), (0x9abc_def0, 0x1234_5678), "rbx: low word first");
         assert_eq!(w[4], 0x7ff0, "rcx = rsp");
         assert_eq!(w[22], 0x246, "r11 = rflags");
         assert_eq!(w[32], 0x1002, "rip after the syscall");
@@ -267,6 +268,16 @@ mod tests {
     /// thread, or KERN_INVALID_ARGUMENT; rsp and rip canonical (either
     /// half); fs and gs their low halves; a 32-bit state for a 64-bit
     /// thread refused, for a 32-bit one served by XNU but not by xnurun.
+    /// The names the trace gives, as osfmk/mach/i386/thread_status.h has
+    /// them, served flavors too; an unknown flavor by its number.
+    #[test]
+    fn flavors_are_named_for_the_trace() {
+        let s = Saved::at_syscall(&X86State::default(), 0);
+        for (f, name) in [(1, "x86_THREAD_STATE32"), (4, "x86_THREAD_STATE64"), (7, "x86_THREAD_STATE"), (13, "13")] {
+            assert_eq!(s.flavor_name(f), name);
+        }
+    }
+
     #[test]
     fn set_state_checks_count_thread_and_canonical_addresses() {
         let s64 = Saved::at_syscall(&X86State::default(), 0);
