@@ -1122,7 +1122,7 @@ fn mach_msg2_header_dispositions_come_before_names() {
     const SEND_KOBJECT: u64 = 0x2_0000_0001;
     const SEND_MQ: u64 = 0x4_0000_0001;
     const SEND_ANY: u64 = 0x8_0000_0001;
-    let cases: [(u32, &str, u64, u32); 13] = [
+    let cases: [(u32, &str, u64, u32); 14] = [
         (0, "thread", SEND_KOBJECT, 0x1000_0010),
         (16, "thread", SEND_KOBJECT, 0x1000_0010), // MOVE_RECEIVE: no send
         (19 | 16 << 8, "thread", SEND_KOBJECT, 0x1000_0010),
@@ -1135,6 +1135,7 @@ fn mach_msg2_header_dispositions_come_before_names() {
         // KOBJECT_CALL with a receive, a port MQ_CALL; ANY passes on macOS.
         (19, "thread", SEND_KOBJECT, 0x1000_0013), // no receive
         (19, "thread", SEND_MQ, 0x1000_0013),
+        (19, "thread", SEND_MQ | 2, 0x1000_0013), // with a receive, still not KOBJECT_CALL
         (20, "reply", SEND_KOBJECT, 0x1000_0013),
         (20, "reply", SEND_ANY, 0),
         // A reply right made from a name that holds no receive right.
@@ -1193,6 +1194,12 @@ fn move_send_takes_the_senders_reference() {
         .raw(&[0x89, 0xc7, 0xb8, 0x01, 0, 0, 2, 0x0f, 0x05]); // exit(eax)
     let o = run("move-send", &Image::new64(a.finish()).bytes(), &["--trace"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The trace's line for it: the destination, what the kernel did, the
+    // receive, and the reply's header (MOVE_SEND_ONCE, 18, as the local
+    // disposition of a kernel reply: bits 0x1200).
+    let t = stderr(&o);
+    assert!(t.contains(": 0x103 thread port: thread_get_state(x86_THREAD_STATE64, 42) = KERN_SUCCESS, 42 words; received msgh_id 3703 (208 bytes) = 0x0 MACH_MSG_SUCCESS"), "{t}");
+    assert!(t.contains("received 216 bytes: 00001200 000000d0"), "{t}");
 }
 
 /// A receive into less room than the reply and its trailer, without
@@ -1282,6 +1289,15 @@ fn messages_to_the_tasks_own_port_arrive_as_xnu_copies_them_out() {
     expect_eax(&mut a, 0x1000_4004); // MACH_RCV_TOO_LARGE, and the message is gone:
     receive(&mut a, 36, 0x102);
     expect_eax(&mut a, 0x1000_4003); // MACH_RCV_TIMED_OUT
+    a.raw(&[0xc7, 0x43, 0x18, 0x78, 0x56, 0x34, 0x12]);
+    send(&mut a, 20, 1003);
+    // mach_msg_trap's receive size is the low half of r10: 35 is too small
+    // for message 1003 (36 with its trailer) whatever the upper half holds.
+    a.raw(&[0x48, 0x89, 0xdf, 0xbe, 0x02, 0, 0, 0, 0x31, 0xd2]) // mov rdi, rbx; mov esi, MACH_RCV_MSG; xor edx, edx
+        .raw(&[0x49, 0xba, 35, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]) // mov r10, 0xffff_ffff_0000_0023
+        .raw(&[0x4d, 0x89, 0xe8, 0x45, 0x31, 0xc9, 0x6a, 0x00, 0x6a, 0x00]) // mov r8, r13 (rcv_name); xor r9d, r9d
+        .raw(&[0x39, 0xc0, 0xb8, 0x1f, 0, 0, 1, 0x0f, 0x05, 0x48, 0x83, 0xc4, 0x10]); // mach_msg_trap; add rsp, 16
+    expect_eax(&mut a, 0x1000_4004); // MACH_RCV_TOO_LARGE
     receive(&mut a, 36, 2); // empty, no timeout: XNU would wait forever
     a.raw(&EXIT0_64).label("fail").raw(&[0xbf, 1, 0, 0, 0, 0xb8, 0x01, 0, 0, 0x02, 0x0f, 0x05]);
     let o = run("own-port", &Image::new64(a.finish()).bytes(), &["--trace"]);
