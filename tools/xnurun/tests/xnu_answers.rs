@@ -1191,7 +1191,7 @@ fn move_send_takes_the_senders_reference() {
         .raw(&[0x83, 0xf8, 15]).rel(&[0x0f, 0x85], "fail") // KERN_INVALID_NAME
         .raw(&EXIT0_64)
         .label("fail")
-        .raw(&[0x89, 0xc7, 0xb8, 0x01, 0, 0, 2, 0x0f, 0x05]); // exit(eax)
+        .raw(&[0xbf, 1, 0, 0, 0, 0xb8, 0x01, 0, 0, 2, 0x0f, 0x05]); // exit(1)
     let o = run("move-send", &Image::new64(a.finish()).bytes(), &["--trace"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // The trace's line for it: the destination, what the kernel did, the
@@ -1304,7 +1304,8 @@ fn messages_to_the_tasks_own_port_arrive_as_xnu_copies_them_out() {
     assert_eq!(o.status.code(), Some(123), "{}", stderr(&o));
     let t = stderr(&o);
     assert!(t.contains("msgh_id 1000 (28 bytes) to port 0x103") && t.contains("a receive on the empty port 0x103 with no timeout"), "{t}");
-    for answer in ["= 0x0 MACH_MSG_SUCCESS", "= 0x10004004 MACH_RCV_TOO_LARGE", "= 0x10004003 MACH_RCV_TIMED_OUT"] {
+    // Every step reached: each message received where the test says.
+    for answer in ["rcv 0x103 36): received msgh_id 1000 (28 bytes)", "received msgh_id 1001 (28 bytes)", "msgh_id 1003 (28 bytes) to port 0x103", "= 0x0 MACH_MSG_SUCCESS", "= 0x10004004 MACH_RCV_TOO_LARGE", "= 0x10004003 MACH_RCV_TIMED_OUT"] {
         assert!(t.contains(answer), "{answer}: {t}");
     }
 }
