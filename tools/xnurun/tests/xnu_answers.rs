@@ -1334,3 +1334,28 @@ fn mach_msg2_sends_with_descriptors_are_unimplemented() {
         }
     }
 }
+
+/// `--fault port-died`: the receive finds its port destroyed,
+/// MACH_RCV_PORT_DIED, as when another thread destroys the receive right
+/// during the wait (`ipc_mqueue_receive_results`, osfmk/ipc/ipc_mqueue.c);
+/// the name is then gone from the task, so giving it up is
+/// KERN_INVALID_NAME, while the task's own port is still there.
+#[test]
+fn a_port_that_died_is_gone_from_the_tasks_names() {
+    let mut a = Asm::new(BASE64 + CODE_OFF);
+    a.raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc5]) // mach_reply_port; mov r13, rax
+        .raw(&[0xb8, 0x1c, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc6]) // task_self_trap; mov r14, rax
+        .raw(&[0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7]) // sub rsp, 512; mov rdi, rsp
+        .raw(&[0xbe, 0x02, 0, 0, 0, 0x31, 0xd2, 0x45, 0x31, 0xd2, 0x45, 0x31, 0xc0]) // RCV; edx, r10d, r8d = 0
+        .raw(&[0x4d, 0x89, 0xe9, 0x49, 0xc1, 0xe1, 0x20]) // r9 = port << 32
+        .raw(&[0x6a, 0x00, 0x68, 0, 2, 0, 0, 0x6a, 0x00]) // timeout, rcv_size 512, return address
+        .raw(&[0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05]) // mach_msg2_trap
+        .raw(&[0x3d, 0x09, 0x40, 0x00, 0x10]).rel(&[0x0f, 0x85], "fail") // MACH_RCV_PORT_DIED
+        .raw(&[0x4c, 0x89, 0xf7, 0x4c, 0x89, 0xee, 0xb8, 0x12, 0, 0, 1, 0x0f, 0x05]) // mach_port_deallocate(task, port)
+        .raw(&[0x83, 0xf8, 15]).rel(&[0x0f, 0x85], "fail") // KERN_INVALID_NAME
+        .raw(&EXIT0_64)
+        .label("fail")
+        .raw(&[0xbf, 1, 0, 0, 0, 0xb8, 0x01, 0, 0, 2, 0x0f, 0x05]); // exit(1)
+    let o = run("port-died", &Image::new64(a.finish()).bytes(), &["--fault", "port-died"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
