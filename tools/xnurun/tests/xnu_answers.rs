@@ -1359,3 +1359,22 @@ fn a_port_that_died_is_gone_from_the_tasks_names() {
     let o = run("port-died", &Image::new64(a.finish()).bytes(), &["--fault", "port-died"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// `ipc_preflight_msg_option64` (osfmk/ipc/ipc_policy.c): a mach_msg2
+/// send names exactly one of KOBJECT_CALL, MQ_CALL and ANY; none, or two,
+/// is a fatal guard exception (SIGKILL).
+#[test]
+fn a_mach_msg2_send_names_exactly_one_cfi_kind() {
+    for options in [0x1u64, 0x6_0000_0001] {
+        let mut a = Asm::new(BASE64 + CODE_OFF);
+        a.raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc2]) // mach_reply_port; mov r10, rax
+            .raw(&[0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7]) // sub rsp, 512; mov rdi, rsp
+            .raw(&[0x48, 0xbe]).raw(&options.to_le_bytes())
+            .raw(&[0x48, 0xba]).raw(&(24u64 << 32 | 20).to_le_bytes())
+            .raw(&[0x45, 0x31, 0xc0, 0x45, 0x31, 0xc9, 0x6a, 0x00, 0x6a, 0x00, 0x6a, 0x00])
+            .raw(&[0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05]);
+        let o = guest64(&format!("cfi-{options:x}"), &a.finish());
+        assert_eq!(o.status.code(), Some(137), "options 0x{options:x}: {}", stderr(&o));
+        assert!(stderr(&o).contains("ipc_preflight_msg_option64"), "{}", stderr(&o));
+    }
+}
