@@ -17,9 +17,6 @@ static ALLOC: xnurun::app::arena::Arena = xnurun::app::arena::Arena::new();
 /// # Safety
 /// Called by the C runtime with its argc and argv.
 pub unsafe extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
-    // The pages a short run allocates on, in one call instead of a fault
-    // each (bench/results.md, "Measurements behind design choices").
-    ALLOC.prefault(96 * 1024);
     let ignored = xnurun::app::sigpipe_ignored();
     let args: Vec<OsString> = (0..argc.max(0) as usize)
         // SAFETY: the C runtime passes argc valid NUL-terminated strings.

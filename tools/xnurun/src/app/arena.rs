@@ -38,15 +38,6 @@ impl Arena {
         self.space.0.get() as usize
     }
 
-    /// Maps the first `bytes` of the arena in one call (MADV_POPULATE_WRITE,
-    /// Linux 5.14) instead of a page fault per page on first use; where
-    /// the kernel has no such call, nothing happens.
-    pub fn prefault(&self, bytes: usize) {
-        // SAFETY: a range of the arena's own pages, which are zero and stay
-        // zero; madvise changes no byte of them.
-        unsafe { nix::libc::madvise(self.base() as *mut _, bytes.min(SIZE), nix::libc::MADV_POPULATE_WRITE) };
-    }
-
     fn owns(&self, p: *mut u8) -> bool {
         (self.base()..self.base() + SIZE).contains(&(p as usize))
     }
