@@ -15,13 +15,16 @@ static ALLOC: xnurun::app::arena::Arena = xnurun::app::arena::Arena::new();
 
 #[unsafe(no_mangle)]
 /// # Safety
-/// Called by the C runtime with its argc and argv.
-pub unsafe extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
+/// Called by the C runtime with its argc, argv and environment.
+pub unsafe extern "C" fn main(argc: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
     let ignored = xnurun::app::sigpipe_ignored();
     let args: Vec<OsString> = (0..argc.max(0) as usize)
         // SAFETY: the C runtime passes argc valid NUL-terminated strings.
         .map(|i| OsString::from_vec(unsafe { CStr::from_ptr(*argv.add(i)) }.to_bytes().to_vec()))
         .collect();
-    let status = xnurun::app::main_with(args, ignored);
+    // SAFETY: the C runtime's envp is NULL-terminated, its strings
+    // NUL-terminated, all alive for the whole run.
+    let env: Vec<&[u8]> = (0..).map(|i| unsafe { *envp.add(i) }).take_while(|p| !p.is_null()).map(|p| unsafe { CStr::from_ptr(p) }.to_bytes()).collect();
+    let status = xnurun::app::main_with(args, &env, ignored);
     std::process::exit(status)
 }

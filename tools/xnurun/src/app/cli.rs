@@ -1,8 +1,18 @@
 //! The command line: `xnurun [--trace] [--fault KIND] [--max-steps N] [--cpu real|emulated] [--gdb ADDR:PORT] FILE [ARGS...]`.
 
 use crate::xnu::bsd::fault::Fault;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use std::ffi::OsString;
+
+/// Parses the command line. What `--help` says after the options is
+/// written out only when help is asked for: building it into every run's
+/// parser made a hello run slower (bench/results.md).
+pub fn parse(args: Vec<OsString>) -> Result<Cli, clap::Error> {
+    match Cli::try_parse_from(&args) {
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => Err(Cli::command().after_help(after_help()).try_get_matches_from(args).err().unwrap_or(e)),
+        parsed => parsed,
+    }
+}
 
 /// What `--help` says after the options: the exit statuses (generated
 /// from [`crate::xnu::end`]) and the `--trace` format.
@@ -39,8 +49,7 @@ PC X0 X1 C). Errors read
 #[command(
     name = "xnurun",
     version,
-    override_usage = "xnurun [--trace] [--fault KIND] [--max-steps N] [--cpu real|emulated] [--gdb ADDR:PORT] FILE [ARGS...]",
-    after_help = after_help()
+    override_usage = "xnurun [--trace] [--fault KIND] [--max-steps N] [--cpu real|emulated] [--gdb ADDR:PORT] FILE [ARGS...]"
 )]
 pub struct Cli {
     /// Trace each system call (registers + strace-like line) to stderr.

@@ -17,7 +17,6 @@ use crate::xnu::bsd::calls::Calls;
 use crate::xnu::bsd::fault::Injector;
 use crate::xnu::end::{End, Status};
 use crate::xnu::{trace, Arch};
-use clap::Parser;
 use std::ffi::OsString;
 
 /// Whether SIGPIPE is ignored right now (inherited from the parent, since
@@ -30,9 +29,11 @@ pub fn sigpipe_ignored() -> bool {
     }
 }
 
-/// The whole program; returns the exit status. `args` includes argv[0].
-pub fn main_with(args: Vec<OsString>, sigpipe_was_ignored: bool) -> i32 {
-    let cli = match cli::Cli::try_parse_from(args) {
+/// The whole program; returns the exit status. `args` includes argv[0];
+/// `envp` is the environment as the C runtime passed it (`NAME=value`),
+/// which the guest inherits.
+pub fn main_with(args: Vec<OsString>, envp: &[&[u8]], sigpipe_was_ignored: bool) -> i32 {
+    let cli = match cli::parse(args) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -54,7 +55,7 @@ pub fn main_with(args: Vec<OsString>, sigpipe_was_ignored: bool) -> i32 {
         Some(Ok(a)) => Some(a),
         None => None,
     };
-    let (file, image, stack) = match prepare(&cli) {
+    let (file, image, stack) = match prepare(&cli, envp) {
         Ok(p) => p,
         Err(status) => return status.code(),
     };
@@ -145,7 +146,7 @@ fn default_cpu(_image: &image::Image, _cli: &cli::Cli) -> cli::Cpu {
 }
 
 /// Opens and checks FILE and builds the initial stack, or says why not.
-fn prepare(cli: &cli::Cli) -> Result<(file::ImageFile, image::Image, stack::InitialStack), Status> {
+fn prepare(cli: &cli::Cli, envp: &[&[u8]]) -> Result<(file::ImageFile, image::Image, stack::InitialStack), Status> {
     use std::os::unix::ffi::OsStrExt;
     let shown = cli.file().to_string_lossy().into_owned();
     let file = match file::open(cli.file()) {
@@ -163,18 +164,10 @@ fn prepare(cli: &cli::Cli) -> Result<(file::ImageFile, image::Image, stack::Init
         trace::line(&format!("xnurun: refusing {shown}: {r}"));
         Status::Refused
     })?;
-    let path = cli.file().as_bytes().to_vec();
-    let mut argv = vec![path.clone()];
-    argv.extend(cli.args().iter().map(|a| a.as_bytes().to_vec()));
-    let envp: Vec<Vec<u8>> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut e = k.as_bytes().to_vec();
-            e.push(b'=');
-            e.extend_from_slice(v.as_bytes());
-            e
-        })
-        .collect();
-    let stack = stack::build(image.arch.ptr_size() as usize, image.user_stack, &path, &argv, &envp).map_err(|e| {
+    let path = cli.file().as_bytes();
+    let mut argv = vec![path];
+    argv.extend(cli.args().iter().map(|a| a.as_bytes()));
+    let stack = stack::build(image.arch.ptr_size() as usize, image.user_stack, path, &argv, envp).map_err(|e| {
         trace::line(&format!("xnurun: refusing {shown}: {e}"));
         Status::Refused
     })?;

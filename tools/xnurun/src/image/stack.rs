@@ -34,7 +34,7 @@ fn pad(area: &mut Vec<u8>, ptr: usize) {
 /// Builds the stack that ends at `top` for a process with `ptr`-byte
 /// pointers (8 or 4). Fails like execve with `E2BIG` when the strings do not
 /// fit in `NCARGS`.
-pub fn build(ptr: usize, top: u64, exec_path: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<InitialStack, String> {
+pub fn build(ptr: usize, top: u64, exec_path: &[u8], argv: &[&[u8]], envp: &[&[u8]]) -> Result<InitialStack, String> {
     let mut strings = Vec::new();
     let mut offsets_arg = Vec::new();
     let mut offsets_env = Vec::new();
@@ -116,7 +116,7 @@ mod tests {
     fn layout_matches_exec_copyout_strings() {
         for ptr in [8usize, 4] {
             let top = if ptr == 8 { 0x7ff7_bff0_0000 } else { 0xc000_0000 };
-            let st = build(ptr, top, b"./hello", &[b"./hello".to_vec(), b"-x".to_vec()], &[b"A=1".to_vec()]).unwrap();
+            let st = build(ptr, top, b"./hello", &[b"./hello", b"-x"], &[b"A=1"]).unwrap();
             assert_eq!(st.sp + st.bytes.len() as u64, top);
             assert_eq!(st.sp % ptr as u64, 0);
             let w = |i| word(&st.bytes, i, ptr);
@@ -136,6 +136,6 @@ mod tests {
     #[test]
     fn too_many_strings_is_e2big() {
         let big = vec![b'a'; NCARGS];
-        assert!(build(8, 0x7ff7_bff0_0000, b"x", &[big], &[]).is_err());
+        assert!(build(8, 0x7ff7_bff0_0000, b"x", &[&big], &[]).is_err());
     }
 }
