@@ -17,13 +17,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 const SIZE: usize = 1 << 20;
 
-#[repr(C, align(4096))]
+#[repr(C, align(16))]
 struct Space(UnsafeCell<[u8; SIZE]>);
 
+/// `top` first, on the page the first blocks take: after the space it
+/// would be a page of its own, one more fault per run.
+#[repr(C)]
 pub struct Arena {
-    space: Space,
     /// Offset of the first free byte.
     top: AtomicUsize,
+    space: Space,
 }
 
 // SAFETY: the arena hands out disjoint ranges, claimed by compare-exchange.
@@ -31,7 +34,7 @@ unsafe impl Sync for Arena {}
 
 impl Arena {
     pub const fn new() -> Self {
-        Arena { space: Space(UnsafeCell::new([0; SIZE])), top: AtomicUsize::new(0) }
+        Arena { top: AtomicUsize::new(0), space: Space(UnsafeCell::new([0; SIZE])) }
     }
 
     fn base(&self) -> usize {

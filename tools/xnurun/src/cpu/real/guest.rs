@@ -37,6 +37,7 @@ use nix::sys::signal::Signal;
 use nix::sys::uio::{process_vm_readv, RemoteIoVec};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
+use std::borrow::Cow;
 use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
@@ -109,13 +110,14 @@ struct Piece {
     source: Source,
 }
 
-/// Bytes to write into the set-up file at an offset.
-type Blobs = Vec<(u64, Vec<u8>)>;
+/// Bytes to write into the set-up file at an offset: the overlay pages
+/// as the layout holds them, or bytes copied out of the image.
+type Blobs<'a> = Vec<(u64, Cow<'a, [u8]>)>;
 
 /// The file-backed pieces of every mapping, in the order they must be
 /// mapped (the file pages first, then the overlay pages over them), and
 /// the set-up file's bytes past `from` that they need.
-fn pieces(maps: &[Mapping], file: &ImageFile, from: u64) -> Result<(Vec<Vec<Piece>>, Blobs), String> {
+fn pieces<'a>(maps: &'a [Mapping], file: &ImageFile, from: u64) -> Result<(Vec<Vec<Piece>>, Blobs<'a>), String> {
     let mut next = from.next_multiple_of(PAGE);
     let mut blobs = Vec::new();
     let mut out = Vec::new();
@@ -131,7 +133,7 @@ fn pieces(maps: &[Mapping], file: &ImageFile, from: u64) -> Result<(Vec<Vec<Piec
                     let n = file.len.saturating_sub(offset).min(len) as usize;
                     file.read_at(offset, &mut b[..n])?;
                     ps.push(Piece { addr: m.start, len, source: Source::Memfd { offset: next } });
-                    blobs.push((next, b));
+                    blobs.push((next, Cow::Owned(b)));
                     next += len;
                 }
             }
@@ -144,11 +146,11 @@ fn pieces(maps: &[Mapping], file: &ImageFile, from: u64) -> Result<(Vec<Vec<Piec
             while j + 1 < m.overlay.len() && m.overlay[j + 1].0 == m.overlay[j].0 + PAGE {
                 j += 1;
             }
-            let bytes: Vec<u8> = m.overlay[i..=j].iter().flat_map(|(_, b)| b.iter().copied()).collect();
-            let len = bytes.len() as u64;
-            ps.push(Piece { addr: start, len, source: Source::Memfd { offset: next } });
-            blobs.push((next, bytes));
-            next += len;
+            ps.push(Piece { addr: start, len: (j + 1 - i) as u64 * PAGE, source: Source::Memfd { offset: next } });
+            for (_, bytes) in &m.overlay[i..=j] {
+                blobs.push((next, Cow::Borrowed(bytes.as_slice())));
+                next += PAGE;
+            }
             i = j + 1;
         }
         out.push(ps);
@@ -156,10 +158,26 @@ fn pieces(maps: &[Mapping], file: &ImageFile, from: u64) -> Result<(Vec<Vec<Piec
     Ok((out, blobs))
 }
 
+/// What one call of the set-up program does, in words for an error
+/// message; written out only when a call fails.
+enum Step {
+    Text(&'static str),
+    Map { what: &'static str, name: String, start: u64, end: u64 },
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Step::Text(s) => f.write_str(s),
+            Step::Map { what, name, start, end } => write!(f, "mapping {what}{name} at 0x{start:x}-0x{end:x}"),
+        }
+    }
+}
+
 /// The set-up program for these mappings, whose bytes come as `pieces`
 /// says (`memfd` and `image_fd` are the descriptors it maps them from),
 /// and what each of its calls does, for error messages.
-fn set_up_program(maps: &[Mapping], pieces: &[Vec<Piece>], memfd: i32, image_fd: i32, set_id: bool) -> (stub::Program, Vec<String>) {
+fn set_up_program(maps: &[Mapping], pieces: &[Vec<Piece>], memfd: i32, image_fd: i32, set_id: bool) -> (stub::Program, Vec<Step>) {
     let call = |nr: i64, args: [u64; 6]| stub::Call { nr: nr as u64, args };
     let mut steps = Vec::new();
     // The vDSO goes first, out of XNU's range: Linux's 32-bit landing pad
@@ -168,15 +186,15 @@ fn set_up_program(maps: &[Mapping], pieces: &[Vec<Piece>], memfd: i32, image_fd:
     // else. The guest's vDSO is the same image as xnurun's own.
     let vdso = vdso_len();
     if vdso.is_some() {
-        steps.push("moving the vDSO".to_string());
+        steps.push(Step::Text("moving the vDSO"));
     }
     // Linux puts the stack at the top of the 47-bit user range
     // (0x7ffffffff000, DEFAULT_MAP_WINDOW); the set-up program keeps
     // [BASE, VDSO_PARK) for itself.
     let top = 0x7fff_ffff_f000u64;
     let mut calls = vec![call(SYS_MUNMAP, [0, stub::BASE, 0, 0, 0, 0]), call(SYS_MUNMAP, [stub::VDSO_PARK, top - stub::VDSO_PARK, 0, 0, 0, 0])];
-    steps.push("unmapping what Linux mapped below the set-up page".to_string());
-    steps.push("unmapping what Linux mapped above it".to_string());
+    steps.push(Step::Text("unmapping what Linux mapped below the set-up page"));
+    steps.push(Step::Text("unmapping what Linux mapped above it"));
     // Each mapping is zero-fill at exactly the address XNU uses; its file
     // pages map the image privately over it, as map_segment maps the image
     // file (bsd/kern/mach_loader.c), and the overlay pages go over those.
@@ -185,25 +203,25 @@ fn set_up_program(maps: &[Mapping], pieces: &[Vec<Piece>], memfd: i32, image_fd:
     for (m, ps) in maps.iter().zip(pieces) {
         let prot = prot_of(m.prot) as u64;
         calls.push(call(SYS_MMAP, [m.start, m.len, prot, anon, u64::MAX, 0]));
-        steps.push(format!("mapping {} at 0x{:x}-0x{:x}", m.name, m.start, m.start + m.len));
+        steps.push(Step::Map { what: "", name: m.name.clone(), start: m.start, end: m.start + m.len });
         for p in ps {
             let (fd, offset, what) = match p.source {
-                Source::Image { fd, offset } => (fd, offset, "the image's pages"),
-                Source::Memfd { offset } => (memfd, offset, "pages of its own"),
+                Source::Image { fd, offset } => (fd, offset, "the image's pages over "),
+                Source::Memfd { offset } => (memfd, offset, "pages of its own over "),
             };
             calls.push(call(SYS_MMAP, [p.addr, p.len, prot, over, fd as u64, offset]));
-            steps.push(format!("mapping {what} over {} at 0x{:x}-0x{:x}", m.name, p.addr, p.addr + p.len));
+            steps.push(Step::Map { what, name: m.name.clone(), start: p.addr, end: p.addr + p.len });
         }
     }
-    for (fd, what) in [(memfd, "the set-up file"), (image_fd, "the image file")] {
+    for (fd, what) in [(memfd, "closing the set-up file"), (image_fd, "closing the image file")] {
         calls.push(call(SYS_CLOSE, [fd as u64, 0, 0, 0, 0, 0]));
-        steps.push(format!("closing {what}"));
+        steps.push(Step::Text(what));
     }
     const SECCOMP_SET_MODE_FILTER: u64 = 1;
     calls.push(call(SYS_PRCTL, [libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0, 0]));
     calls.push(call(SYS_SECCOMP, [SECCOMP_SET_MODE_FILTER, 0, stub::fprog_addr(), 0, 0, 0]));
-    steps.push("prctl(PR_SET_NO_NEW_PRIVS)".into());
-    steps.push("installing the seccomp filter (this kernel needs CONFIG_SECCOMP_FILTER)".into());
+    steps.push(Step::Text("prctl(PR_SET_NO_NEW_PRIVS)"));
+    steps.push(Step::Text("installing the seccomp filter (this kernel needs CONFIG_SECCOMP_FILTER)"));
     (stub::program(set_id, vdso, &calls), steps)
 }
 
@@ -263,7 +281,7 @@ pub fn spawn(image: &Image, file: &ImageFile, stack: &InitialStack) -> Result<Gu
         return Err(format!("memfd_create: {}", std::io::Error::last_os_error()).into());
     }
     // SAFETY: memfd is a fresh descriptor that nothing else owns.
-    let memfd = unsafe { OwnedFd::from_raw_fd(memfd) };
+    let memfd = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(memfd) });
     // The pages start where the set-up program's room ends: it may take no
     // more than [BASE, VDSO_PARK), which the vDSO's move would otherwise
     // overwrite.
@@ -275,31 +293,28 @@ pub fn spawn(image: &Image, file: &ImageFile, stack: &InitialStack) -> Result<Gu
     if program.elf.len() as u64 > room {
         return Err(format!("the image needs {} set-up calls, more than the set-up program has room for", steps.len()).into());
     }
-    let f = std::fs::File::from(memfd.try_clone().map_err(|e| format!("dup: {e}"))?);
     let write = || -> std::io::Result<()> {
-        f.write_all_at(&program.elf, 0)?;
+        memfd.write_all_at(&program.elf, 0)?;
         for (offset, bytes) in &blobs {
-            f.write_all_at(bytes, *offset)?;
+            memfd.write_all_at(bytes, *offset)?;
         }
         Ok(())
     };
     write().map_err(|e| format!("writing the set-up file: {e}"))?;
-    drop(f);
 
     // The child shares xnurun's memory until it execs (CLONE_VM |
     // CLONE_VFORK, as posix_spawn does), so no page table is copied; it
     // runs on a stack of its own and makes only raw system calls.
     let mut arg = ChildArg { memfd: memfd.as_raw_fd(), image_fd: file.fd(), parent: std::process::id() as libc::pid_t };
-    // Not zeroed: the child touches only the few pages at its top, and
-    // only those fault in.
-    let mut child_stack: Vec<std::mem::MaybeUninit<u8>> = Vec::with_capacity(64 * 1024);
+    // On xnurun's own stack, as posix_spawn does it: pages this deep are
+    // already in, so the child's calls cost no fault.
+    let mut child_stack = [std::mem::MaybeUninit::<u8>::uninit(); 8 * 1024];
     // SAFETY: the stack is ours and outlives the child's use of it (the
     // parent is suspended until the child execs or exits); `arg` likewise.
     let pid = unsafe {
-        let top = child_stack.as_mut_ptr().add(child_stack.capacity()).cast::<libc::c_void>();
+        let top = child_stack.as_mut_ptr().add(child_stack.len()).cast::<libc::c_void>();
         libc::clone(child, top, libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD, (&raw mut arg).cast())
     };
-    drop(child_stack);
     drop(memfd);
     if pid < 0 {
         return Err(format!("clone failed: {}", std::io::Error::last_os_error()).into());
@@ -424,7 +439,7 @@ fn errno_text(e: i32) -> String {
 }
 
 impl Guest {
-    fn set_up(&mut self, image: &Image, program: &stub::Program, steps: &[String], sp: u64) -> Result<(), SpawnError> {
+    fn set_up(&mut self, image: &Image, program: &stub::Program, steps: &[Step], sp: u64) -> Result<(), SpawnError> {
         match waitpid(self.pid, None) {
             Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => {}
             Ok(WaitStatus::Exited(_, status)) => return Err(child_failure(status).into()),
@@ -459,9 +474,9 @@ impl Guest {
     }
 
     /// The message for a set-up call that failed: which, and its errno.
-    fn program_failure(&self, program: &stub::Program, steps: &[String]) -> String {
+    fn program_failure(&self, program: &stub::Program, steps: &[Step]) -> String {
         let Ok(r) = self.regs() else { return "the guest's set-up failed".into() };
-        let which = program.failed.iter().position(|&f| f == r.rip).and_then(|i| steps.get(i)).map_or("a set-up call", |s| s.as_str());
+        let which = program.failed.iter().position(|&f| f == r.rip).and_then(|i| steps.get(i)).map_or("a set-up call".to_string(), Step::to_string);
         let e = is_err(r.rax).unwrap_or(0);
         if which == "moving the vDSO" {
             return format!("{which}: {} (its size, {} bytes, read from xnurun's own vDSO, does not match the guest's)", errno_text(e), vdso_len().unwrap_or(0));
@@ -712,7 +727,8 @@ mod tests {
         // are one piece; the set-up file's pages start on a page.
         assert_eq!(shown[0], vec![(0x1000, 0x2000, "image 0x1000".to_string()), (0x2000, 0x2000, "memfd 0x2000".into()), (0x5000, 0x1000, "memfd 0x4000".into())]);
         assert!(shown[1].is_empty());
-        assert_eq!(blobs.iter().map(|(o, b)| (*o, b.len())).collect::<Vec<_>>(), vec![(0x2000, 0x2000), (0x4000, 0x1000)]);
+        // Each overlay page is written where its piece maps it from.
+        assert_eq!(blobs.iter().map(|(o, b)| (*o, b.len())).collect::<Vec<_>>(), vec![(0x2000, 0x1000), (0x3000, 0x1000), (0x4000, 0x1000)]);
         std::fs::remove_file(&path).unwrap();
     }
 }
