@@ -162,14 +162,15 @@ fn pieces<'a>(maps: &'a [Mapping], file: &ImageFile, from: u64) -> Result<(Vec<V
 /// message; written out only when a call fails.
 enum Step {
     Text(&'static str),
-    Map { what: &'static str, name: String, start: u64, end: u64 },
+    /// "mapping {what}{how}{name} at {start}-{end}"
+    Map { what: &'static str, how: &'static str, name: String, start: u64, end: u64 },
 }
 
 impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         match self {
             Step::Text(s) => f.write_str(s),
-            Step::Map { what, name, start, end } => write!(f, "mapping {what}{name} at 0x{start:x}-0x{end:x}"),
+            Step::Map { what, how, name, start, end } => write!(f, "mapping {what}{how}{name} at 0x{start:x}-0x{end:x}"),
         }
     }
 }
@@ -188,29 +189,36 @@ fn set_up_program(maps: &[Mapping], pieces: &[Vec<Piece>], memfd: i32, image_fd:
     if vdso.is_some() {
         steps.push(Step::Text("moving the vDSO"));
     }
-    // Linux puts the stack at the top of the 47-bit user range
-    // (0x7ffffffff000, DEFAULT_MAP_WINDOW); the set-up program keeps
-    // [BASE, VDSO_PARK) for itself.
-    let top = 0x7fff_ffff_f000u64;
-    let mut calls = vec![call(SYS_MUNMAP, [0, stub::BASE, 0, 0, 0, 0]), call(SYS_MUNMAP, [stub::VDSO_PARK, top - stub::VDSO_PARK, 0, 0, 0, 0])];
+    // Everything below the set-up page goes now; everything above it (the
+    // parked vDSO, Linux's stack) goes with it in the program's last call.
+    let mut calls = vec![call(SYS_MUNMAP, [0, stub::BASE, 0, 0, 0, 0])];
     steps.push(Step::Text("unmapping what Linux mapped below the set-up page"));
-    steps.push(Step::Text("unmapping what Linux mapped above it"));
     // Each mapping is zero-fill at exactly the address XNU uses; its file
     // pages map the image privately over it, as map_segment maps the image
     // file (bsd/kern/mach_loader.c), and the overlay pages go over those.
     let anon = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE | libc::MAP_NORESERVE) as u64;
     let over = (libc::MAP_PRIVATE | libc::MAP_FIXED) as u64;
+    let source = |p: &Piece| match p.source {
+        Source::Image { fd, offset } => (fd as u64, offset, "the image's pages "),
+        Source::Memfd { offset } => (memfd as u64, offset, "pages of its own "),
+    };
     for (m, ps) in maps.iter().zip(pieces) {
         let prot = prot_of(m.prot) as u64;
-        calls.push(call(SYS_MMAP, [m.start, m.len, prot, anon, u64::MAX, 0]));
-        steps.push(Step::Map { what: "", name: m.name.clone(), start: m.start, end: m.start + m.len });
-        for p in ps {
-            let (fd, offset, what) = match p.source {
-                Source::Image { fd, offset } => (fd, offset, "the image's pages over "),
-                Source::Memfd { offset } => (memfd, offset, "pages of its own over "),
-            };
-            calls.push(call(SYS_MMAP, [p.addr, p.len, prot, over, fd as u64, offset]));
-            steps.push(Step::Map { what, name: m.name.clone(), start: p.addr, end: p.addr + p.len });
+        // A mapping its file pages cover whole needs no zero-fill below
+        // them: one call, still refusing to overlap anything.
+        let whole = ps.first().filter(|p| p.addr == m.start && p.len == m.len);
+        if let Some(p) = whole {
+            let (fd, offset, what) = source(p);
+            calls.push(call(SYS_MMAP, [m.start, m.len, prot, anon & !(libc::MAP_ANONYMOUS as u64), fd, offset]));
+            steps.push(Step::Map { what, how: "as ", name: m.name.clone(), start: m.start, end: m.start + m.len });
+        } else {
+            calls.push(call(SYS_MMAP, [m.start, m.len, prot, anon, u64::MAX, 0]));
+            steps.push(Step::Map { what: "", how: "", name: m.name.clone(), start: m.start, end: m.start + m.len });
+        }
+        for p in &ps[usize::from(whole.is_some())..] {
+            let (fd, offset, what) = source(p);
+            calls.push(call(SYS_MMAP, [p.addr, p.len, prot, over, fd, offset]));
+            steps.push(Step::Map { what, how: "over ", name: m.name.clone(), start: p.addr, end: p.addr + p.len });
         }
     }
     for (fd, what) in [(memfd, "closing the set-up file"), (image_fd, "closing the image file")] {
@@ -276,7 +284,9 @@ pub fn spawn(image: &Image, file: &ImageFile, stack: &InitialStack) -> Result<Gu
     // neither the image's nor zero. It and the image file are open in the
     // child across the exec, and closed by the program.
     // SAFETY: plain memfd_create with a NUL-terminated name.
-    let memfd = unsafe { libc::memfd_create(c"xnurun-guest".as_ptr(), libc::MFD_CLOEXEC) };
+    // Not close-on-exec: the one exec xnurun makes is the guest's, which
+    // needs it.
+    let memfd = unsafe { libc::memfd_create(c"xnurun-guest".as_ptr(), 0) };
     if memfd < 0 {
         return Err(format!("memfd_create: {}", std::io::Error::last_os_error()).into());
     }
@@ -340,11 +350,13 @@ pub fn spawn(image: &Image, file: &ImageFile, stack: &InitialStack) -> Result<Gu
 /// The set it narrows is the one xnurun was given (taskset, cpusets); if
 /// the kernel refuses, both stay where the scheduler puts them.
 fn share_one_cpu() {
-    // SAFETY: sched_getcpu and sched_setaffinity only read and set this
-    // thread's affinity; `set` is plain data.
+    // SAFETY: getcpu and sched_setaffinity only read and set this
+    // thread's CPU and affinity; `cpu` and `set` are plain data.
     unsafe {
-        let cpu = libc::sched_getcpu();
-        if cpu < 0 {
+        // The call itself, not sched_getcpu: musl's looks the vDSO's
+        // symbol table up first, two page faults more than the call.
+        let mut cpu: libc::c_uint = 0;
+        if libc::syscall(libc::SYS_getcpu, &raw mut cpu, std::ptr::null_mut::<libc::c_uint>(), std::ptr::null_mut::<libc::c_void>()) != 0 {
             return;
         }
         let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -397,11 +409,11 @@ fn child_exec(memfd: i32, image_fd: i32, parent: libc::pid_t) -> ! {
         // A fixed layout: Linux's stack at the very top, clear of the
         // set-up page (a container may refuse this; the page is then
         // still far from where a random stack lands, almost always).
-        let current = libc::personality(0xffff_ffff);
-        if current >= 0 {
-            libc::personality((current | libc::ADDR_NO_RANDOMIZE) as libc::c_ulong);
-        }
-        if libc::fcntl(memfd, libc::F_SETFD, 0) != 0 || libc::fcntl(image_fd, libc::F_SETFD, 0) != 0 {
+        // Linux's own persona otherwise: no flag xnurun was started with
+        // (`setarch`) reaches the guest's address space.
+        const PER_LINUX: i32 = 0;
+        libc::personality((PER_LINUX | libc::ADDR_NO_RANDOMIZE) as libc::c_ulong);
+        if libc::fcntl(image_fd, libc::F_SETFD, 0) != 0 {
             libc::_exit(CHILD_NO_FCNTL);
         }
         if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {

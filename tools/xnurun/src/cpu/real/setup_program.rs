@@ -26,6 +26,11 @@ pub const VDSO_PARK: u64 = BASE + 0x10_0000;
 /// stack, which Linux puts at the very top (0x7ffffffff000) when
 /// randomization is off.
 pub const PARK_END: u64 = BASE + 0x18_0000;
+/// The end of Linux's 47-bit user range (`DEFAULT_MAP_WINDOW`,
+/// arch/x86/include/asm/page_64_types.h): the program's last call unmaps
+/// everything from BASE up to it, itself, the parked vDSO and the stack
+/// it started on.
+pub const LINUX_TOP: u64 = 0x7fff_ffff_f000;
 
 const EHDR: usize = 64;
 const PHDR: usize = 56;
@@ -168,10 +173,9 @@ pub fn program(set_id: bool, vdso_len: Option<u64>, calls: &[Call]) -> Program {
     for c in calls {
         jumps.push(emit(&mut code, c.nr, c.args.map(Some)));
     }
-    // The last call: its own pages gone, the guest's registers come next.
-    // Its own code (84 bytes), and one int3 per call follow.
-    let total = (PROGRAM_OFF + code.len() + 84 + jumps.len() + 1) as u64;
-    let last = emit(&mut code, SYS_MUNMAP, [BASE, total.next_multiple_of(4096), 0, 0, 0, 0].map(Some));
+    // The last call: everything from its own page up gone, the guest's
+    // registers come next. One int3 per call follows its code.
+    let last = emit(&mut code, SYS_MUNMAP, [BASE, LINUX_TOP - BASE, 0, 0, 0, 0].map(Some));
     let mut failed = Vec::new();
     for &at in jumps.iter().chain([&last]) {
         let target = code.len();
@@ -248,12 +252,14 @@ mod tests {
         for &f in &p.failed {
             assert_eq!(p.elf[(f - 1 - BASE) as usize], 0xcc);
         }
-        // The last call unmaps every page the file covers, and nothing
-        // follows it but the failure int3s.
+        // The last call unmaps everything from the program's page to the
+        // top of Linux's range, and nothing follows it but the failure
+        // int3s.
         let last = code.len() - 84 - 3;
         assert_eq!(&code[last..last + 10], &[0x48, 0xb8, 11, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(u64::from_le_bytes(code[last + 12..last + 20].try_into().unwrap()), BASE);
         let len = u64::from_le_bytes(code[last + 22..last + 30].try_into().unwrap());
-        assert_eq!(len, (p.elf.len() as u64).next_multiple_of(4096));
+        assert_eq!(BASE + len, LINUX_TOP);
         assert_eq!(&code[code.len() - 3..], &[0xcc; 3]);
     }
 
