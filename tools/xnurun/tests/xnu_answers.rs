@@ -23,6 +23,19 @@ fn guest32(name: &str, code: &[u8]) -> std::process::Output {
     run(name, &Image::new32(c).bytes(), &[])
 }
 
+/// `sub rsp, 512; mov rdi, rsp`: room on the stack for a message, its
+/// address in the Mach call's first argument.
+const MESSAGE_ROOM: [u8; 10] = [0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7];
+
+/// The end of a 64-bit guest: exit(0) when EAX is `expected`, else exit(1).
+fn exit_unless_eax(expected: u32) -> Vec<u8> {
+    let mut b = vec![0x3d]; // cmp eax, expected
+    b.extend_from_slice(&expected.to_le_bytes());
+    b.extend_from_slice(&[0x40, 0x0f, 0x95, 0xc7, 0x40, 0x0f, 0xb6, 0xff]); // setne dil; movzx edi, dil
+    b.extend_from_slice(&[0xb8, 0x01, 0, 0, 2, 0x0f, 0x05]); // exit(edi)
+    b
+}
+
 /// `int n` as XNU's IDT (osfmk/x86_64/idt_table.h, the same in xnu-4903
 /// and xnu-11417) has it: `USER_TRAP` for 3, 4, 5 and 0x7f, the system-call
 /// gates 0x80-0x82, and #GP for everything else, 0x83 included. Then
@@ -950,18 +963,19 @@ fn sysenter_with_eax_zero_is_the_indirect_call() {
 #[test]
 fn mach_msg2s_timeout_is_the_eighth_argument() {
     let code = [
-        0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc5, // mach_reply_port; mov r13, rax
-        0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7, // sub rsp, 512; mov rdi, rsp
-        0xbe, 0x02, 0x01, 0, 0, // mov esi, MACH_RCV_MSG | MACH_RCV_TIMEOUT
-        0x31, 0xd2, 0x45, 0x31, 0xd2, 0x45, 0x31, 0xc0, // edx, r10d, r8d = 0
-        0x4d, 0x89, 0xe9, 0x49, 0xc1, 0xe1, 0x20, // r9 = r13 << 32 (rcv_name)
-        0x6a, 0x00, 0x68, 0, 2, 0, 0, 0x68, 0xa0, 0x86, 0x01, 0x00, // push 0 (timeout); push 512 (rcv_size); push 100000
-        0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05, // mach_msg2_trap
-        0x3d, 0x03, 0x40, 0x00, 0x10, // cmp eax, MACH_RCV_TIMED_OUT
-        0x40, 0x0f, 0x95, 0xc7, 0x40, 0x0f, 0xb6, 0xff, // setne dil; movzx edi, dil
-        0xb8, 0x01, 0, 0, 2, 0x0f, 0x05, // exit(edi)
-    ];
-    let o = run("msg2-timeout", &Image::new64(code.to_vec()).bytes(), &[]);
+        &[
+            0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc5, // mach_reply_port; mov r13, rax
+            0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7, // sub rsp, 512; mov rdi, rsp
+            0xbe, 0x02, 0x01, 0, 0, // mov esi, MACH_RCV_MSG | MACH_RCV_TIMEOUT
+            0x31, 0xd2, 0x45, 0x31, 0xd2, 0x45, 0x31, 0xc0, // edx, r10d, r8d = 0
+            0x4d, 0x89, 0xe9, 0x49, 0xc1, 0xe1, 0x20, // r9 = r13 << 32 (rcv_name)
+            0x6a, 0x00, 0x68, 0, 2, 0, 0, 0x68, 0xa0, 0x86, 0x01, 0x00, // push 0 (timeout); push 512 (rcv_size); push 100000
+            0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05, // mach_msg2_trap
+        ][..],
+        &exit_unless_eax(0x1000_4003), // MACH_RCV_TIMED_OUT
+    ]
+    .concat();
+    let o = run("msg2-timeout", &Image::new64(code).bytes(), &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
@@ -1002,13 +1016,14 @@ fn i386_mach_trap_arguments_come_from_the_gates_stack_pointer() {
 #[test]
 fn the_thread_states_rflags_are_cleaned_as_xnu_cleans_them() {
     let code = [
-        0x9c, 0x58, // pushfq; pop rax
-        0x25, 0x01, 0x76, 0x05, 0x00, // and eax, 0x57601
-        0x3d, 0x01, 0x06, 0x04, 0x00, // cmp eax, 0x40601
-        0x40, 0x0f, 0x95, 0xc7, 0x40, 0x0f, 0xb6, 0xff, // setne dil; movzx edi, dil
-        0xb8, 0x01, 0, 0, 2, 0x0f, 0x05, // exit(edi)
-    ];
-    let bytes = Image::new64(code.to_vec()).bytes();
+        &[
+            0x9c, 0x58, // pushfq; pop rax
+            0x25, 0x01, 0x76, 0x05, 0x00, // and eax, 0x57601
+        ][..],
+        &exit_unless_eax(0x40601), // of IOPL, NT, RF, AC, IF, DF and CF: AC, IF, DF and CF
+    ]
+    .concat();
+    let bytes = Image::new64(code).bytes();
     let at = thread_state_offset(&bytes) + 8 + 17 * 8;
     let mut b = bytes.clone();
     // IOPL 3, NT, RF, AC, IF, DF, CF.
@@ -1043,19 +1058,20 @@ fn syscall_class_4_is_a_diagnostics_call() {
 #[test]
 fn mach_msg_trap_reads_its_six_register_arguments() {
     let code = [
-        0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc0, // mach_reply_port; mov r8, rax (rcv_name)
-        0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7, // sub rsp, 512; mov rdi, rsp
-        0x48, 0xbe, 0x02, 0x01, 0, 0, 0xad, 0xde, 0, 0, // mov rsi, 0xdead_0000_0102: MACH_RCV_MSG | MACH_RCV_TIMEOUT
-        0x31, 0xd2, // xor edx, edx (send_size)
-        0x49, 0xba, 0, 2, 0, 0, 0xff, 0xff, 0xff, 0xff, // mov r10, 0xffff_ffff_0000_0200: rcv_size 512
-        0x45, 0x31, 0xc9, // xor r9d, r9d (timeout)
-        0x6a, 0x00, 0x6a, 0x00, // push 0 (notify); push 0 (return address)
-        0xb8, 0x1f, 0, 0, 1, 0x0f, 0x05, // mach_msg_trap
-        0x3d, 0x03, 0x40, 0x00, 0x10, // cmp eax, MACH_RCV_TIMED_OUT
-        0x40, 0x0f, 0x95, 0xc7, 0x40, 0x0f, 0xb6, 0xff, // setne dil; movzx edi, dil
-        0xb8, 0x01, 0, 0, 2, 0x0f, 0x05, // exit(edi)
-    ];
-    let o = run("msg-trap-timeout", &Image::new64(code.to_vec()).bytes(), &[]);
+        &[
+            0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc0, // mach_reply_port; mov r8, rax (rcv_name)
+            0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7, // sub rsp, 512; mov rdi, rsp
+            0x48, 0xbe, 0x02, 0x01, 0, 0, 0xad, 0xde, 0, 0, // mov rsi, 0xdead_0000_0102: MACH_RCV_MSG | MACH_RCV_TIMEOUT
+            0x31, 0xd2, // xor edx, edx (send_size)
+            0x49, 0xba, 0, 2, 0, 0, 0xff, 0xff, 0xff, 0xff, // mov r10, 0xffff_ffff_0000_0200: rcv_size 512
+            0x45, 0x31, 0xc9, // xor r9d, r9d (timeout)
+            0x6a, 0x00, 0x6a, 0x00, // push 0 (notify); push 0 (return address)
+            0xb8, 0x1f, 0, 0, 1, 0x0f, 0x05, // mach_msg_trap
+        ][..],
+        &exit_unless_eax(0x1000_4003), // MACH_RCV_TIMED_OUT
+    ]
+    .concat();
+    let o = run("msg-trap-timeout", &Image::new64(code).bytes(), &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
@@ -1069,16 +1085,14 @@ fn mach_msg2_send_sizes_are_checked_as_xnu_checks_them() {
     for (size, expected) in [(20u32, 0x1000_0008u32), (26, 0x1000_0008), (50_331_580, 0x1000_000e), (50_331_576, 0x1000_0002)] {
         let mut a = Asm::new(BASE64 + CODE_OFF);
         a.raw(&[0xb8, 0x1b, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc2]) // thread_self_trap; mov r10, rax (remote)
-            .raw(&[0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7]) // sub rsp, 512; mov rdi, rsp
+            .raw(&MESSAGE_ROOM)
             .raw(&[0x48, 0xbe]).raw(&0x2_0000_0001u64.to_le_bytes()) // SEND | KOBJECT_CALL
             .raw(&[0x48, 0xba]).raw(&(u64::from(size) << 32 | 19).to_le_bytes()) // COPY_SEND | size << 32
             .raw(&[0x49, 0xb8]).raw(&(3613u64 << 32).to_le_bytes()) // msgh_id
             .raw(&[0x45, 0x31, 0xc9]) // xor r9d, r9d
             .raw(&[0x6a, 0x00, 0x6a, 0x00, 0x6a, 0x00]) // timeout, rcv_size, return address
             .raw(&[0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05]) // mach_msg2_trap
-            .raw(&[0x3d]).raw(&expected.to_le_bytes()) // cmp eax, expected
-            .raw(&[0x40, 0x0f, 0x95, 0xc7, 0x40, 0x0f, 0xb6, 0xff]) // setne dil; movzx edi, dil
-            .raw(&[0xb8, 0x01, 0, 0, 2, 0x0f, 0x05]); // exit(edi)
+            .raw(&exit_unless_eax(expected));
         let o = run(&format!("send-size-{size}"), &Image::new64(a.finish()).bytes(), &["--trace"]);
         assert_eq!(o.status.code(), Some(0), "send size {size}: {}", stderr(&o));
     }
@@ -1150,14 +1164,13 @@ fn mach_msg2_header_dispositions_come_before_names() {
             "reply, local 0x7777" => a.raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc2, 0xb8, 0x77, 0x77, 0, 0, 0x48, 0xc1, 0xe0, 0x20, 0x49, 0x09, 0xc2]),
             _ => a.raw(&[0x41, 0xba, 0x77, 0x77, 0, 0]), // mov r10d, 0x7777: no name
         };
-        a.raw(&[0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7]) // sub rsp, 512; mov rdi, rsp
+        a.raw(&MESSAGE_ROOM)
             .raw(&[0x48, 0xbe]).raw(&options.to_le_bytes())
             .raw(&[0x48, 0xba]).raw(&(24u64 << 32 | u64::from(bits)).to_le_bytes())
             .raw(&[0x49, 0xb8]).raw(&(3613u64 << 32).to_le_bytes())
             .raw(&[0x45, 0x31, 0xc9, 0x6a, 0x00, 0x6a, 0x00, 0x6a, 0x00]) // r9d = 0; timeout, rcv_size, return address
             .raw(&[0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05]) // mach_msg2_trap
-            .raw(&[0x3d]).raw(&expected.to_le_bytes())
-            .raw(&[0x40, 0x0f, 0x95, 0xc7, 0x40, 0x0f, 0xb6, 0xff, 0xb8, 0x01, 0, 0, 2, 0x0f, 0x05]); // exit(eax != expected)
+            .raw(&exit_unless_eax(expected));
         let o = run(&format!("header-{bits:x}-{remote}"), &Image::new64(a.finish()).bytes(), &["--trace"]);
         assert_eq!(o.status.code(), Some(0), "bits 0x{bits:x} to the {remote}: {}", stderr(&o));
     }
@@ -1173,7 +1186,7 @@ fn move_send_takes_the_senders_reference() {
     a.raw(&[0xb8, 0x1b, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc4]) // thread_self_trap; mov r12, rax
         .raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc5]) // mach_reply_port; mov r13, rax
         .raw(&[0xb8, 0x1c, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc6]) // task_self_trap; mov r14, rax
-        .raw(&[0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7]) // sub rsp, 512; mov rdi, rsp
+        .raw(&MESSAGE_ROOM)
         // The body after the header's room: NDR record, flavor 4, count 42.
         .raw(&[0xc7, 0x47, 0x18, 0, 0, 0, 0, 0xc7, 0x47, 0x1c, 1, 0, 0, 0])
         .raw(&[0xc7, 0x47, 0x20, 4, 0, 0, 0, 0xc7, 0x47, 0x24, 42, 0, 0, 0])
@@ -1211,7 +1224,7 @@ fn a_receive_without_room_for_the_reply_is_too_large() {
     let mut a = Asm::new(BASE64 + CODE_OFF);
     a.raw(&[0xb8, 0x1b, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc4]) // thread_self_trap; mov r12, rax
         .raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc5]) // mach_reply_port; mov r13, rax
-        .raw(&[0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7]) // sub rsp, 512; mov rdi, rsp
+        .raw(&MESSAGE_ROOM)
         .raw(&[0xc7, 0x47, 0x18, 0, 0, 0, 0, 0xc7, 0x47, 0x1c, 1, 0, 0, 0]) // NDR record
         .raw(&[0xc7, 0x47, 0x20, 4, 0, 0, 0, 0xc7, 0x47, 0x24, 42, 0, 0, 0]) // flavor 4, count 42
         .raw(&[0x48, 0xbe]).raw(&0x2_0000_0003u64.to_le_bytes()) // SEND | RCV | KOBJECT_CALL
@@ -1222,8 +1235,7 @@ fn a_receive_without_room_for_the_reply_is_too_large() {
         // timeout 0; priority 1 | rcv_size 100 (the reply is 208 bytes); return address
         .raw(&[0x6a, 0x00, 0x48, 0xb8]).raw(&(1u64 << 32 | 100).to_le_bytes()).raw(&[0x50, 0x6a, 0x00])
         .raw(&[0x39, 0xc0, 0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05]) // cmp eax, eax; mach_msg2_trap
-        .raw(&[0x3d, 0x04, 0x40, 0x00, 0x10]) // cmp eax, MACH_RCV_TOO_LARGE
-        .raw(&[0x40, 0x0f, 0x95, 0xc7, 0x40, 0x0f, 0xb6, 0xff, 0xb8, 0x01, 0, 0, 2, 0x0f, 0x05]); // exit(eax != it)
+        .raw(&exit_unless_eax(0x1000_4004)); // MACH_RCV_TOO_LARGE
     let o = run("rcv-too-large", &Image::new64(a.finish()).bytes(), &["--trace"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
@@ -1318,15 +1330,14 @@ fn mach_msg2_sends_with_descriptors_are_unimplemented() {
     for (options, status) in [(0x4_0000_0001u64, 123), (0x102, 0)] {
         let mut a = Asm::new(BASE64 + CODE_OFF);
         a.raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc2]) // mach_reply_port; mov r10, rax
-            .raw(&[0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7]) // sub rsp, 512; mov rdi, rsp
+            .raw(&MESSAGE_ROOM)
             .raw(&[0x48, 0xbe]).raw(&options.to_le_bytes())
             .raw(&[0x48, 0xba]).raw(&(24u64 << 32 | 20).to_le_bytes()) // MAKE_SEND, 24 bytes
             .raw(&[0x45, 0x31, 0xc0]) // xor r8d, r8d
             .raw(&[0x4d, 0x89, 0xd1, 0x49, 0xc1, 0xe1, 0x20, 0x49, 0x83, 0xc9, 0x01]) // r9 = port << 32 | 1 descriptor
             .raw(&[0x6a, 0x00, 0x68, 0, 2, 0, 0, 0x6a, 0x00]) // timeout 0, rcv_size 512, return address
             .raw(&[0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05]) // mach_msg2_trap
-            .raw(&[0x3d, 0x03, 0x40, 0x00, 0x10]) // cmp eax, MACH_RCV_TIMED_OUT
-            .raw(&[0x40, 0x0f, 0x95, 0xc7, 0x40, 0x0f, 0xb6, 0xff, 0xb8, 0x01, 0, 0, 2, 0x0f, 0x05]); // exit(eax != it)
+            .raw(&exit_unless_eax(0x1000_4003)); // MACH_RCV_TIMED_OUT
         let o = run(&format!("descriptors-{options:x}"), &Image::new64(a.finish()).bytes(), &[]);
         assert_eq!(o.status.code(), Some(status), "options 0x{options:x}: {}", stderr(&o));
         if status == 123 {
@@ -1345,7 +1356,7 @@ fn a_port_that_died_is_gone_from_the_tasks_names() {
     let mut a = Asm::new(BASE64 + CODE_OFF);
     a.raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc5]) // mach_reply_port; mov r13, rax
         .raw(&[0xb8, 0x1c, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc6]) // task_self_trap; mov r14, rax
-        .raw(&[0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7]) // sub rsp, 512; mov rdi, rsp
+        .raw(&MESSAGE_ROOM)
         .raw(&[0xbe, 0x02, 0, 0, 0, 0x31, 0xd2, 0x45, 0x31, 0xd2, 0x45, 0x31, 0xc0]) // RCV; edx, r10d, r8d = 0
         .raw(&[0x4d, 0x89, 0xe9, 0x49, 0xc1, 0xe1, 0x20]) // r9 = port << 32
         .raw(&[0x6a, 0x00, 0x68, 0, 2, 0, 0, 0x6a, 0x00]) // timeout, rcv_size 512, return address
@@ -1368,7 +1379,7 @@ fn a_mach_msg2_send_names_exactly_one_cfi_kind() {
     for options in [0x1u64, 0x6_0000_0001] {
         let mut a = Asm::new(BASE64 + CODE_OFF);
         a.raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc2]) // mach_reply_port; mov r10, rax
-            .raw(&[0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7]) // sub rsp, 512; mov rdi, rsp
+            .raw(&MESSAGE_ROOM)
             .raw(&[0x48, 0xbe]).raw(&options.to_le_bytes())
             .raw(&[0x48, 0xba]).raw(&(24u64 << 32 | 20).to_le_bytes())
             .raw(&[0x45, 0x31, 0xc0, 0x45, 0x31, 0xc9, 0x6a, 0x00, 0x6a, 0x00, 0x6a, 0x00])
