@@ -4,10 +4,18 @@ use crate::xnu::bsd::fault::Fault;
 use clap::{CommandFactory, Parser};
 use std::ffi::OsString;
 
-/// Parses the command line. What `--help` says after the options is
-/// written out only when help is asked for: building it into every run's
-/// parser made a hello run slower (bench/results.md).
+/// Parses the command line. A command line with no option before FILE,
+/// the way a plain run is spelled, is taken without building clap's
+/// parser, whose code and memory are a good part of a hello run
+/// (bench/results.md): with nothing before FILE, clap's answer is every
+/// option unset and the command line's own FILE and ARGS
+/// (`a_plain_command_line_is_what_clap_reads` checks this against clap).
+/// What `--help` says after the options is written out only when help is
+/// asked for.
 pub fn parse(args: Vec<OsString>) -> Result<Cli, clap::Error> {
+    if args.get(1).is_some_and(|file| !file.as_encoded_bytes().starts_with(b"-")) {
+        return Ok(Cli { command: args[1..].to_vec(), ..Cli::default() });
+    }
     match Cli::try_parse_from(&args) {
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => Err(Cli::command().after_help(after_help()).try_get_matches_from(args).err().unwrap_or(e)),
         parsed => parsed,
@@ -45,7 +53,7 @@ PC X0 X1 C). Errors read
 /// XNU does: static x86_64 and i386 images on the real CPU at native speed
 /// (a seccomp filter keeps every call from Linux), arm64 images and any
 /// image off a Linux x86_64 host on an emulated CPU.
-#[derive(Parser, Debug)]
+#[derive(Parser, Debug, Default)]
 #[command(
     name = "xnurun",
     version,
@@ -137,6 +145,19 @@ mod tests {
         assert_eq!(c.args(), [OsString::from("--fault"), OsString::from("-x")]);
         let d = Cli::try_parse_from(["xnurun", "img", "-"]).unwrap();
         assert_eq!(d.args(), [OsString::from("-")]);
+    }
+
+    #[test]
+    fn a_plain_command_line_is_what_clap_reads() {
+        let plain: &[&[&str]] = &[&["xnurun", "img"], &["xnurun", "img", "--trace", "-x"], &["xnurun", "./a b", "--"], &["xnurun", "img", "--help"], &["xnurun", "img", "-"], &["xnurun", ""]];
+        for argv in plain {
+            let args: Vec<OsString> = argv.iter().map(OsString::from).collect();
+            assert_eq!(format!("{:?}", parse(args.clone()).unwrap()), format!("{:?}", Cli::try_parse_from(&args).unwrap()), "{argv:?}");
+        }
+        // Anything else is clap's: options, a FILE that looks like one, none.
+        assert!(parse(["xnurun", "--trace", "img"].map(OsString::from).to_vec()).unwrap().trace);
+        assert_eq!(parse(["xnurun", "-", "img"].map(OsString::from).to_vec()).unwrap().args(), ["img"]);
+        assert!(parse(["xnurun"].map(OsString::from).to_vec()).is_err());
     }
 
     #[test]
