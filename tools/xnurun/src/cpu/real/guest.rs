@@ -3,9 +3,10 @@
 //! call: the kernel stops every call it attempts before running it.
 //!
 //! Set-up, before the guest's first instruction:
-//! 1. The child execs `stub.rs`'s set-up program, written for this image,
-//!    from a memfd, traced, with address randomization off and no file
-//!    descriptor but that memfd: nothing of xnurun's (code, libc, heap,
+//! 1. The child, once xnurun traces it (PTRACE_SEIZE), execs
+//!    `setup_program.rs`'s set-up program, written for this image, from a
+//!    memfd, with address randomization off and no file descriptor but
+//!    that memfd and the image's: nothing of xnurun's (code, libc, heap,
 //!    descriptors) survives the exec.
 //! 2. The program, from its entry, moves the vDSO out of XNU's range (so
 //!    Linux's 32-bit landing pad, taken from the vDSO's address, can never
@@ -41,6 +42,7 @@ use std::borrow::Cow;
 use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Linux's 32-bit user code selector (`__USER32_CS`) and user data selector
 /// (`__USER_DS`): with CS = 0x23 a 64-bit task runs 32-bit code.
@@ -312,24 +314,40 @@ pub fn spawn(image: &Image, file: &ImageFile, stack: &InitialStack) -> Result<Gu
     };
     write().map_err(|e| format!("writing the set-up file: {e}"))?;
 
-    // The child shares xnurun's memory until it execs (CLONE_VM |
-    // CLONE_VFORK, as posix_spawn does), so no page table is copied; it
-    // runs on a stack of its own and makes only raw system calls.
-    let mut arg = ChildArg { memfd: memfd.as_raw_fd(), image_fd: file.fd(), parent: std::process::id() as libc::pid_t };
+    // The child shares xnurun's memory until it execs (CLONE_VM, as
+    // posix_spawn's vfork does), so no page table is copied. Unlike a
+    // vfork, xnurun runs on meanwhile: it attaches with PTRACE_SEIZE, which
+    // sets the trace options at once (a PTRACE_TRACEME child stops at its
+    // exec for them: one stop and three ptrace calls more a run), and only
+    // then lets the child exec (`seized`). The child runs on a stack in
+    // this frame, which xnurun leaves only once the child has exec'd or
+    // ended, and makes its calls without the C library, whose errno is
+    // xnurun's too.
+    let seized = AtomicU32::new(0);
+    let mut arg = ChildArg { memfd: memfd.as_raw_fd(), image_fd: file.fd(), parent: std::process::id() as libc::pid_t, seized: &seized };
     // On xnurun's own stack, as posix_spawn does it: pages this deep are
     // already in, so the child's calls cost no fault.
     let mut child_stack = [std::mem::MaybeUninit::<u8>::uninit(); 8 * 1024];
-    // SAFETY: the stack is ours and outlives the child's use of it (the
-    // parent is suspended until the child execs or exits); `arg` likewise.
+    // SAFETY: the stack and `arg` outlive the child's use of them: this
+    // function returns only after the child's first stop, which comes
+    // after its exec, or after its end (`set_up`, `kill`).
     let pid = unsafe {
         let top = child_stack.as_mut_ptr().add(child_stack.len()).cast::<libc::c_void>();
-        libc::clone(child, top, libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD, (&raw mut arg).cast())
+        libc::clone(child, top, libc::CLONE_VM | libc::SIGCHLD, (&raw mut arg).cast())
     };
     drop(memfd);
     if pid < 0 {
         return Err(format!("clone failed: {}", std::io::Error::last_os_error()).into());
     }
     let mut g = Guest { pid: Pid::from_raw(pid), arch: image.arch, layout };
+    let opts = ptrace::Options::PTRACE_O_EXITKILL | ptrace::Options::PTRACE_O_TRACESECCOMP | ptrace::Options::PTRACE_O_TRACESYSGOOD;
+    if let Err(e) = ptrace::seize(g.pid, opts) {
+        g.kill();
+        return Err(format!("xnurun could not trace the guest process (ptrace(PTRACE_SEIZE): {e}; a container's seccomp profile, or kernel.yama.ptrace_scope 3?)").into());
+    }
+    seized.store(1, Ordering::Release);
+    // SAFETY: wakes the child's wait on `seized`, if it waits.
+    unsafe { libc::syscall(libc::SYS_futex, seized.as_ptr(), libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1) };
     for m in &mut g.layout.maps {
         m.overlay = Vec::new();
     }
@@ -365,36 +383,58 @@ fn share_one_cpu() {
     }
 }
 
-struct ChildArg {
+struct ChildArg<'a> {
     memfd: i32,
     image_fd: i32,
     parent: libc::pid_t,
+    /// Set (and woken) once xnurun traces the child.
+    seized: &'a AtomicU32,
 }
 
 extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: `arg` points at the parent's ChildArg, alive while the
-    // parent waits for this child to exec.
-    let ChildArg { memfd, image_fd, parent } = unsafe { std::ptr::read(arg.cast::<ChildArg>()) };
-    child_exec(memfd, image_fd, parent)
+    // SAFETY: `arg` points at the parent's ChildArg, alive until this
+    // child has exec'd or ended.
+    let ChildArg { memfd, image_fd, parent, seized } = unsafe { std::ptr::read(arg.cast::<ChildArg>()) };
+    child_exec(memfd, image_fd, parent, seized)
+}
+
+/// One Linux system call, made directly: the child must not write the
+/// errno it shares with xnurun. Returns the kernel's value, -errno on
+/// failure.
+///
+/// # Safety
+/// As for the call made.
+unsafe fn sys(nr: libc::c_long, a: [usize; 5]) -> isize {
+    let ret: isize;
+    // SAFETY: the x86_64 system-call convention; `syscall` itself
+    // overwrites RCX and R11.
+    unsafe {
+        std::arch::asm!("syscall", inlateout("rax") nr as isize => ret, in("rdi") a[0], in("rsi") a[1], in("rdx") a[2], in("r10") a[3], in("r8") a[4], lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    ret
 }
 
 /// How the child tells xnurun which step before the exec failed: its exit
 /// status (it has nothing else to say it with).
 const CHILD_ORPHANED: i32 = 1;
-const CHILD_NO_PTRACE: i32 = 2;
 const CHILD_NO_FCNTL: i32 = 3;
 /// Plus the errno of the exec.
 const CHILD_NO_EXEC: i32 = 64;
 
-fn child_exec(memfd: i32, image_fd: i32, parent: libc::pid_t) -> ! {
-    // SAFETY: raw calls only; on any failure the child leaves with a
-    // status saying which (the CHILD_ constants).
+fn child_exec(memfd: i32, image_fd: i32, parent: libc::pid_t, seized: &AtomicU32) -> ! {
+    let leave = |status: i32| -> ! {
+        // SAFETY: ends this process, which holds nothing of its own.
+        unsafe { sys(libc::SYS_exit_group, [status as usize, 0, 0, 0, 0]) };
+        unreachable!("exit_group returned")
+    };
+    // SAFETY: raw calls only, on the child's own descriptors, persona and
+    // life; on any failure the child leaves with a status saying which
+    // (the CHILD_ constants).
     unsafe {
-        // Until the parent sets PTRACE_O_EXITKILL, nothing ties the
-        // child's life to xnurun's; checked after setting, in case the
-        // parent died before.
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 || libc::getppid() != parent {
-            libc::_exit(CHILD_ORPHANED);
+        // Until xnurun's PTRACE_O_EXITKILL, nothing ties the child's life
+        // to xnurun's; checked after setting, in case xnurun died before.
+        if sys(libc::SYS_prctl, [libc::PR_SET_PDEATHSIG as usize, libc::SIGKILL as usize, 0, 0, 0]) != 0 || sys(libc::SYS_getppid, [0; 5]) != parent as isize {
+            leave(CHILD_ORPHANED);
         }
         // The guest holds no descriptor of xnurun's: everything it writes
         // goes through xnurun. The memfd and the image file stay open
@@ -403,7 +443,7 @@ fn child_exec(memfd: i32, image_fd: i32, parent: libc::pid_t) -> ! {
         let (lo, hi) = (memfd.min(image_fd), memfd.max(image_fd));
         for (from, to) in [(0, lo - 1), (lo + 1, hi - 1), (hi + 1, i32::MAX)] {
             if from <= to {
-                libc::syscall(libc::SYS_close_range, from as u32, to as u32, 0u32);
+                sys(libc::SYS_close_range, [from as usize, to as usize, 0, 0, 0]);
             }
         }
         // A fixed layout: Linux's stack at the very top, clear of the
@@ -411,18 +451,20 @@ fn child_exec(memfd: i32, image_fd: i32, parent: libc::pid_t) -> ! {
         // still far from where a random stack lands, almost always).
         // Linux's own persona otherwise: no flag xnurun was started with
         // (`setarch`) reaches the guest's address space.
-        const PER_LINUX: i32 = 0;
-        libc::personality((PER_LINUX | libc::ADDR_NO_RANDOMIZE) as libc::c_ulong);
-        if libc::fcntl(image_fd, libc::F_SETFD, 0) != 0 {
-            libc::_exit(CHILD_NO_FCNTL);
+        const PER_LINUX: usize = 0;
+        sys(libc::SYS_personality, [PER_LINUX | libc::ADDR_NO_RANDOMIZE as usize, 0, 0, 0, 0]);
+        if sys(libc::SYS_fcntl, [image_fd as usize, libc::F_SETFD as usize, 0, 0, 0]) != 0 {
+            leave(CHILD_NO_FCNTL);
         }
-        if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
-            libc::_exit(CHILD_NO_PTRACE);
+        // The set-up program's last call must stop for xnurun: exec only
+        // once it traces this process.
+        while seized.load(Ordering::Acquire) == 0 {
+            sys(libc::SYS_futex, [seized.as_ptr() as usize, (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as usize, 0, 0, 0]);
         }
         let argv = [c"xnurun-guest".as_ptr(), std::ptr::null()];
         let envp: [*const libc::c_char; 1] = [std::ptr::null()];
-        libc::syscall(libc::SYS_execveat, memfd, c"".as_ptr(), argv.as_ptr(), envp.as_ptr(), libc::AT_EMPTY_PATH);
-        libc::_exit(CHILD_NO_EXEC + *libc::__errno_location())
+        let e = sys(libc::SYS_execveat, [memfd as usize, c"".as_ptr() as usize, argv.as_ptr() as usize, envp.as_ptr() as usize, libc::AT_EMPTY_PATH as usize]);
+        leave(CHILD_NO_EXEC + (-e) as i32)
     }
 }
 
@@ -431,7 +473,6 @@ fn child_failure(status: i32) -> String {
     match status {
         CHILD_ORPHANED => "the guest process could not tie its life to xnurun's (prctl(PR_SET_PDEATHSIG))".into(),
         CHILD_NO_FCNTL => "the guest process could not keep the set-up file open across its exec (fcntl)".into(),
-        CHILD_NO_PTRACE => "the guest process could not ask to be traced (ptrace(PTRACE_TRACEME); a container's seccomp profile?)".into(),
         s if s > CHILD_NO_EXEC => {
             let e = s - CHILD_NO_EXEC;
             let hint = if e == libc::EACCES || e == libc::EPERM { " (the set-up program runs from a memfd: is vm.memfd_noexec 0?)" } else { "" };
@@ -452,25 +493,16 @@ fn errno_text(e: i32) -> String {
 
 impl Guest {
     fn set_up(&mut self, image: &Image, program: &stub::Program, steps: &[Step], sp: u64) -> Result<(), SpawnError> {
-        match waitpid(self.pid, None) {
-            Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => {}
-            Ok(WaitStatus::Exited(_, status)) => return Err(child_failure(status).into()),
-            Ok(WaitStatus::Signaled(_, sig, _)) => return Err(SpawnError::Killed(sig as i32)),
-            Ok(other) => return Err(format!("guest set-up ended unexpectedly: {other:?}").into()),
-            Err(e) => return Err(format!("waitpid: {e}").into()),
-        }
-        let opts = ptrace::Options::PTRACE_O_EXITKILL | ptrace::Options::PTRACE_O_TRACESECCOMP | ptrace::Options::PTRACE_O_TRACESYSGOOD;
-        ptrace::setoptions(self.pid, opts).map_err(|e| format!("ptrace(SETOPTIONS): {e}"))?;
-
         // The program runs from its entry to its last call, which removes
         // the set-up page: the filter now stops it like any other, and
         // xnurun lets it run.
-        ptrace::cont(self.pid, None).map_err(|e| format!("ptrace(CONT): {e}"))?;
         match waitpid(self.pid, None) {
             Ok(WaitStatus::PtraceEvent(_, _, libc::PTRACE_EVENT_SECCOMP)) => {}
+            Ok(WaitStatus::Exited(_, status)) => return Err(child_failure(status).into()),
             Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => return Err(self.program_failure(program, steps).into()),
             Ok(WaitStatus::Signaled(_, sig, _)) => return Err(SpawnError::Killed(sig as i32)),
-            other => return Err(format!("the guest's set-up stopped unexpectedly ({other:?})").into()),
+            Ok(other) => return Err(format!("the guest's set-up stopped unexpectedly ({other:?})").into()),
+            Err(e) => return Err(format!("waitpid: {e}").into()),
         }
         ptrace::syscall(self.pid, None).map_err(|e| format!("ptrace(SYSCALL): {e}"))?;
         match waitpid(self.pid, None) {
@@ -693,7 +725,6 @@ mod tests {
         assert!(exec.starts_with("could not exec the set-up program: Permission denied"), "{exec}");
         assert!(exec.contains("vm.memfd_noexec"), "{exec}");
         assert!(!child_failure(CHILD_NO_EXEC + libc::ENOMEM).contains("memfd_noexec"));
-        assert!(child_failure(CHILD_NO_PTRACE).contains("PTRACE_TRACEME"));
         assert!(child_failure(CHILD_ORPHANED).contains("PR_SET_PDEATHSIG"));
         assert!(child_failure(CHILD_NO_FCNTL).contains("fcntl"));
     }
