@@ -741,6 +741,42 @@ mod tests {
         assert_eq!(vdso_len(), mapped, "{maps}");
     }
 
+    /// Every call of the set-up program has its words for the error
+    /// message, in call order: a mapping its file pages cover whole is one
+    /// call, any other a zero-fill and what goes over it.
+    #[test]
+    fn each_set_up_call_is_described_in_call_order() {
+        let page = |a: u64| (a, vec![7u8; PAGE as usize]);
+        let maps = [
+            Mapping { start: 0x1000, len: 0x1000, prot: 5, name: "__TEXT".into(), file: Some((0, 0x1000)), overlay: vec![] },
+            Mapping { start: 0x8000, len: 0x2000, prot: 3, name: "stack".into(), file: None, overlay: vec![page(0x9000)] },
+        ];
+        let pieces = vec![
+            vec![Piece { addr: 0x1000, len: 0x1000, source: Source::Image { fd: 3, offset: 0 } }],
+            vec![Piece { addr: 0x9000, len: 0x1000, source: Source::Memfd { offset: 0x10_0000 } }],
+        ];
+        let (program, steps) = set_up_program(&maps, &pieces, 4, 3, false);
+        let words: Vec<String> = steps.iter().map(Step::to_string).collect();
+        let mut expected = vec![];
+        if vdso_len().is_some() {
+            expected.push("moving the vDSO");
+        }
+        expected.extend([
+            "unmapping what Linux mapped below the set-up page",
+            "mapping the image's pages as __TEXT at 0x1000-0x2000",
+            "mapping stack at 0x8000-0xa000",
+            "mapping pages of its own over stack at 0x9000-0xa000",
+            "closing the set-up file",
+            "closing the image file",
+            "prctl(PR_SET_NO_NEW_PRIVS)",
+            "installing the seccomp filter (this kernel needs CONFIG_SECCOMP_FILTER)",
+        ]);
+        assert_eq!(words, expected);
+        // One failure int3 per described call: a failing call's rip names
+        // its step.
+        assert_eq!(program.failed.len(), steps.len());
+    }
+
     #[test]
     fn file_pages_come_from_the_image_and_overlay_runs_from_the_set_up_file() {
         let path = std::env::temp_dir().join(format!("xnurun-pieces-{}", std::process::id()));
