@@ -329,6 +329,25 @@ fn the_guest_address_space_holds_only_what_xnu_maps_and_no_descriptor() {
     assert!(fds.is_empty(), "the guest holds descriptors: {fds:?}");
 }
 
+/// xnurun and its guest share the one CPU xnurun started on
+/// (`share_one_cpu`, cpu/real/guest.rs: each stop is then a local context
+/// switch, bench/results.md), out of the set this test runs in.
+#[test]
+fn the_guest_runs_on_the_one_cpu_xnurun_runs_on() {
+    let allowed = |pid: u32| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap().trim().to_string()
+    };
+    let path = write_image("one-cpu", &Image::new64(vec![0xeb, 0xfe]).bytes());
+    let mut child = xnurun().args(["--cpu", "real"]).arg(&path).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let guest = guest_of(child.id());
+    let (theirs, its, ours) = (allowed(child.id()), allowed(guest), allowed(std::process::id()));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(theirs.parse::<u32>().is_ok(), "xnurun may run on {theirs}, out of {ours}");
+    assert_eq!(its, theirs, "the guest may run on {its}, xnurun on {theirs}");
+}
+
 #[test]
 fn the_guest_dies_with_xnurun_and_a_sigkill_from_outside_is_137() {
     let path = write_image("kill", &Image::new64(vec![0xeb, 0xfe]).bytes());

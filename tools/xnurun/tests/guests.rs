@@ -426,3 +426,62 @@ fn many_segments_are_each_mapped_where_the_image_says() {
     let o = run("many-segments", &bytes, &[]);
     assert_eq!(o.status.code(), Some(42), "{}", stderr(&o));
 }
+
+/// The real CPU's set-up program has 1 MiB for its calls (`setup_program.rs`:
+/// [BASE, VDSO_PARK)); an image whose mappings need more, 13,000 segments
+/// here, is a one-line runner failure there (docs/limits.md), never a
+/// partly set-up guest.
+#[test]
+fn an_image_past_the_set_up_programs_room_is_refused_in_one_line() {
+    const ZERO: u64 = 0x2_0000_0000;
+    const CODE_AT: u64 = 0xf_0000;
+    let mut img = Image::new64(vec![0xbf, 42, 0, 0, 0, 0xb8, 0x01, 0, 0, 2, 0x0f, 0x05]); // exit(42)
+    img.code_off = CODE_AT;
+    img.entry = BASE64 + CODE_AT;
+    img.size = 0x10_0000;
+    img.segs[1].vmsize = 0x10_0000;
+    img.segs[1].filesize = 0x10_0000;
+    for i in 0..13_000 {
+        img.segs.push(Seg { name: "__ZERO", vmaddr: ZERO + i * 0x2000, vmsize: 0x1000, fileoff: 0, filesize: 0, maxprot: 3, initprot: 3 });
+    }
+    let o = run_on("real", "past-room", &img.bytes(), &[]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    let said: Vec<&str> = std::str::from_utf8(&o.stderr).unwrap().lines().collect();
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].contains("set-up calls, more than the set-up program has room for"), "{said:?}");
+}
+
+/// A segment whose file bytes end before its memory does (filesize <
+/// vmsize): past them it is zero-fill, as `load_segment` maps it
+/// (bsd/kern/mach_loader.c: the file's pages for filesize, anonymous zero
+/// memory for the rest), not more of the file, though the file has bytes
+/// there; and writable as its protection says.
+#[test]
+fn a_segment_is_zero_past_its_file_bytes() {
+    const DATA: u64 = 0x3_0000_0000;
+    const CODE_AT: u64 = 0x1c00;
+    let mut a = Asm::new(BASE64 + CODE_AT);
+    a.raw(&[0x48, 0xbb]).raw(&DATA.to_le_bytes()) // mov rbx, DATA
+        .raw(&[0x80, 0x3b, 0x5a]) // cmp byte [rbx], 0x5a: the file's byte
+        .rel(&[0x0f, 0x85], "f1")
+        .raw(&[0x80, 0xbb, 0x00, 0x10, 0x00, 0x00, 0x00]) // cmp byte [rbx+0x1000], 0: zero-fill
+        .rel(&[0x0f, 0x85], "f2")
+        .raw(&[0xc6, 0x83, 0x00, 0x10, 0x00, 0x00, 0x07]) // mov byte [rbx+0x1000], 7
+        .raw(&[0xbf, 42, 0, 0, 0]); // exit(42)
+    exit64(&mut a);
+    for (l, s) in [("f1", 11), ("f2", 12)] {
+        fail64(&mut a, l, s);
+    }
+    let mut img = Image::new64(a.finish());
+    img.code_off = CODE_AT;
+    img.entry = BASE64 + CODE_AT;
+    img.size = 0x4000;
+    img.segs[1].vmsize = 0x2000;
+    img.segs[1].filesize = 0x2000;
+    img.segs.push(Seg { name: "__DATA", vmaddr: DATA, vmsize: 0x2000, fileoff: 0x2000, filesize: 0x1000, maxprot: 3, initprot: 3 });
+    let mut bytes = img.bytes();
+    bytes[0x2000] = 0x5a;
+    bytes[0x3000] = 0x5a; // the file's next byte, past the segment's
+    let o = run("zero-past-file", &bytes, &[]);
+    assert_eq!(o.status.code(), Some(42), "{}", stderr(&o));
+}
