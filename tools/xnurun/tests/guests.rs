@@ -383,6 +383,13 @@ fn read_copies_out_to_the_guest_and_reports_errors_as_xnu() {
     assert_eq!((o.status.code(), o.stdout.as_slice()), (Some(0), &b""[..]), "{}", stderr(&o));
 }
 
+/// `n` one-page zero-fill read-write segments from `at`, a page apart.
+fn add_zero_pages(img: &mut Image, at: u64, n: u64) {
+    for i in 0..n {
+        img.segs.push(Seg { name: "__ZERO", vmaddr: at + i * 0x2000, vmsize: 0x1000, fileoff: 0, filesize: 0, maxprot: 3, initprot: 3 });
+    }
+}
+
 /// Eighty zero-fill segments, and one whose bytes come from a later page of
 /// the file: every one is mapped where the image says, writable and zeroed,
 /// and the set-up program that maps them runs to more than two pages.
@@ -411,16 +418,9 @@ fn many_segments_are_each_mapped_where_the_image_says() {
     for (l, s) in [("f1", 11), ("f2", 12), ("f3", 13)] {
         fail64(&mut a, l, s);
     }
-    let mut img = Image::new64(a.finish());
-    img.code_off = CODE_AT;
-    img.entry = BASE64 + CODE_AT;
-    img.size = 0x3000;
-    img.segs[1].vmsize = 0x2000;
-    img.segs[1].filesize = 0x2000;
+    let mut img = Image::new64(a.finish()).code_at(CODE_AT, 0x2000, 0x3000);
     img.segs.push(Seg { name: "__DATA", vmaddr: DATA, vmsize: 0x1000, fileoff: 0x2000, filesize: 0x1000, maxprot: 3, initprot: 3 });
-    for i in 0..80 {
-        img.segs.push(Seg { name: "__ZERO", vmaddr: ZERO + i * 0x2000, vmsize: 0x1000, fileoff: 0, filesize: 0, maxprot: 3, initprot: 3 });
-    }
+    add_zero_pages(&mut img, ZERO, 80);
     let mut bytes = img.bytes();
     bytes[0x2000] = 0x5a;
     let o = run("many-segments", &bytes, &[]);
@@ -435,15 +435,8 @@ fn many_segments_are_each_mapped_where_the_image_says() {
 fn an_image_past_the_set_up_programs_room_is_refused_in_one_line() {
     const ZERO: u64 = 0x2_0000_0000;
     const CODE_AT: u64 = 0xf_0000;
-    let mut img = Image::new64(vec![0xbf, 42, 0, 0, 0, 0xb8, 0x01, 0, 0, 2, 0x0f, 0x05]); // exit(42)
-    img.code_off = CODE_AT;
-    img.entry = BASE64 + CODE_AT;
-    img.size = 0x10_0000;
-    img.segs[1].vmsize = 0x10_0000;
-    img.segs[1].filesize = 0x10_0000;
-    for i in 0..13_000 {
-        img.segs.push(Seg { name: "__ZERO", vmaddr: ZERO + i * 0x2000, vmsize: 0x1000, fileoff: 0, filesize: 0, maxprot: 3, initprot: 3 });
-    }
+    let mut img = Image::new64(vec![0xbf, 42, 0, 0, 0, 0xb8, 0x01, 0, 0, 2, 0x0f, 0x05]).code_at(CODE_AT, 0x10_0000, 0x10_0000); // exit(42)
+    add_zero_pages(&mut img, ZERO, 13_000);
     let o = run_on("real", "past-room", &img.bytes(), &[]);
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
     let said: Vec<&str> = std::str::from_utf8(&o.stderr).unwrap().lines().collect();
@@ -472,12 +465,7 @@ fn a_segment_is_zero_past_its_file_bytes() {
     for (l, s) in [("f1", 11), ("f2", 12)] {
         fail64(&mut a, l, s);
     }
-    let mut img = Image::new64(a.finish());
-    img.code_off = CODE_AT;
-    img.entry = BASE64 + CODE_AT;
-    img.size = 0x4000;
-    img.segs[1].vmsize = 0x2000;
-    img.segs[1].filesize = 0x2000;
+    let mut img = Image::new64(a.finish()).code_at(CODE_AT, 0x2000, 0x4000);
     img.segs.push(Seg { name: "__DATA", vmaddr: DATA, vmsize: 0x2000, fileoff: 0x2000, filesize: 0x1000, maxprot: 3, initprot: 3 });
     let mut bytes = img.bytes();
     bytes[0x2000] = 0x5a;

@@ -40,12 +40,7 @@ fn two_hundred_segments_over_the_same_32_mib_cost_what_is_touched() {
     const MIB32: u64 = 32 << 20;
     // 202 segment commands need four pages of __TEXT before the code.
     const HEAD: u64 = 0x5000;
-    let mut img = Image::new64(exit1());
-    img.code_off = HEAD - 0x1000;
-    img.entry = BASE64 + img.code_off;
-    img.size = HEAD as usize;
-    img.segs[1].vmsize = HEAD;
-    img.segs[1].filesize = HEAD;
+    let mut img = Image::new64(exit1()).code_at(HEAD - 0x1000, HEAD, HEAD as usize);
     for i in 0..200 {
         img.segs.push(Seg { name: "__SAME", vmaddr: 0x2_0000_0000 + i * MIB32, vmsize: MIB32, fileoff: HEAD, filesize: MIB32, maxprot: 1, initprot: 1 });
     }

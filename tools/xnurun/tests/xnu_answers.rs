@@ -36,6 +36,13 @@ fn exit_unless_eax(expected: u32) -> Vec<u8> {
     b
 }
 
+/// Runs a 64-bit guest whose `code` leaves a call's answer in EAX, on both
+/// CPUs, and asserts that the answer is `expected`.
+fn assert_eax(name: &str, code: &[u8], expected: u32, opts: &[&str]) {
+    let o = run(name, &Image::new64([code, &exit_unless_eax(expected)].concat()).bytes(), opts);
+    assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+}
+
 /// `int n` as XNU's IDT (osfmk/x86_64/idt_table.h, the same in xnu-4903
 /// and xnu-11417) has it: `USER_TRAP` for 3, 4, 5 and 0x7f, the system-call
 /// gates 0x80-0x82, and #GP for everything else, 0x83 included. Then
@@ -962,21 +969,15 @@ fn sysenter_with_eax_zero_is_the_indirect_call() {
 /// MACH_RCV_TIMED_OUT at once (the word at rsp, 100 s, is not it).
 #[test]
 fn mach_msg2s_timeout_is_the_eighth_argument() {
-    let code = [
-        &[
-            0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc5, // mach_reply_port; mov r13, rax
-            0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7, // sub rsp, 512; mov rdi, rsp
-            0xbe, 0x02, 0x01, 0, 0, // mov esi, MACH_RCV_MSG | MACH_RCV_TIMEOUT
-            0x31, 0xd2, 0x45, 0x31, 0xd2, 0x45, 0x31, 0xc0, // edx, r10d, r8d = 0
-            0x4d, 0x89, 0xe9, 0x49, 0xc1, 0xe1, 0x20, // r9 = r13 << 32 (rcv_name)
-            0x6a, 0x00, 0x68, 0, 2, 0, 0, 0x68, 0xa0, 0x86, 0x01, 0x00, // push 0 (timeout); push 512 (rcv_size); push 100000
-            0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05, // mach_msg2_trap
-        ][..],
-        &exit_unless_eax(0x1000_4003), // MACH_RCV_TIMED_OUT
-    ]
-    .concat();
-    let o = run("msg2-timeout", &Image::new64(code).bytes(), &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut a = Asm::new(BASE64 + CODE_OFF);
+    a.raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc5]) // mach_reply_port; mov r13, rax
+        .raw(&MESSAGE_ROOM)
+        .raw(&[0xbe, 0x02, 0x01, 0, 0]) // mov esi, MACH_RCV_MSG | MACH_RCV_TIMEOUT
+        .raw(&[0x31, 0xd2, 0x45, 0x31, 0xd2, 0x45, 0x31, 0xc0]) // edx, r10d, r8d = 0
+        .raw(&[0x4d, 0x89, 0xe9, 0x49, 0xc1, 0xe1, 0x20]) // r9 = r13 << 32 (rcv_name)
+        .raw(&[0x6a, 0x00, 0x68, 0, 2, 0, 0, 0x68, 0xa0, 0x86, 0x01, 0x00]) // push 0 (timeout); push 512 (rcv_size); push 100000
+        .raw(&[0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05]); // mach_msg2_trap
+    assert_eax("msg2-timeout", &a.finish(), 0x1000_4003, &[]); // MACH_RCV_TIMED_OUT
 }
 
 /// i386 Mach traps take every argument from the user stack pointer + 4
@@ -1057,22 +1058,16 @@ fn syscall_class_4_is_a_diagnostics_call() {
 /// timeout of 0 on an empty port is MACH_RCV_TIMED_OUT.
 #[test]
 fn mach_msg_trap_reads_its_six_register_arguments() {
-    let code = [
-        &[
-            0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc0, // mach_reply_port; mov r8, rax (rcv_name)
-            0x48, 0x81, 0xec, 0, 2, 0, 0, 0x48, 0x89, 0xe7, // sub rsp, 512; mov rdi, rsp
-            0x48, 0xbe, 0x02, 0x01, 0, 0, 0xad, 0xde, 0, 0, // mov rsi, 0xdead_0000_0102: MACH_RCV_MSG | MACH_RCV_TIMEOUT
-            0x31, 0xd2, // xor edx, edx (send_size)
-            0x49, 0xba, 0, 2, 0, 0, 0xff, 0xff, 0xff, 0xff, // mov r10, 0xffff_ffff_0000_0200: rcv_size 512
-            0x45, 0x31, 0xc9, // xor r9d, r9d (timeout)
-            0x6a, 0x00, 0x6a, 0x00, // push 0 (notify); push 0 (return address)
-            0xb8, 0x1f, 0, 0, 1, 0x0f, 0x05, // mach_msg_trap
-        ][..],
-        &exit_unless_eax(0x1000_4003), // MACH_RCV_TIMED_OUT
-    ]
-    .concat();
-    let o = run("msg-trap-timeout", &Image::new64(code).bytes(), &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut a = Asm::new(BASE64 + CODE_OFF);
+    a.raw(&[0xb8, 0x1a, 0, 0, 1, 0x0f, 0x05, 0x49, 0x89, 0xc0]) // mach_reply_port; mov r8, rax (rcv_name)
+        .raw(&MESSAGE_ROOM)
+        .raw(&[0x48, 0xbe, 0x02, 0x01, 0, 0, 0xad, 0xde, 0, 0]) // mov rsi, 0xdead_0000_0102: MACH_RCV_MSG | MACH_RCV_TIMEOUT
+        .raw(&[0x31, 0xd2]) // xor edx, edx (send_size)
+        .raw(&[0x49, 0xba, 0, 2, 0, 0, 0xff, 0xff, 0xff, 0xff]) // mov r10, 0xffff_ffff_0000_0200: rcv_size 512
+        .raw(&[0x45, 0x31, 0xc9]) // xor r9d, r9d (timeout)
+        .raw(&[0x6a, 0x00, 0x6a, 0x00]) // push 0 (notify); push 0 (return address)
+        .raw(&[0xb8, 0x1f, 0, 0, 1, 0x0f, 0x05]); // mach_msg_trap
+    assert_eax("msg-trap-timeout", &a.finish(), 0x1000_4003, &[]); // MACH_RCV_TIMED_OUT
 }
 
 /// A send's size as `mach_msg_copyin_user_header` (osfmk/ipc/mach_msg.c)
@@ -1091,10 +1086,8 @@ fn mach_msg2_send_sizes_are_checked_as_xnu_checks_them() {
             .raw(&[0x49, 0xb8]).raw(&(3613u64 << 32).to_le_bytes()) // msgh_id
             .raw(&[0x45, 0x31, 0xc9]) // xor r9d, r9d
             .raw(&[0x6a, 0x00, 0x6a, 0x00, 0x6a, 0x00]) // timeout, rcv_size, return address
-            .raw(&[0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05]) // mach_msg2_trap
-            .raw(&exit_unless_eax(expected));
-        let o = run(&format!("send-size-{size}"), &Image::new64(a.finish()).bytes(), &["--trace"]);
-        assert_eq!(o.status.code(), Some(0), "send size {size}: {}", stderr(&o));
+            .raw(&[0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05]); // mach_msg2_trap
+        assert_eax(&format!("send-size-{size}"), &a.finish(), expected, &["--trace"]);
     }
 }
 
@@ -1169,10 +1162,8 @@ fn mach_msg2_header_dispositions_come_before_names() {
             .raw(&[0x48, 0xba]).raw(&(24u64 << 32 | u64::from(bits)).to_le_bytes())
             .raw(&[0x49, 0xb8]).raw(&(3613u64 << 32).to_le_bytes())
             .raw(&[0x45, 0x31, 0xc9, 0x6a, 0x00, 0x6a, 0x00, 0x6a, 0x00]) // r9d = 0; timeout, rcv_size, return address
-            .raw(&[0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05]) // mach_msg2_trap
-            .raw(&exit_unless_eax(expected));
-        let o = run(&format!("header-{bits:x}-{remote}"), &Image::new64(a.finish()).bytes(), &["--trace"]);
-        assert_eq!(o.status.code(), Some(0), "bits 0x{bits:x} to the {remote}: {}", stderr(&o));
+            .raw(&[0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05]); // mach_msg2_trap
+        assert_eax(&format!("header-{bits:x}-{remote}"), &a.finish(), expected, &["--trace"]);
     }
 }
 
@@ -1234,10 +1225,8 @@ fn a_receive_without_room_for_the_reply_is_too_large() {
         .raw(&[0x4d, 0x89, 0xe9, 0x49, 0xc1, 0xe1, 0x20]) // r9 = reply << 32
         // timeout 0; priority 1 | rcv_size 100 (the reply is 208 bytes); return address
         .raw(&[0x6a, 0x00, 0x48, 0xb8]).raw(&(1u64 << 32 | 100).to_le_bytes()).raw(&[0x50, 0x6a, 0x00])
-        .raw(&[0x39, 0xc0, 0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05]) // cmp eax, eax; mach_msg2_trap
-        .raw(&exit_unless_eax(0x1000_4004)); // MACH_RCV_TOO_LARGE
-    let o = run("rcv-too-large", &Image::new64(a.finish()).bytes(), &["--trace"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        .raw(&[0x39, 0xc0, 0xb8, 0x2f, 0, 0, 1, 0x0f, 0x05]); // cmp eax, eax; mach_msg2_trap
+    assert_eax("rcv-too-large", &a.finish(), 0x1000_4004, &["--trace"]); // MACH_RCV_TOO_LARGE
 }
 
 /// Messages a task sends to its own port (MACH64_SEND_MQ_CALL): the

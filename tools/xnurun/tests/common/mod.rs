@@ -95,6 +95,18 @@ impl Image {
         }
     }
 
+    /// The code `off` bytes into `__TEXT`, the entry there; `__TEXT` is
+    /// `text` bytes of the file, which is `file` bytes long (room before
+    /// the code for many load commands, or a file past `__TEXT`).
+    pub fn code_at(mut self, off: u64, text: u64, file: usize) -> Image {
+        self.code_off = off;
+        self.entry = self.segs[1].vmaddr + off;
+        self.segs[1].vmsize = text;
+        self.segs[1].filesize = text;
+        self.size = file;
+        self
+    }
+
     pub fn bytes(&self) -> Vec<u8> {
         let mut cmds: Vec<u8> = Vec::new();
         let mut ncmds = 0u32;
