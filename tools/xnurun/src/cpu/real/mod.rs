@@ -12,6 +12,7 @@
 //! default). Containment does not depend on either: the seccomp filter
 //! stops every call in both modes.
 
+mod child;
 pub mod debug;
 pub mod guest;
 pub mod setup_program;
