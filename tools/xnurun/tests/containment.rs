@@ -371,6 +371,26 @@ fn the_guest_dies_with_xnurun_and_a_sigkill_from_outside_is_137() {
     }
 }
 
+/// A SIGKILL from outside ends the guest even while xnurun is answering
+/// one of its calls, and xnurun's next ptrace request then fails (ESRCH):
+/// the run still ends as the guest did, 137, never as a runner failure.
+/// The guest makes nothing but calls, so most kills land inside a stop.
+#[test]
+fn a_sigkill_while_a_call_is_answered_is_137() {
+    // write(1, 0, 0), again and again: mov edi, 1; xor esi, esi;
+    // xor edx, edx; mov eax, 0x2000004; syscall; jmp to the start
+    let code = vec![0xbf, 1, 0, 0, 0, 0x31, 0xf6, 0x31, 0xd2, 0xb8, 4, 0, 0, 2, 0x0f, 0x05, 0xeb, 0xee];
+    let path = write_image("kill-calls", &Image::new64(code).bytes());
+    for i in 0..60u64 {
+        let child = xnurun().arg(&path).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let guest = guest_of(child.id());
+        std::thread::sleep(Duration::from_micros(i * 37 % 1000));
+        assert_eq!(unsafe { nix::libc::kill(guest as i32, nix::libc::SIGKILL) }, 0);
+        let o = child.wait_with_output().unwrap();
+        assert_eq!((o.status.code(), stderr(&o).contains("SIGKILL")), (Some(137), true), "run {i}: {}", stderr(&o));
+    }
+}
+
 #[test]
 fn a_write_from_memory_xnu_never_mapped_is_efault() {
     // Where xnurun's own code sat in the guest before (its no-ASLR base),

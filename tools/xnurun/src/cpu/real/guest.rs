@@ -556,10 +556,32 @@ impl Guest {
     /// xnurun decides what every signal does.
     pub fn resume(&self, step: bool) -> Stop {
         let r = if step { ptrace::step(self.pid, None) } else { ptrace::cont(self.pid, None) };
-        if let Err(e) = r {
-            return Stop::Gone(format!("ptrace({}): {e}", if step { "SINGLESTEP" } else { "CONT" }));
+        match r {
+            // Not in a stop: a SIGKILL from outside ended the stop (ptrace(2):
+            // ESRCH), and its death is the next thing to wait for.
+            Err(nix::errno::Errno::ESRCH) => {}
+            Err(e) => return Stop::Gone(format!("ptrace({}): {e}", if step { "SINGLESTEP" } else { "CONT" })),
+            Ok(()) => {}
         }
         self.wait(step)
+    }
+
+    /// The signal the guest died of, reaped here, if it is dying or dead:
+    /// a SIGKILL from outside ends a guest even in a stop, and every
+    /// ptrace request xnurun makes after it fails. Asked only once a
+    /// request has failed; waits at most 100 ms for the exit to finish (a
+    /// guest still alive then is left in its stop, for `kill`).
+    pub fn killed_by(&self) -> Option<i32> {
+        use nix::sys::wait::WaitPidFlag;
+        for _ in 0..100 {
+            match waitpid(self.pid, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
+                Ok(WaitStatus::Signaled(_, s, _)) => return Some(s as i32),
+                Ok(WaitStatus::StillAlive) => {}
+                _ => return None,
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        None
     }
 
     fn wait(&self, step: bool) -> Stop {

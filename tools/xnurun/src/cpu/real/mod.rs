@@ -391,8 +391,13 @@ impl Runner {
         self.guest.set_regs(&r).map_err(|e| self.runner_error(&e))
     }
 
+    /// xnurun could not go on: a runner failure, unless the guest was
+    /// killed from outside meanwhile, which made the request fail.
     fn runner_error(&self, e: &str) -> End {
-        End::Runner(e.to_string())
+        match self.guest.killed_by() {
+            Some(sig) => killed_from_outside(sig),
+            None => End::Runner(e.to_string()),
+        }
     }
 
     /// The guest dies of XNU signal `sig`; always `Err`.
