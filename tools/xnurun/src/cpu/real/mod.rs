@@ -263,7 +263,7 @@ impl Runner {
                     return self.guest_killed(&entry, signal::SIGILL, None, &[], "sysenter from a 64-bit task (L_64bit_entry_reject, osfmk/x86_64/idt64.s)");
                 }
                 Err(self.runner_error(
-                    "the guest ran sysenter with EBP pointing at unreadable memory: on Intel CPUs Linux then loses EAX, the call number, before xnurun sees the call (i386 images run on the emulated CPU there unless --cpu real is given)",
+                    "the guest ran sysenter with EBP pointing at unreadable memory: on Intel CPUs Linux then loses EAX, the call number, before xnurun sees the call; without --cpu real (the emulated CPU, Intel's choice for i386 images), or with --max-steps N (single-stepped), xnurun sees it first",
                 ))
             }
             libc::SIGSEGV if si_code == SI_KERNEL && self.table_store(&regs, mode, &code)? => Ok(()),
