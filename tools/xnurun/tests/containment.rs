@@ -281,6 +281,18 @@ fn guest_of(xnurun_pid: u32) -> u32 {
     }
 }
 
+/// xnurun's first child, as soon as it exists.
+fn first_child(xnurun_pid: u32) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let kids = std::fs::read_to_string(format!("/proc/{xnurun_pid}/task/{xnurun_pid}/children")).unwrap_or_default();
+        if let Some(pid) = kids.split_whitespace().next().and_then(|p| p.parse::<u32>().ok()) {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "no guest process appeared");
+    }
+}
+
 #[test]
 fn the_guest_address_space_holds_only_what_xnu_maps_and_no_descriptor() {
     let path = write_image("maps", &Image::new64(vec![0xeb, 0xfe]).bytes());
@@ -377,7 +389,8 @@ fn the_guest_dies_with_xnurun_and_a_sigkill_from_outside_is_137() {
 /// A SIGKILL from outside ends the guest even while xnurun is answering
 /// one of its calls, and xnurun's next ptrace request then fails (ESRCH):
 /// the run still ends as the guest did, 137, never as a runner failure.
-/// The guest makes nothing but calls, so most kills land inside a stop.
+/// The guest makes nothing but calls, so most kills land inside a stop;
+/// half of them are sent during the guest's set-up.
 #[test]
 fn a_sigkill_while_a_call_is_answered_is_137() {
     // write(1, 0, 0), again and again: mov edi, 1; xor esi, esi;
@@ -386,8 +399,15 @@ fn a_sigkill_while_a_call_is_answered_is_137() {
     let path = write_image("kill-calls", &Image::new64(code).bytes());
     for i in 0..60u64 {
         let child = xnurun().arg(&path).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-        let guest = guest_of(child.id());
-        std::thread::sleep(Duration::from_micros(i * 37 % 1000));
+        // Every other run is killed as soon as the guest's process exists,
+        // in its set-up; the rest while it runs.
+        let guest = if i % 2 == 0 {
+            first_child(child.id())
+        } else {
+            let guest = guest_of(child.id());
+            std::thread::sleep(Duration::from_micros(i * 37 % 1000));
+            guest
+        };
         assert_eq!(unsafe { nix::libc::kill(guest as i32, nix::libc::SIGKILL) }, 0);
         let o = child.wait_with_output().unwrap();
         assert_eq!((o.status.code(), stderr(&o).contains("SIGKILL")), (Some(137), true), "run {i}: {}", stderr(&o));

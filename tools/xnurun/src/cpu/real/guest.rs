@@ -343,6 +343,10 @@ pub fn spawn(image: &Image, file: &ImageFile, stack: &InitialStack) -> Result<Gu
     let mut g = Guest { pid: Pid::from_raw(pid), arch: image.arch, layout };
     let opts = ptrace::Options::PTRACE_O_EXITKILL | ptrace::Options::PTRACE_O_TRACESECCOMP | ptrace::Options::PTRACE_O_TRACESYSGOOD;
     if let Err(e) = ptrace::seize(g.pid, opts) {
+        // Killed from outside before it could be traced (EPERM: exiting).
+        if let Some(sig) = g.killed_by() {
+            return Err(SpawnError::Killed(sig));
+        }
         g.kill();
         return Err(format!("xnurun could not trace the guest process (ptrace(PTRACE_SEIZE): {e}; a container's seccomp profile, or kernel.yama.ptrace_scope 3?)").into());
     }
@@ -354,6 +358,15 @@ pub fn spawn(image: &Image, file: &ImageFile, stack: &InitialStack) -> Result<Gu
     }
     match g.set_up(image, &program, &steps, stack.sp) {
         Ok(()) => Ok(g),
+        // A SIGKILL from outside during the set-up makes the next request
+        // fail: the guest's death is the answer then.
+        Err(SpawnError::Failed(e)) => match g.killed_by() {
+            Some(sig) => Err(SpawnError::Killed(sig)),
+            None => {
+                g.kill();
+                Err(SpawnError::Failed(e))
+            }
+        },
         Err(e) => {
             g.kill();
             Err(e)
