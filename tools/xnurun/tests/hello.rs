@@ -311,7 +311,7 @@ fn below_mmap_min_addr_the_emulated_cpu_runs_the_image_and_says_so() {
     let said: Vec<&str> = err.lines().collect();
     assert_eq!(said.len(), 1, "{said:?}");
     assert!(said[0].starts_with("xnurun: the image maps 0x1000, below vm.mmap_min_addr (65536)") && said[0].contains("emulated CPU"), "{said:?}");
-    let stepped: &[&str] = if xnurun::cpu::real::vendor::actual() == xnurun::cpu::real::vendor::Vendor::Intel { &["--max-steps", "100000000"] } else { &[] };
+    let stepped: &[&str] = if on_intel() { &["--max-steps", "100000000"] } else { &[] };
     let o = xnurun().args(["--mmap-min-addr", "4096", "--x86-strategy", "amd", "--trace"]).args(stepped).arg(&bin).output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!stderr(&o).contains("mmap_min_addr"), "{}", stderr(&o));
